@@ -1,0 +1,1 @@
+"""Alembic migrations of monitor (shipped in the wheel as ``monitor._migrations``)."""

@@ -1,0 +1,70 @@
+"""The one settings class of the service (environment variables with the ``MONITOR_`` prefix).
+
+Read it through :func:`get_settings`, never by instantiating it at import time: tests and the CLI
+change the environment and call ``get_settings.cache_clear()``. The SDK does not use this class
+(``pydantic`` is a server dependency); it takes its configuration as ``init()`` arguments.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path(platformdirs.user_data_dir("monitor", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Service configuration. Every field maps to ``MONITOR_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="MONITOR_", env_file=None, extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL. Unset: an embedded Postgres is started under MONITOR_HOME.",
+    )
+    home: Path = Field(default_factory=_default_home, description="Data directory.")
+    secret_key: str | None = Field(
+        default=None,
+        description="Key for encrypting channel secrets and signing sessions; generated and kept "
+        "in MONITOR_HOME when unset.",
+    )
+    base_url: str = Field(default="http://127.0.0.1:8000", description="Public URL of the UI.")
+
+    # web
+    host: str = "127.0.0.1"
+    port: int = 8000
+    session_max_age_seconds: int = 7 * 24 * 3600
+    max_ingest_body_bytes: int = 16 * 1024 * 1024
+
+    # jobs
+    window_seconds: int = Field(default=3600, description="Default window length per model.")
+    allowed_lateness_seconds: int = 300
+    tick_seconds: int = 30
+    lease_seconds: int = 300
+    catchup_max_age_days: int = 14
+    retention_days: int = 30
+    partitions_ahead_days: int = 7
+    min_segment_rows: int = 200
+
+    # alerts
+    webhook_allow_private: list[str] = Field(
+        default_factory=list,
+        description="Hosts or CIDRs that webhooks may target although private (e.g. 127.0.0.1).",
+    )
+    delivery_connect_timeout: float = 5.0
+    delivery_total_timeout: float = 15.0
+
+    @property
+    def embedded_dir(self) -> Path:
+        return self.home / "pgdata"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

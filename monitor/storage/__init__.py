@@ -1,0 +1,1 @@
+"""Everything that touches the database: schema, engine, migrations, partitions, reads, writes."""

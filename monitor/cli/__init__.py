@@ -1,0 +1,93 @@
+"""The ``monitor`` command.
+
+Each command lives in its own module and is imported only when it runs, so ``monitor --help``
+stays fast and a command's heavy imports (scipy, fastapi, evidently) cost only that command.
+Add a command: one entry in ``COMMANDS`` (name -> module:attribute, one-line help).
+
+Errors: a :class:`monitor.errors.MonitorError` (or a click usage error) prints one clear line
+and exits non-zero; tracebacks are shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+try:
+    import click
+except ImportError:  # pragma: no cover - the light SDK install has no CLI
+    click = None  # type: ignore[assignment]
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "db": ("monitor.cli.db:db", "Migrate or check the database schema."),
+    "serve": ("monitor.cli.serve:serve", "Run the web dashboard, JSON API and ingest collector."),
+    "demo": ("monitor.cli.demo:demo", "Start the service on an embedded database with a demo model."),
+}
+
+
+def _load(spec: str) -> Any:
+    module, attr = spec.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+if click is not None:
+
+    class LazyGroup(click.Group):
+        """A click group whose commands are imported on first use."""
+
+        def list_commands(self, ctx: click.Context) -> list[str]:
+            return sorted(COMMANDS)
+
+        def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+            if cmd_name not in COMMANDS:
+                return None
+            return _load(COMMANDS[cmd_name][0])  # type: ignore[no-any-return]
+
+        def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+            rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+    @click.option("-v", "--verbose", is_flag=True, help="Show informational logs.")
+    @click.pass_context
+    def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
+        """monitor: drift, data quality, performance and alerts for ML models in production."""
+        import logging
+
+        level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        ctx.obj = {"debug": debug}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the CLI and turn our errors into one line and an exit code."""
+    if click is None:
+        print("monitor: the command line needs the server extra: pip install 'monitor[server]'",
+              file=sys.stderr)
+        return 2
+    from monitor.errors import MonitorError
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        cli.main(args=args, prog_name="monitor", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        print("monitor: aborted", file=sys.stderr)
+        return 130
+    except MonitorError as exc:
+        if "--debug" in args:
+            raise
+        print(f"monitor: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

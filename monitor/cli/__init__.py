@@ -22,7 +22,11 @@ except ImportError:  # pragma: no cover - the light SDK install has no CLI
 COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("monitor.cli.db:db", "Migrate or check the database schema."),
     "serve": ("monitor.cli.serve:serve", "Run the web dashboard, JSON API and ingest collector."),
-    "demo": ("monitor.cli.demo:demo", "Start the service on an embedded database with a demo model."),
+    "demo": (
+        "monitor.cli.demo:demo",
+        "Start the service on an embedded database with a demo model.",
+    ),
+    "token": ("monitor.cli.token:token", "Create, list or revoke API tokens."),
 }
 
 
@@ -42,7 +46,7 @@ if click is not None:
         def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
             if cmd_name not in COMMANDS:
                 return None
-            return _load(COMMANDS[cmd_name][0])  # type: ignore[no-any-return]
+            return _load(COMMANDS[cmd_name][0])
 
         def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
             rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
@@ -65,8 +69,10 @@ if click is not None:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the CLI and turn our errors into one line and an exit code."""
     if click is None:
-        print("monitor: the command line needs the server extra: pip install 'monitor[server]'",
-              file=sys.stderr)
+        print(
+            "monitor: the command line needs the server extra: pip install 'monitor[server]'",
+            file=sys.stderr,
+        )
         return 2
     from monitor.errors import MonitorError
 

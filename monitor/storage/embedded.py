@@ -40,7 +40,9 @@ def start_embedded(pgdata: Path) -> str:
             try:
                 server = pgserver.get_server(pgdata, cleanup_mode="stop")
             except Exception as exc:
-                raise DatabaseError(f"could not start the embedded Postgres in {pgdata}: {exc}") from exc
+                raise DatabaseError(
+                    f"could not start the embedded Postgres in {pgdata}: {exc}"
+                ) from exc
         _servers[pgdata] = server
         log.info("embedded Postgres running in %s", pgdata)
     return to_sqlalchemy_url(_servers[pgdata].get_uri())

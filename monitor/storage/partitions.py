@@ -69,8 +69,7 @@ def create_day(conn: sa.Connection, day: date) -> bool:
     )
     conn.execute(
         sa.text(
-            f"ALTER TABLE {PARENT} ATTACH PARTITION {name} "
-            f"FOR VALUES FROM ('{lo}') TO ('{hi}')"
+            f"ALTER TABLE {PARENT} ATTACH PARTITION {name} FOR VALUES FROM ('{lo}') TO ('{hi}')"
         )
     )
     return True

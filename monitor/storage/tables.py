@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    REAL,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -28,7 +29,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    REAL,
     Text,
     UniqueConstraint,
     func,
@@ -50,7 +50,7 @@ TZ = DateTime(timezone=True)
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {  # noqa: RUF012
+    type_annotation_map = {
         datetime: TZ,
         dict[str, Any]: JSONB,
         list[Any]: JSONB,
@@ -150,7 +150,7 @@ class Prediction(Base):
 
 
 class Actual(Base):
-    """Ground truth for a prediction, joined by ``record_id``; it may arrive before the prediction."""
+    """Ground truth for a prediction, joined by ``record_id`` (it may arrive first)."""
 
     __tablename__ = "actuals"
 
@@ -429,9 +429,7 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("channel_id", "event_id"),
-        CheckConstraint(
-            "status IN ('pending', 'sending', 'delivered', 'failed')", name="status"
-        ),
+        CheckConstraint("status IN ('pending', 'sending', 'delivered', 'failed')", name="status"),
         Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
     )
 

@@ -1,0 +1,52 @@
+"""``monitor demo``: the whole product on an embedded database, with a model whose data drifts."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to serve on.")
+@click.option("--reseed", is_flag=True, help="Delete the demo model's data and seed it again.")
+@click.option("--no-serve", is_flag=True, help="Seed and print the login link, then exit.")
+def demo(host: str, port: int, reseed: bool, no_serve: bool) -> None:
+    """Start the service on an embedded database with a demo model."""
+    import time
+
+    from monitor.demo import seed as demo_seed
+    from monitor.demo.data import MODEL, generate
+    from monitor.settings import get_settings
+    from monitor.storage.bootstrap import prepare_database
+    from monitor.storage.engine import session_scope
+    from monitor.storage.tokens import create_token
+
+    settings = get_settings()
+    started = time.monotonic()
+    engine = prepare_database()
+    if reseed:
+        demo_seed.remove(engine)
+    if demo_seed.is_seeded(engine):
+        click.echo(f"demo model {MODEL!r} already seeded (use --reseed to start over)")
+    else:
+        click.echo(f"seeding demo model {MODEL!r}: 50k-row baseline, two weeks of hourly traffic")
+        counts = demo_seed.seed(engine, generate(), settings.home / "demo")
+        click.echo(
+            f"  {counts['predictions']:,} predictions and {counts['actuals']:,} late labels"
+            f" written in {time.monotonic() - started:.1f} s"
+        )
+    with session_scope(engine) as session:
+        token, _ = create_token(
+            session, f"demo login {time.strftime('%Y-%m-%d %H:%M:%S')}", "admin"
+        )
+    base = f"http://{host}:{port}"
+    click.echo(f"dashboard: {base}/")
+    click.echo(f"login:     {base}/login?token={token}")
+    click.echo(f"API token: {token}")
+    if no_serve:
+        return
+    import uvicorn
+
+    from monitor.web.app import create_app
+
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")

@@ -1,0 +1,1 @@
+"""The demo: a realistic credit-default classifier whose traffic drifts mid-way."""

@@ -1,0 +1,1 @@
+"""The web service: ingest collector, JSON API, dashboard pages, /metrics and /healthz."""

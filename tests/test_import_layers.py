@@ -1,0 +1,96 @@
+"""The import layers of DESIGN.md: a cheap SDK facade, pure stats, web that never runs jobs."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "monitor"
+
+HEAVY = [
+    "scipy",
+    "pandas",
+    "numpy",
+    "fastapi",
+    "plotly",
+    "apscheduler",
+    "alembic",
+    "evidently",
+    "sqlalchemy",
+    "pydantic",
+    "sklearn",
+]
+
+# package -> top-level modules (or monitor subpackages) it must never import
+FORBIDDEN: dict[str, set[str]] = {
+    "monitor.sdk": set(HEAVY)
+    | {
+        "monitor.storage",
+        "monitor.jobs",
+        "monitor.web",
+        "monitor.alerts",
+        "monitor.stats",
+        "monitor.settings",
+    },
+    "monitor.stats": {
+        "sqlalchemy",
+        "psycopg",
+        "fastapi",
+        "httpx",
+        "apscheduler",
+        "alembic",
+        "monitor.storage",
+        "monitor.jobs",
+        "monitor.web",
+        "monitor.alerts",
+        "monitor.sdk",
+        "pandas",
+    },
+    "monitor.storage": {"fastapi", "monitor.web", "monitor.jobs", "monitor.alerts"},
+    "monitor.web": {"monitor.jobs", "apscheduler"},
+    "monitor.alerts": {"monitor.web", "fastapi"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _violations(package: str, forbidden: set[str]) -> list[str]:
+    folder = ROOT / package.replace(".", "/")
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        for name in _imports(path):
+            for bad in forbidden:
+                if name == bad or name.startswith(bad + "."):
+                    found.append(f"{path.relative_to(ROOT)} imports {name}")
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_package_respects_its_import_layer(package: str) -> None:
+    assert _violations(package, FORBIDDEN[package]) == []
+
+
+def test_import_monitor_is_cheap() -> None:
+    code = (
+        "import sys, json, monitor; "
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) == []

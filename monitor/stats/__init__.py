@@ -1,6 +1,6 @@
 """Drift statistics engine (numpy/scipy only; no I/O). Public API grows below."""
 
-from monitor.stats.profiles import (
+from .profiles import (
     CategoricalProfile,
     NumericProfile,
     profile_categorical,

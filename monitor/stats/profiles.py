@@ -462,7 +462,7 @@ def __getattr__(name: str) -> Any:
     # drift_from_profiles lives in profile_drift (it needs the method registry); it is also
     # reachable here because callers think of it as part of the profiles API.
     if name == "drift_from_profiles":
-        from monitor.stats.profile_drift import drift_from_profiles
+        from .profile_drift import drift_from_profiles
 
         return drift_from_profiles
     raise AttributeError(name)

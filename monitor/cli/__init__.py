@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("monitor.cli.db:db", "Migrate or check the database schema."),
     "serve": ("monitor.cli.serve:serve", "Run the web dashboard, JSON API and ingest collector."),
     "demo": ("monitor.cli.demo:demo", "Start the service on an embedded database with a demo model."),
+    "drift": ("monitor.cli.drift:drift", "Compare two CSV/Parquet files for drift (CI gate: exit 1)."),
 }
 
 

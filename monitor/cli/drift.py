@@ -209,8 +209,7 @@ def render_html(result: Any, ref: Any, cur: Any) -> str:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "html"]), default="table",
               show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the report here.")
-@click.pass_context
-def drift(ctx: click.Context, reference: str, current: str, policy: str, columns: str | None,
+def drift(reference: str, current: str, policy: str, columns: str | None,
           categorical: str | None, numerical: str | None, method: tuple[str, ...],
           threshold: tuple[str, ...], fmt: str, output: str | None) -> None:
     """Compare CURRENT with REFERENCE (CSV or Parquet) column by column.
@@ -237,10 +236,12 @@ def drift(ctx: click.Context, reference: str, current: str, policy: str, columns
             click.echo(text)
     except InputError as exc:
         click.echo(f"monitor: error: {exc}", err=True)
-        ctx.exit(2)
+        sys.exit(2)
     if output and fmt != "html":
         click.echo(f"{result.n_drifted} of {result.n_columns} columns drifted", err=True)
-    ctx.exit(1 if result.n_drifted else 0)
+    # sys.exit, not ctx.exit: `monitor`'s main() runs click with standalone_mode=False, where
+    # ctx.exit only returns the code (and main() discards it); SystemExit reaches the shell.
+    sys.exit(1 if result.n_drifted else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

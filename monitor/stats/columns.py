@@ -39,8 +39,18 @@ class Categories:
         return int(self.cur[self.ref == 0].sum())
 
 
-def _count(arr: NDArray[Any]) -> tuple[dict[Any, int], int]:
-    """Non-null value counts and the number of nulls (NaN, None, NA)."""
+def count_values(values: Any) -> tuple[dict[Any, int], int]:
+    """Non-null value counts and the number of nulls (NaN, None, NA).
+
+    A pandas Series is counted with its own hash table (``value_counts``), duck-typed so that
+    this package never imports pandas; it is about four times faster than a Counter on object
+    strings, which matters at a million rows.
+    """
+    if hasattr(values, "value_counts") and hasattr(values, "__len__"):
+        vc = values.value_counts(sort=False, dropna=True)
+        counts = dict(zip(vc.index.tolist(), vc.to_numpy().tolist(), strict=True))
+        return counts, len(values) - sum(counts.values())
+    arr = as_1d(values)
     if arr.dtype.kind in "fc":
         nan = np.isnan(arr)
         vals, cnt = np.unique(arr[~nan], return_counts=True)
@@ -66,7 +76,8 @@ class ColumnPair:
     count them lazily with a hash table, which beats sorting object arrays by far.
     """
 
-    def __init__(self, kind: ColumnKind, reference: Any, current: Any, name: str = "") -> None:
+    def __init__(self, kind: ColumnKind, reference: Any, current: Any, name: str = "",
+                 current_counts: tuple[dict[Any, int], int] | None = None) -> None:
         if kind not in ("num", "cat"):
             raise InputError(f"column kind must be 'num' or 'cat', not {kind!r}")
         self.kind: ColumnKind = kind
@@ -81,8 +92,8 @@ class ColumnPair:
         else:
             self.ref = as_1d(reference)
             self.cur = as_1d(current)
-            self._ref_counts, self.nulls_ref = _count(self.ref)
-            self._cur_counts, self.nulls_cur = _count(self.cur)
+            self._ref_counts, self.nulls_ref = count_values(reference)
+            self._cur_counts, self.nulls_cur = current_counts or count_values(current)
 
     @property
     def n_ref(self) -> int:

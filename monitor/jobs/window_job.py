@@ -339,6 +339,20 @@ def _dominant_version(data: WindowData) -> int | None:
     return int(values[np.argmax(counts)])
 
 
+def _baseline_labels(conn: sa.Connection, model_id: int) -> list[str]:
+    """Every category the model's baselines know (seeds the reader's label cache)."""
+    return list(
+        conn.execute(
+            sa.text(
+                "SELECT DISTINCT jsonb_object_keys(p.profile->'counts') FROM baseline_profiles p"
+                " JOIN baselines b ON b.id = p.baseline_id WHERE b.model_id = :m"
+                " AND p.kind = 'categorical'"
+            ),
+            {"m": model_id},
+        ).scalars()
+    )
+
+
 def run_window(
     engine: sa.Engine, claim: runs.Claim, *, lease_seconds: int, min_segment_rows: int
 ) -> WindowOutput:
@@ -347,7 +361,14 @@ def run_window(
         raw = conn.connection.driver_connection
         assert raw is not None
         slots = load_slots(raw, claim.model_id)
-        data = read_window(raw, claim.model_id, claim.window_start, claim.window_end, slots)
+        data = read_window(
+            raw,
+            claim.model_id,
+            claim.window_start,
+            claim.window_end,
+            slots,
+            known_labels=lambda: _baseline_labels(conn, claim.model_id),
+        )
         ref = load_reference(conn, claim.model_id, _dominant_version(data), claim.window_start)
     with engine.begin() as conn:
         runs.renew(conn, claim, lease_seconds=lease_seconds)

@@ -298,6 +298,7 @@ def compute(
     segments: list[tuple[str, NDArray[np.bool_] | None]] = [("", None)]
     if data.n:
         segments += list(data.segment_masks(min_segment_rows))
+    profiles = _segment_profiles(data, ref, segments, seed) if ref is not None and data.n else {}
     for segment, mask in segments:
         out.results += _operational(data, mask, segment)
         if ref is None or data.n == 0:
@@ -305,9 +306,7 @@ def compute(
         pairs = []
         seen = set()
         for col in ref.columns:
-            if col.role == "target":
-                continue
-            prof = _profile(data, col, mask, seed)
+            prof = profiles[segment].get(col.name)
             if prof is None:
                 continue
             if prof.count:
@@ -329,6 +328,43 @@ def compute(
                 details={"message": "no baseline registered for this model"},
             )
         )
+    return out
+
+
+def _segment_profiles(
+    data: WindowData,
+    ref: Reference,
+    segments: list[tuple[str, NDArray[np.bool_] | None]],
+    seed: int,
+) -> dict[str, dict[str, Profile]]:
+    """Profiles per segment and for all traffic, touching each row once.
+
+    With segments, every row is profiled once in its segment (or in the rest), and all
+    traffic is the exact merge of those profiles rather than a second pass over the rows.
+    """
+    columns = [c for c in ref.columns if c.role != "target"]
+    out: dict[str, dict[str, Profile]] = {}
+    if len(segments) == 1:
+        out[""] = {c.name: p for c in columns if (p := _profile(data, c, None, seed)) is not None}
+        return out
+    rest = np.ones(data.n, dtype=bool)
+    parts: list[dict[str, Profile]] = []
+    for segment, mask in segments[1:]:
+        assert mask is not None
+        rest &= ~mask
+        out[segment] = {
+            c.name: p for c in columns if (p := _profile(data, c, mask, seed)) is not None
+        }
+        parts.append(out[segment])
+    if rest.any():
+        parts.append(
+            {c.name: p for c in columns if (p := _profile(data, c, rest, seed)) is not None}
+        )
+    merged: dict[str, Profile] = {}
+    for part in parts:
+        for name, prof in part.items():
+            merged[name] = merged[name].merge(prof) if name in merged else prof  # type: ignore[arg-type]
+    out[""] = merged
     return out
 
 
@@ -380,6 +416,11 @@ def run_window(
     return output
 
 
+def _array_literal(values: list[float] | None) -> str | None:
+    """A float8[] literal (repr round-trips floats exactly); far cheaper than list adaptation."""
+    return None if values is None else "{" + ",".join(map(repr, values)) + "}"
+
+
 def _shuffled(sample: list[float] | None, window_start: Any) -> list[float] | None:
     """Samples are stored in random order, so any prefix is itself a uniform sample (which is
     what lets a range merge fetch only the few values it needs from each window)."""
@@ -421,14 +462,14 @@ def store(conn: sa.Connection, claim: runs.Claim, output: WindowOutput) -> None:
                     "kind": d["type"],
                     "n": p["profile"].total,
                     "prof": json.dumps(d),
-                    "sample": sample,
+                    "sample": _array_literal(sample),
                 }
             )
         conn.execute(
             sa.text(
                 "INSERT INTO window_profiles (model_id, window_start, window_end, segment,"
                 " column_name, kind, n, profile, sample_num) VALUES (:m, :ws, :we, :seg,"
-                " :col, :kind, :n, CAST(:prof AS jsonb), :sample)"
+                " :col, :kind, :n, CAST(:prof AS jsonb), CAST(:sample AS float8[]))"
             ),
             rows,
         )

@@ -55,7 +55,7 @@ class DefaultPolicy:
     tolerance: dict[ColumnKind, float] = field(
         default_factory=lambda: {"num": 0.1, "cat": 0.02})
     methods: dict[ColumnKind, str] = field(
-        default_factory=lambda: {"num": "ks", "cat": "chi2_contingency"})
+        default_factory=lambda: {"num": "ks_t", "cat": "chi2_contingency"})
     min_n: int = 30
     ci_level: float = 0.90
 

@@ -35,7 +35,8 @@ Profiles (mergeable window summaries, :mod:`monitor.stats.profiles`)
 """
 
 from .engine import detect_drift, infer_column_kind
-from .policy import DefaultPolicy, benjamini_hochberg
+from .policy import DefaultPolicy, apply_default_policy, benjamini_hochberg
+from .profile_drift import drift_from_profiles
 from .profiles import (
     CategoricalProfile,
     NumericProfile,
@@ -55,9 +56,11 @@ __all__ = [
     "DriftMethod",
     "DriftResult",
     "NumericProfile",
+    "apply_default_policy",
     "available_methods",
     "benjamini_hochberg",
     "detect_drift",
+    "drift_from_profiles",
     "get_method",
     "infer_column_kind",
     "profile_categorical",

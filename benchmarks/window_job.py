@@ -146,19 +146,22 @@ def stored_profiles(
 ) -> None:
     """Hourly profiles as the window job stores them (profile_numeric on the baseline edges)."""
     with engine.connect() as c:
-        model_id, edges = c.execute(
+        found = c.execute(
             sa.text(
-                "SELECT b.model_id, p.profile->'edges' FROM baseline_profiles p JOIN baselines b"
-                " ON b.id = p.baseline_id JOIN models m ON m.id = b.model_id"
-                " WHERE m.name = :n AND p.column_name = 'num_0'"
+                "SELECT b.model_id, p.column_name, p.profile->'edges' FROM baseline_profiles p"
+                " JOIN baselines b ON b.id = p.baseline_id JOIN models m ON m.id = b.model_id"
+                " WHERE m.name = :n AND p.kind = 'numeric'"
             ),
             {"n": model},
-        ).one()
+        ).all()
+    model_id = found[0][0]
+    edges = {name: e for _, name, e in found}
     rows = []
     for h in range(hours):
         ws = start + timedelta(hours=h)
         for i in range(N_NUM):
-            p = profile_numeric(rng.normal(0, 1.1, per_window), edges, seed=h).to_dict()
+            values = rng.normal(i, 1.1 + i / 10, per_window)
+            p = profile_numeric(values, edges[f"num_{i}"], seed=h).to_dict()
             sample = p.pop("sample")
             rows.append(
                 {

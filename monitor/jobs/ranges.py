@@ -117,6 +117,8 @@ def merged_profiles(
             continue
         digest, column_edges = wanted_edges[name]
         same = [r for r in items if r.profile["type"] == "numeric" and r.e == digest]
+        if not same:  # every window of the range was profiled on another baseline's edges
+            continue
         profile, quota = _merge_numeric([r.profile for r in same], column_edges)
         merged[name] = profile
         quotas += [(r.window_start, name, q) for r, q in zip(same, quota, strict=True) if q]

@@ -31,6 +31,7 @@ from monitor.stats.profiles import (
     category_label,
     profile_numeric,
 )
+from monitor.stats.quality import quality_checks
 from monitor.storage import vocabulary as v
 
 log = logging.getLogger(__name__)
@@ -154,50 +155,6 @@ def _finite(x: Any) -> float | None:
     return x if np.isfinite(x) else None
 
 
-def _quality(col: RefColumn, prof: Profile, segment: str) -> list[dict[str, Any]]:
-    total = prof.total
-    out = [
-        _row(
-            v.QUALITY,
-            v.NULL_SHARE,
-            prof.nulls / total if total else None,
-            col.name,
-            segment,
-            n_current=total,
-        ),
-        _row(v.QUALITY, v.TYPE_ERRORS, float(prof.invalid), col.name, segment, n_current=total),
-    ]
-    if isinstance(prof, NumericProfile) and prof.count:
-        outside = prof.hist[0] + prof.hist[-1]
-        out.append(
-            _row(
-                v.QUALITY,
-                v.OUT_OF_RANGE_SHARE,
-                outside / prof.count,
-                col.name,
-                segment,
-                n_current=prof.count,
-            )
-        )
-    if (
-        isinstance(prof, CategoricalProfile)
-        and isinstance(col.profile, CategoricalProfile)
-        and prof.count
-    ):
-        unseen = sum(c for k, c in prof.counts.items() if k not in col.profile.counts)
-        out.append(
-            _row(
-                v.QUALITY,
-                v.UNSEEN_CATEGORY_SHARE,
-                (unseen + prof.other) / prof.count,
-                col.name,
-                segment,
-                n_current=prof.count,
-            )
-        )
-    return out
-
-
 def _drift_rows(result: Any, segment: str, ref: Reference) -> list[dict[str, Any]]:
     rows = []
     for r in result.columns:
@@ -271,19 +228,38 @@ def _operational(
     return rows
 
 
-def _schema_checks(data: WindowData, ref: Reference, seen: set[str]) -> list[dict[str, Any]]:
+def _quality_rows(
+    ref: Reference, current: dict[str, Profile], data: WindowData, segment: str
+) -> list[dict[str, Any]]:
+    """Data-quality checks (stats' ``quality_checks``) as result rows."""
+    refs = {c.name: c.profile for c in ref.columns if c.role != "target"}
+    features = [c.name for c in ref.columns if c.role == "feature"]
+    seen = [name for name, p in current.items() if p.count]
+    expected: list[str] | None = None
+    if segment == "":
+        expected = list(refs)
+        present = [n for n, values in data.numeric.items() if np.isfinite(values).any()]
+        present += [n for n, coded in data.categorical.items() if (coded.codes >= 0).any()]
+        seen += [n for n in present if n not in refs]
+        expected = [n for n in expected if n in features or n in current]
+    else:
+        expected = [n for n in refs if n in current]
     rows = []
-    expected = {c.source for c in ref.columns if c.role == "feature"}
-    for col in ref.columns:
-        if col.role == "feature":
-            missing = col.source not in seen
-            rows.append(
-                _row(v.QUALITY, v.MISSING_COLUMN, float(missing), col.name, drifted=missing)
+    for check in quality_checks(refs, current, expected, seen):
+        prof = current.get(check.column or "")
+        rows.append(
+            _row(
+                v.QUALITY,
+                check.check,
+                check.value,
+                check.column or "",
+                segment,
+                threshold=check.threshold,
+                drifted=not check.passed,
+                n_current=prof.total if prof is not None else None,
+                details={"message": check.message},
             )
-    present = [name for name, values in data.numeric.items() if np.isfinite(values).any()]
-    present += [name for name, coded in data.categorical.items() if (coded.codes >= 0).any()]
-    for name in sorted(set(present) - expected):
-        rows.append(_row(v.QUALITY, v.UNEXPECTED_COLUMN, 1.0, name, drifted=True))
+        )
     return rows
 
 
@@ -304,20 +280,15 @@ def compute(
         if ref is None or data.n == 0:
             continue
         pairs = []
-        seen = set()
         for col in ref.columns:
             prof = profiles[segment].get(col.name)
             if prof is None:
                 continue
-            if prof.count:
-                seen.add(col.source)
             out.profiles.append({"segment": segment, "column_name": col.name, "profile": prof})
-            out.results += _quality(col, prof, segment)
             if prof.count:
                 pairs.append(ProfilePair(col.name, col.profile, prof))
         out.results += _drift_rows(profile_drift(pairs), segment, ref)
-        if segment == "":
-            out.results += _schema_checks(data, ref, seen)
+        out.results += _quality_rows(ref, profiles[segment], data, segment)
     if ref is None and data.n:
         out.results.append(
             _row(

@@ -78,6 +78,12 @@ def test_windows_get_profiles_drift_quality_and_operational_results(
     assert quality[("color", "unseen_category_share")] == pytest.approx(1 / 400)
     assert ("x", "missing_column") not in quality
 
+    multivariate = _results(shifted, family="multivariate", segment="")
+    auc = [r for r in multivariate if r["metric"] == "domain_classifier_auc"]
+    assert {r["metric"] for r in multivariate} == {"domain_classifier_auc", "pca_reconstruction"}
+    assert [r["drifted"] for r in auc] == [False, True, False]
+    assert auc[1]["details"]["top_features"][0]["feature"] == "x"
+
     volume = _results(shifted, family="operational", metric="volume", segment="")
     assert [r["value"] for r in volume] == [400.0, 400.0, 400.0]
     by_segment = _results(shifted, family="operational", metric="volume")

@@ -347,12 +347,16 @@ MULTIVARIATE_METRICS = {
 
 
 def _multivariate(
-    data: WindowData, ref: Reference, rows: dict[str, Any] | None, seed: int
+    data: WindowData, ref: Reference, rows: dict[str, Any] | None, seed: int, methods: list[str]
 ) -> list[dict[str, Any]]:
     """Multivariate drift of a row sample of the window against the baseline's row sample."""
-    from monitor.stats.multivariate import multivariate_drift
+    from monitor.stats import multivariate
 
-    if not rows or not data.n:
+    detectors: dict[str, Any] = {
+        "domain_classifier": multivariate.domain_classifier_drift,
+        "pca_reconstruction": multivariate.pca_reconstruction_drift,
+    }
+    if not rows or not data.n or not methods:
         return []
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(data.n, min(data.n, MULTIVARIATE_ROWS), replace=False))
@@ -372,7 +376,12 @@ def _multivariate(
     if not current:
         return []
     out = []
-    for r in multivariate_drift(reference, current, max_rows=MULTIVARIATE_ROWS, seed=seed):
+    results = [
+        detectors[m](reference, current, max_rows=MULTIVARIATE_ROWS, seed=seed)
+        for m in methods
+        if m in detectors
+    ]
+    for r in results:
         out.append(
             _row(
                 v.MULTIVARIATE,
@@ -416,7 +425,12 @@ def _baseline_labels(conn: sa.Connection, model_id: int) -> list[str]:
 
 
 def run_window(
-    engine: sa.Engine, claim: runs.Claim, *, lease_seconds: int, min_segment_rows: int
+    engine: sa.Engine,
+    claim: runs.Claim,
+    *,
+    lease_seconds: int,
+    min_segment_rows: int,
+    multivariate_methods: list[str] | None = None,
 ) -> WindowOutput:
     """Compute a claimed window and store it, fenced; raises LeaseLost if it was taken over."""
     with engine.connect() as conn:
@@ -438,7 +452,7 @@ def run_window(
     seed = int(claim.window_start.timestamp()) & 0x7FFFFFFF
     output = compute(data, ref, seed=seed, min_segment_rows=min_segment_rows)
     if ref is not None:
-        output.results += _multivariate(data, ref, rows, seed)
+        output.results += _multivariate(data, ref, rows, seed, multivariate_methods or [])
     with engine.begin() as conn:
         runs.complete(conn, claim, rows=output.rows)
         store(conn, claim, output)

@@ -50,7 +50,10 @@ def shifted(db: sa.Engine, database_url: str) -> sa.Engine:
 def test_windows_get_profiles_drift_quality_and_operational_results(
     shifted: sa.Engine, job_settings: Settings
 ) -> None:
-    assert run_until_idle(make_context(shifted, job_settings)) == 3
+    settings = job_settings.model_copy(
+        update={"multivariate_methods": ["pca_reconstruction", "domain_classifier"]}
+    )
+    assert run_until_idle(make_context(shifted, settings)) == 3
     x = _results(shifted, family="drift", column_name="x", segment="")
     assert [r["drifted"] for r in x] == [False, True, False]
     for r in x:

@@ -170,6 +170,25 @@ def _finish(
         log.warning("delivery %s was re-claimed while attempt %s ran", row.id, row.attempts)
 
 
+def _release(engine: sa.Engine, row: Any, not_before: datetime) -> None:
+    """Give a claimed row back untouched (no attempt made), due no earlier than ``not_before``."""
+    with Session(engine) as session, session.begin():
+        session.execute(
+            sa.update(Delivery)
+            .where(
+                Delivery.id == row.id,
+                Delivery.status == "sending",
+                Delivery.attempts == row.attempts,
+            )
+            .values(
+                status="pending",
+                attempts=row.attempts - 1,
+                lease_expires_at=None,
+                next_attempt_at=sa.func.greatest(Delivery.next_attempt_at, not_before),
+            )
+        )
+
+
 def deliver_due(
     engine: sa.Engine, *, limit: int = 100, now: datetime | None = None
 ) -> DeliverySummary:
@@ -188,8 +207,13 @@ def deliver_due(
     summary.claimed = len(rows)
     if not rows:
         return summary
+    throttled: dict[int, datetime] = {}
     with make_client() as client:
         for row in rows:
+            if row.channel_id in throttled:  # the target said 429 during this run: hand back
+                _release(engine, row, throttled[row.channel_id])
+                summary.claimed -= 1
+                continue
             with Session(engine, expire_on_commit=False) as session:
                 channel = session.get(Channel, row.channel_id)
             if channel is None:
@@ -206,6 +230,10 @@ def deliver_due(
                 channel = session.get(Channel, row.channel_id, with_for_update=True)
                 if channel is not None:
                     _finish(session, row, channel, outcome, ms, moment, summary)
+            if outcome.status_code == 429:
+                throttled[row.channel_id] = moment + timedelta(
+                    seconds=backoff(row.attempts, outcome.retry_after)
+                )
     return summary
 
 

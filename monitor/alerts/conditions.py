@@ -27,6 +27,7 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "!=": op.ne,
 }
 OPERATORS = (DRIFTED, *COMPARISONS)
+PER_COLUMN_FAMILIES = (v.DRIFT, v.QUALITY)  # the others describe the whole window (column '')
 
 # alias -> (metric, default column selector)
 ALIASES: dict[str, tuple[str, str]] = {
@@ -75,7 +76,9 @@ def resolve_metric(text: str, columns: str | None) -> tuple[str, str]:
         metric, default_columns = ALIASES[text]
         return metric, default_columns if columns is None else columns
     ref = parse_metric(text)
-    return ref.text, "*" if columns is None else columns
+    if columns is not None:
+        return ref.text, columns
+    return ref.text, "*" if ref.family in PER_COLUMN_FAMILIES else ""
 
 
 def parse_condition(text: str) -> tuple[str, float | None]:

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from monitor.alerts.conditions import (
@@ -302,7 +303,7 @@ def ensure_default_rules(session_or_engine: Session | sa.Engine, model_id: int) 
             if spec.name in existing:
                 continue
             stmt = (
-                sa.dialects.postgresql.insert(AlertRule)
+                pg_insert(AlertRule)
                 .values(
                     model_id=model_id,
                     name=spec.name,
@@ -310,8 +311,9 @@ def ensure_default_rules(session_or_engine: Session | sa.Engine, model_id: int) 
                     **{k: val for k, val in spec.columns_dict().items() if k != "name"},
                 )
                 .on_conflict_do_nothing(index_elements=["model_id", "name"])
+                .returning(AlertRule.id)
             )
-            created += _rowcount(session.execute(stmt))
+            created += len(session.execute(stmt).all())
         if owned:
             session.commit()
         return created

@@ -53,7 +53,8 @@ def put_results(
             conn.execute(
                 sa.text(
                     "INSERT INTO results (model_id, window_start, window_end, segment, family, "
-                    "column_name, metric, value, threshold, drifted, status, n_reference, n_current) "
+                    "column_name, metric, value, threshold, drifted, status, n_reference, "
+                    "n_current) "
                     "VALUES (:m, :ws, :we, :seg, :family, :col, :metric, :value, :threshold, "
                     ":drifted, :status, 1000, 500) "
                     "ON CONFLICT (model_id, window_start, segment, family, column_name, metric) "
@@ -61,21 +62,33 @@ def put_results(
                     "status = EXCLUDED.status"
                 ),
                 {
-                    "m": model_id, "ws": window, "we": window + HOUR,
-                    "seg": row.get("segment", ""), "family": row["family"],
-                    "col": row.get("column", ""), "metric": row["metric"],
-                    "value": row.get("value"), "threshold": row.get("threshold"),
-                    "drifted": row.get("drifted"), "status": row.get("status", "ok"),
+                    "m": model_id,
+                    "ws": window,
+                    "we": window + HOUR,
+                    "seg": row.get("segment", ""),
+                    "family": row["family"],
+                    "col": row.get("column", ""),
+                    "metric": row["metric"],
+                    "value": row.get("value"),
+                    "threshold": row.get("threshold"),
+                    "drifted": row.get("drifted"),
+                    "status": row.get("status", "ok"),
                 },
-            )  # fmt: skip
+            )
 
 
 def drift_rows(columns: list[str], drifted: bool) -> list[dict[str, Any]]:
     return [
-        {"family": "drift", "column": c, "metric": "wasserstein",
-         "value": 0.35 if drifted else 0.02, "threshold": 0.1, "drifted": drifted}
+        {
+            "family": "drift",
+            "column": c,
+            "metric": "wasserstein",
+            "value": 0.35 if drifted else 0.02,
+            "threshold": 0.1,
+            "drifted": drifted,
+        }
         for c in columns
-    ]  # fmt: skip
+    ]
 
 
 def add_rule(engine: sa.Engine, model_id: int, raw: dict[str, Any]) -> None:
@@ -118,10 +131,17 @@ def _receiver_app(state: dict[str, Any]) -> FastAPI:
                 error = str(exc)
         with receiver.lock:
             status, extra = receiver.script.pop(0) if receiver.script else (200, {})
-            receiver.requests.append({
-                "path": path, "headers": headers, "body": body, "json": json.loads(body),
-                "verified": verified, "verify_error": error, "answered": status,
-            })  # fmt: skip
+            receiver.requests.append(
+                {
+                    "path": path,
+                    "headers": headers,
+                    "body": body,
+                    "json": json.loads(body),
+                    "verified": verified,
+                    "verify_error": error,
+                    "answered": status,
+                }
+            )
         if error:
             return Response("bad signature", status_code=401)
         return Response("ok" if status < 300 else "nope", status_code=status, headers=extra)

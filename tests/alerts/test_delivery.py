@@ -25,8 +25,13 @@ from tests.alerts.conftest import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-RULE = {"name": "feature-drift", "metric": "feature_drift", "condition": "drifted",
-        "group_wait": 0, "channels": ["*"]}  # fmt: skip
+RULE = {
+    "name": "feature-drift",
+    "metric": "feature_drift",
+    "condition": "drifted",
+    "group_wait": 0,
+    "channels": ["*"],
+}
 
 
 def _fire(engine: sa.Engine, now: datetime, columns: tuple[str, ...] = ("income",)) -> None:
@@ -45,9 +50,12 @@ def _delivery(engine: sa.Engine) -> dict:
 
 def _attempts(engine: sa.Engine) -> list[tuple]:
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(
-            sa.text("SELECT status_code, error FROM delivery_attempts ORDER BY id")
-        )]  # fmt: skip
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.text("SELECT status_code, error FROM delivery_attempts ORDER BY id")
+            )
+        ]
 
 
 def test_signed_event_reaches_receiver_and_verifies(alerts_env, receiver_factory) -> None:
@@ -131,9 +139,14 @@ def test_other_4xx_fail_at_once_and_410_disables_the_channel(alerts_env, receive
     summary = deliver_due(engine, now=now)
     assert (summary.failed, summary.channels_disabled) == (2, ["gone"])
     with engine.connect() as conn:
-        statuses = dict(conn.execute(sa.text(
-            "SELECT c.name, d.status FROM deliveries d JOIN channels c ON c.id = d.channel_id"
-        )).all())  # fmt: skip
+        statuses = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT c.name, d.status FROM deliveries d "
+                    "JOIN channels c ON c.id = d.channel_id"
+                )
+            ).all()
+        )
         enabled = dict(conn.execute(sa.text("SELECT name, enabled FROM channels")).all())
     assert statuses == {"bad": "failed", "gone": "failed"}
     assert enabled == {"bad": True, "gone": False}
@@ -193,10 +206,20 @@ def test_restart_between_retries_delivers_from_a_new_process(
         f"s = deliver_due(e, now=datetime.fromisoformat({later!r})); "
         "print(json.dumps(s.__dict__))"
     )
-    env = {**os.environ, "MONITOR_DATABASE_URL": database_url,
-           "MONITOR_WEBHOOK_ALLOW_PRIVATE": '["127.0.0.1"]'}  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=60, check=True)  # fmt: skip
+    env = {
+        **os.environ,
+        "MONITOR_DATABASE_URL": database_url,
+        "MONITOR_WEBHOOK_ALLOW_PRIVATE": '["127.0.0.1"]',
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert json.loads(out.stdout.strip().splitlines()[-1])["delivered"] == 1
     assert [r["answered"] for r in receiver.requests] == [503, 200]
     assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
@@ -211,8 +234,12 @@ def test_sender_dying_mid_send_is_reclaimed_after_its_lease(alerts_env, receiver
     _fire(engine, now)
     # a sender claimed the row and died before recording anything
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE deliveries SET status = 'sending', attempts = 1, "
-                             "lease_expires_at = :t"), {"t": now + timedelta(seconds=60)})  # fmt: skip
+        conn.execute(
+            sa.text(
+                "UPDATE deliveries SET status = 'sending', attempts = 1, lease_expires_at = :t"
+            ),
+            {"t": now + timedelta(seconds=60)},
+        )
     assert deliver_due(engine, now=now + timedelta(seconds=30)).claimed == 0
     summary = deliver_due(engine, now=now + timedelta(seconds=61))
     assert summary.delivered == 1

@@ -18,24 +18,39 @@ from tests.alerts.conftest import (
 )
 
 DRIFT_RULE = {
-    "name": "feature-drift", "metric": "feature_drift", "condition": "drifted",
-    "for": 2, "of": 3, "resolve_after": 2, "group_wait": "30s", "group_interval": "5m",
-    "repeat_interval": "4h", "channels": ["*"],
-}  # fmt: skip
+    "name": "feature-drift",
+    "metric": "feature_drift",
+    "condition": "drifted",
+    "for": 2,
+    "of": 3,
+    "resolve_after": 2,
+    "group_wait": "30s",
+    "group_interval": "5m",
+    "repeat_interval": "4h",
+    "channels": ["*"],
+}
 
 
 def _alerts(engine: sa.Engine) -> list[tuple[str, str]]:
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(
-            sa.text("SELECT column_name, state FROM alerts ORDER BY column_name, id")
-        )]  # fmt: skip
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.text("SELECT column_name, state FROM alerts ORDER BY column_name, id")
+            )
+        ]
 
 
 def _deliveries(engine: sa.Engine) -> list[dict]:
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(
-            sa.text("SELECT event_id, event_type, payload, channel_id FROM deliveries ORDER BY id")
-        )]  # fmt: skip
+        return [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.text(
+                    "SELECT event_id, event_type, payload, channel_id FROM deliveries ORDER BY id"
+                )
+            )
+        ]
 
 
 def test_k_of_n_fires_then_resolves_after_m_clean_windows(alerts_env, receiver_factory) -> None:
@@ -69,8 +84,11 @@ def test_k_of_n_fires_then_resolves_after_m_clean_windows(alerts_env, receiver_f
             sa.text("SELECT from_state, to_state FROM alert_events ORDER BY id")
         ).all()
     assert [tuple(e) for e in events] == [
-        (None, "firing"), (None, "firing"), ("firing", "resolved"), ("firing", "resolved"),
-    ]  # fmt: skip
+        (None, "firing"),
+        (None, "firing"),
+        ("firing", "resolved"),
+        ("firing", "resolved"),
+    ]
     # drift comes back: a new episode (new row) for the same fingerprint
     put_results(engine, model, T0 + 5 * HOUR, drift_rows(cols, True))
     put_results(engine, model, T0 + 6 * HOUR, drift_rows(cols, True))
@@ -144,9 +162,13 @@ def test_silence_suppresses_until_it_ends(alerts_env, receiver_factory) -> None:
     now = T0 + 2 * HOUR
     with session_scope(engine) as session:
         silence = create_silence(
-            session, matchers=["model=credit", "column=~inc.*"], starts_at=now - HOUR,
-            ends_at=now + HOUR, created_by="test", comment="known migration",
-        )  # fmt: skip
+            session,
+            matchers=["model=credit", "column=~inc.*"],
+            starts_at=now - HOUR,
+            ends_at=now + HOUR,
+            created_by="test",
+            comment="known migration",
+        )
         silence_id = silence.id
     put_results(engine, model, T0, drift_rows(["income", "age"], True))
     evaluate_alerts(engine, now=now)
@@ -174,8 +196,12 @@ def test_silence_of_everything_sends_nothing(alerts_env, receiver_factory) -> No
     add_webhook(engine, "ops", receiver_factory())
     now = T0 + 2 * HOUR
     with session_scope(engine) as session:
-        create_silence(session, matchers=[{"name": "alertname", "value": "feature-drift"}],
-                       starts_at=now - HOUR, ends_at=now + HOUR)  # fmt: skip
+        create_silence(
+            session,
+            matchers=[{"name": "alertname", "value": "feature-drift"}],
+            starts_at=now - HOUR,
+            ends_at=now + HOUR,
+        )
     put_results(engine, model, T0, drift_rows(["income"], True))
     evaluate_alerts(engine, now=now)
     evaluate_alerts(engine, now=now + timedelta(minutes=10))
@@ -186,32 +212,77 @@ def test_silence_of_everything_sends_nothing(alerts_env, receiver_factory) -> No
 def test_threshold_rules_segments_and_insufficient_data(alerts_env) -> None:
     engine = alerts_env
     model = make_model(engine)
-    add_rule(engine, model, {"name": "slow", "metric": "latency_p95", "condition": "> 250",
-                             "severity": "critical", "channels": []})  # fmt: skip
-    add_rule(engine, model, {"name": "share", "metric": "dataset_drift.share_drifted",
-                             "condition": ">= 0.5", "channels": []})  # fmt: skip
-    put_results(engine, model, T0, [
-        {"family": "operational", "metric": "latency_p95", "value": 300.0},
-        {"family": "operational", "metric": "latency_p95", "value": 100.0, "segment": "region=eu"},
-        {"family": "operational", "metric": "latency_p95", "value": 900.0, "segment": "region=us"},
-        {"family": "dataset_drift", "metric": "share_drifted", "value": 0.6},
-        {"family": "drift", "column": "income", "metric": "psi", "value": 0.4, "drifted": True},
-    ])  # fmt: skip
+    add_rule(
+        engine,
+        model,
+        {
+            "name": "slow",
+            "metric": "latency_p95",
+            "condition": "> 250",
+            "severity": "critical",
+            "channels": [],
+        },
+    )
+    add_rule(
+        engine,
+        model,
+        {
+            "name": "share",
+            "metric": "dataset_drift.share_drifted",
+            "condition": ">= 0.5",
+            "channels": [],
+        },
+    )
+    put_results(
+        engine,
+        model,
+        T0,
+        [
+            {"family": "operational", "metric": "latency_p95", "value": 300.0},
+            {
+                "family": "operational",
+                "metric": "latency_p95",
+                "value": 100.0,
+                "segment": "region=eu",
+            },
+            {
+                "family": "operational",
+                "metric": "latency_p95",
+                "value": 900.0,
+                "segment": "region=us",
+            },
+            {"family": "dataset_drift", "metric": "share_drifted", "value": 0.6},
+            {"family": "drift", "column": "income", "metric": "psi", "value": 0.4, "drifted": True},
+        ],
+    )
     # a newer window without enough data is skipped, not read as clean
-    put_results(engine, model, T0 + HOUR, [
-        {"family": "operational", "metric": "latency_p95", "value": None,
-         "status": "insufficient_data"},
-    ])  # fmt: skip
+    put_results(
+        engine,
+        model,
+        T0 + HOUR,
+        [
+            {
+                "family": "operational",
+                "metric": "latency_p95",
+                "value": None,
+                "status": "insufficient_data",
+            },
+        ],
+    )
     summary = evaluate_alerts(engine, now=T0 + 3 * HOUR)
     assert summary.fired == 3
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text("SELECT r.name, a.segment, a.value, a.labels, a.annotations FROM alerts a "
-                    "JOIN alert_rules r ON r.id = a.rule_id ORDER BY r.name, a.segment")
-        ).all()  # fmt: skip
+            sa.text(
+                "SELECT r.name, a.segment, a.value, a.labels, a.annotations FROM alerts a "
+                "JOIN alert_rules r ON r.id = a.rule_id ORDER BY r.name, a.segment"
+            )
+        ).all()
     assert [(r[0], r[1], r[2]) for r in rows] == [
-        ("share", "", 0.6), ("slow", "", 300.0), ("slow", "region=us", 900.0),
-    ]  # fmt: skip
+        ("share", "", 0.6),
+        ("slow", "", 300.0),
+        ("slow", "region=us", 900.0),
+    ]
     assert rows[0][4]["drifted_columns"] == "income"
     assert rows[2][3]["segment"] == "region=us"
     assert rows[2][3]["severity"] == "critical"

@@ -26,9 +26,18 @@ def test_slack_block_kit_message_truncated_with_more(alerts_env, receiver_factor
     receiver = receiver_factory()
     _slack(engine, "ml-alerts", receiver.url)
     model = make_model(engine)
-    add_rule(engine, model, {"name": "feature-drift", "metric": "feature_drift",
-                             "condition": "drifted", "group_wait": 0, "severity": "critical",
-                             "channels": ["ml-alerts"]})  # fmt: skip
+    add_rule(
+        engine,
+        model,
+        {
+            "name": "feature-drift",
+            "metric": "feature_drift",
+            "condition": "drifted",
+            "group_wait": 0,
+            "severity": "critical",
+            "channels": ["ml-alerts"],
+        },
+    )
     put_results(engine, model, T0, drift_rows([f"feature_{i:03d}" for i in range(120)], True))
     now = datetime.now(UTC)
     evaluate_alerts(engine, now=now)
@@ -58,8 +67,17 @@ def test_slack_paced_one_per_second_and_429_honoured(alerts_env, receiver_factor
     _slack(engine, "ml-alerts", receiver.url)
     model = make_model(engine)
     for name in ("a", "b", "c"):
-        add_rule(engine, model, {"name": name, "metric": "feature_drift", "condition": "drifted",
-                                 "group_wait": 0, "channels": ["ml-alerts"]})  # fmt: skip
+        add_rule(
+            engine,
+            model,
+            {
+                "name": name,
+                "metric": "feature_drift",
+                "condition": "drifted",
+                "group_wait": 0,
+                "channels": ["ml-alerts"],
+            },
+        )
     put_results(engine, model, T0, drift_rows(["income"], True))
     now = datetime.now(UTC)
     assert evaluate_alerts(engine, now=now).deliveries == 3
@@ -71,9 +89,11 @@ def test_slack_paced_one_per_second_and_429_honoured(alerts_env, receiver_factor
     assert len(receiver.requests) == 2
     assert elapsed >= 0.95  # two messages to one webhook are >= 1 s apart
     with engine.connect() as conn:
-        pending = conn.execute(sa.text(
-            "SELECT next_attempt_at FROM deliveries WHERE status = 'pending'"
-        )).scalars().all()  # fmt: skip
+        pending = (
+            conn.execute(sa.text("SELECT next_attempt_at FROM deliveries WHERE status = 'pending'"))
+            .scalars()
+            .all()
+        )
     assert len(pending) == 2 and all(p >= now + timedelta(seconds=30) for p in pending)
     assert deliver_due(engine, now=now + timedelta(seconds=20)).claimed == 0
     assert deliver_due(engine, now=now + timedelta(seconds=31)).delivered == 2

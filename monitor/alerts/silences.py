@@ -38,6 +38,11 @@ class Matcher:
             hit = actual == self.value
         return hit if self.is_equal else not hit
 
+    def __str__(self) -> str:
+        ops = {(True, False): "=", (False, False): "!=", (True, True): "=~", (False, True): "!~"}
+        op = ops[(self.is_equal, self.is_regex)]
+        return f"{self.name}{op}{self.value}"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from monitor.alerts.conditions import (
     DRIFTED,
+    MetricRef,
     breaches,
     column_matches,
     metric_matches,
@@ -38,10 +39,12 @@ from monitor.alerts.conditions import (
 from monitor.alerts.payloads import build_event, iso, new_event_id
 from monitor.alerts.rules import ALL_CHANNELS
 from monitor.alerts.silences import active_matchers, silenced_by
+from monitor.settings import get_settings
 from monitor.storage import vocabulary as v
 from monitor.storage.tables import Alert, AlertEvent, AlertRule, Channel, Delivery, Model, Result
 
 log = logging.getLogger(__name__)
+MAX_STEPS = 1000  # windows one rule steps through per tick (the rest next tick)
 LOCK_CLASS = 0x616C7274  # "alrt": advisory-lock namespace for per-model evaluation
 
 
@@ -75,32 +78,67 @@ def fingerprint(rule_id: int, model_id: int, column: str, segment: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def _latest_windows(
-    session: Session, model_id: int, family: str, metric: str, n: int
+def _windows(
+    session: Session,
+    model_id: int,
+    ref: MetricRef,
+    *,
+    after: datetime | None,
+    before_or_at: datetime | None,
+    newest_first: bool,
+    limit: int,
 ) -> list[datetime]:
+    """Distinct window starts of the rule's family that have usable (``ok``) results."""
     stmt = (
         sa.select(Result.window_start)
-        .where(Result.model_id == model_id, Result.family == family, Result.status == v.OK)
+        .where(Result.model_id == model_id, Result.family == ref.family, Result.status == v.OK)
         .group_by(Result.window_start)
-        .order_by(Result.window_start.desc())
-        .limit(n)
+        .limit(limit)
     )
-    if "*" not in metric and "?" not in metric:
-        stmt = stmt.where(Result.metric == metric)
-    return list(session.scalars(stmt))
+    if "*" not in ref.metric and "?" not in ref.metric:
+        stmt = stmt.where(Result.metric == ref.metric)
+    if after is not None:
+        stmt = stmt.where(Result.window_start > after)
+    if before_or_at is not None:
+        stmt = stmt.where(Result.window_start <= before_or_at)
+    order = Result.window_start.desc() if newest_first else Result.window_start.asc()
+    return list(session.scalars(stmt.order_by(order)))
+
+
+def steps_to_evaluate(
+    session: Session, model_id: int, rule: AlertRule, now: datetime
+) -> tuple[list[datetime], list[datetime]]:
+    """(new windows to step through, oldest first; the history windows before them, newest
+    first) for a rule. A rule never evaluated starts ``catchup_max_age_days`` back."""
+    ref = parse_metric(rule.metric)
+    after = rule.evaluated_through
+    if after is None:
+        after = now - timedelta(days=get_settings().catchup_max_age_days)
+    new = _windows(
+        session, model_id, ref, after=after, before_or_at=None, newest_first=False, limit=MAX_STEPS
+    )
+    if not new:
+        return [], []
+    history = _windows(
+        session,
+        model_id,
+        ref,
+        after=None,
+        before_or_at=after,
+        newest_first=True,
+        limit=max(rule.of_windows, rule.resolve_after),
+    )
+    return new, history
 
 
 def load_series(
-    session: Session, model_id: int, rule: AlertRule
-) -> tuple[list[datetime], dict[tuple[str, str], dict[datetime, Point]]]:
-    """Windows (newest first) and, per (column, segment), the representative point per window."""
+    session: Session, model_id: int, rule: AlertRule, windows: list[datetime]
+) -> dict[tuple[str, str], dict[datetime, Point]]:
+    """Per (column, segment), the point representing it in each of ``windows``."""
     ref = parse_metric(rule.metric)
-    windows = _latest_windows(
-        session, model_id, ref.family, ref.metric, max(rule.of_windows, rule.resolve_after)
-    )
     series: dict[tuple[str, str], dict[datetime, Point]] = defaultdict(dict)
     if not windows:
-        return windows, series
+        return series
     rows = session.execute(
         sa.select(
             Result.window_start,
@@ -139,7 +177,7 @@ def load_series(
         # several methods for one column: a breaching one represents the window
         if current is None or (breach and not current.breach):
             series[(column, segment)][ws] = point
-    return windows, series
+    return series
 
 
 def _labels(rule: AlertRule, model_name: str, column: str, segment: str) -> dict[str, str]:
@@ -209,17 +247,54 @@ def _drifted_columns(session: Session, model_id: int, window: datetime, segment:
 
 
 def evaluate_rule(
-    session: Session, model: Model, rule: AlertRule, now: datetime, summary: EvaluationSummary
+    session: Session,
+    model: Model,
+    rule: AlertRule,
+    now: datetime,
+    silences: list[Any],
+    summary: EvaluationSummary,
 ) -> None:
-    """Move the state of every series of one rule (no notification decisions here)."""
-    windows, series = load_series(session, model.id, rule)
+    """Step through every window that is new for this rule (oldest first): move alert state as
+    of that window, then let the group decide on a notification at that window's time."""
+    new, history = steps_to_evaluate(session, model.id, rule, now)
+    if new:
+        depth = max(rule.of_windows, rule.resolve_after)
+        series = load_series(session, model.id, rule, history + new)
+        known = list(reversed(history))
+        for i, window in enumerate(new):
+            known.append(window)
+            windows = list(reversed(known[-depth:]))
+            live = i == len(new) - 1
+            window_end = max(
+                (p.window_end for pts in series.values() for w, p in pts.items() if w == window),
+                default=window,
+            )
+            step_time = now if live else min(now, window_end)
+            step_rule(session, model, rule, windows, series, step_time, summary)
+            if not live:
+                notify_group(session, model, rule, step_time, silences, summary, repeat=False)
+        rule.evaluated_through = new[-1]
+    notify_group(session, model, rule, now, silences, summary, repeat=True)
+
+
+def step_rule(
+    session: Session,
+    model: Model,
+    rule: AlertRule,
+    windows: list[datetime],
+    series: dict[tuple[str, str], dict[datetime, Point]],
+    now: datetime,
+    summary: EvaluationSummary,
+) -> None:
+    """Move the state of every series of one rule as of ``windows`` (newest first)."""
     open_alerts = {
         a.fingerprint: a
         for a in session.scalars(
             sa.select(Alert).where(Alert.rule_id == rule.id, Alert.state != "resolved")
         )
     }
-    keys = set(series) | {(a.column_name, a.segment) for a in open_alerts.values()}
+    keys = {k for k, pts in series.items() if any(w in pts for w in windows)}
+    keys |= {(a.column_name, a.segment) for a in open_alerts.values()}
     for column, segment in sorted(keys):
         points = series.get((column, segment), {})
         recent = [points.get(w) for w in windows]
@@ -330,6 +405,8 @@ def notify_group(
     now: datetime,
     silences: list[Any],
     summary: EvaluationSummary,
+    *,
+    repeat: bool = True,
 ) -> None:
     """Alertmanager's group timing for the group (model, rule): write outbox rows when due."""
     group = list(
@@ -363,6 +440,8 @@ def notify_group(
         due = now >= first + timedelta(seconds=rule.group_wait_seconds)
     else:
         last = max(a.last_notified_at for a in notified + resolved if a.last_notified_at)
+        if not (new or resolved) and not repeat:  # no repeats while catching up on history
+            return
         interval = (
             rule.group_interval_seconds if (new or resolved) else rule.repeat_interval_seconds
         )
@@ -423,10 +502,7 @@ def evaluate_model(
     )
     silences = active_matchers(session, now)
     for rule in rules:
-        evaluate_rule(session, model, rule, now, summary)
-    session.flush()
-    for rule in rules:
-        notify_group(session, model, rule, now, silences, summary)
+        evaluate_rule(session, model, rule, now, silences, summary)
     summary.rules += len(rules)
     return True
 

@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.http import serve_app
 
-T0 = datetime(2026, 11, 20, tzinfo=UTC)
+T0 = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
 HOUR = timedelta(hours=1)
 
 

@@ -312,3 +312,34 @@ def test_two_workers_never_double_notify(alerts_env, receiver_factory) -> None:
     assert sum(s.fired for s in summaries) == 2
     assert len(_deliveries(engine)) == 1
     assert all(not s.errors for s in summaries)
+
+
+def test_catch_up_replays_an_episode_firing_then_resolved(alerts_env, receiver_factory) -> None:
+    """Windows computed after downtime (or the demo's backfill) are stepped through in order:
+    the episode in the middle fires and resolves, each with one notification, no repeats."""
+    engine = alerts_env
+    model = make_model(engine)
+    add_rule(engine, model, DRIFT_RULE)  # 2 of 3, resolve after 2
+    add_webhook(engine, "ops", receiver_factory())
+    for i in range(24):
+        put_results(engine, model, T0 + i * HOUR, drift_rows(["income"], 6 <= i < 14))
+    now = T0 + 30 * HOUR
+    summary = evaluate_alerts(engine, now=now)
+    assert (summary.fired, summary.resolved) == (1, 1)
+    deliveries = _deliveries(engine)
+    assert [d["event_type"] for d in deliveries] == ["drift.alert.firing", "drift.alert.resolved"]
+    fired_at = deliveries[0]["payload"]["timestamp"]
+    # fired at window 7's end; group_wait is over by the next window's end
+    assert fired_at.startswith((T0 + 9 * HOUR).strftime("%Y-%m-%dT%H"))
+    assert deliveries[1]["payload"]["timestamp"].startswith(
+        (T0 + 16 * HOUR).strftime("%Y-%m-%dT%H")
+    )
+    with engine.connect() as conn:
+        through = conn.execute(sa.text("SELECT evaluated_through FROM alert_rules")).scalar()
+        started, resolved = conn.execute(
+            sa.text("SELECT started_at, resolved_at FROM alerts")
+        ).one()
+    assert through == T0 + 23 * HOUR
+    assert started == T0 + 8 * HOUR and resolved == T0 + 16 * HOUR
+    again = evaluate_alerts(engine, now=now + timedelta(minutes=5))
+    assert (again.fired, again.resolved, again.notifications) == (0, 0, 0)

@@ -112,6 +112,20 @@ def set_enabled(session: Session, name_or_id: str | int, enabled: bool) -> Chann
     return _info(channel)
 
 
+def set_target(session: Session, name_or_id: str | int, url: str) -> ChannelInfo:
+    """Point an existing channel at a new URL (validated like a new one); keeps its secret."""
+    channel = get_channel(session, name_or_id)
+    get_kind(channel.kind).validate(url, dict(channel.options or {}))
+    channel.target_encrypted = encrypt(url)
+    channel.target_display = display_url(url)
+    session.flush()
+    return _info(channel)
+
+
+def secret_of(channel: Channel) -> str | None:
+    return decrypt(channel.secret_encrypted) if channel.secret_encrypted else None
+
+
 def target_of(channel: Channel) -> Target:
     """Decrypt a channel for one send (the plaintext never leaves memory)."""
     return Target(

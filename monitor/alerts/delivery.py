@@ -189,52 +189,77 @@ def _release(engine: sa.Engine, row: Any, not_before: datetime) -> None:
         )
 
 
+def _claim(engine: sa.Engine, moment: datetime, limit: int) -> list[Any]:
+    with Session(engine) as session, session.begin():
+        return list(
+            session.execute(
+                _CLAIM,
+                {
+                    "now": moment,
+                    "limit": limit,
+                    "lease_until": moment + timedelta(seconds=LEASE_SECONDS),
+                },
+            ).all()
+        )
+
+
 def deliver_due(
     engine: sa.Engine, *, limit: int = 100, now: datetime | None = None
 ) -> DeliverySummary:
-    """Claim up to ``limit`` due deliveries, send them and record the outcome."""
+    """Claim up to ``limit`` due deliveries, send them and record the outcome.
+
+    Claims go in rounds: a delivery queued behind an older one of its group becomes claimable
+    once that one is delivered, so a firing and its resolved both go out in one call.
+    """
     moment = now or datetime.now(UTC)
     summary = DeliverySummary()
-    with Session(engine) as session, session.begin():
-        rows = session.execute(
-            _CLAIM,
-            {
-                "now": moment,
-                "limit": limit,
-                "lease_until": moment + timedelta(seconds=LEASE_SECONDS),
-            },
-        ).all()
-    summary.claimed = len(rows)
-    if not rows:
-        return summary
     throttled: dict[int, datetime] = {}
     with make_client() as client:
-        for row in rows:
-            if row.channel_id in throttled:  # the target said 429 during this run: hand back
-                _release(engine, row, throttled[row.channel_id])
-                summary.claimed -= 1
-                continue
-            with Session(engine, expire_on_commit=False) as session:
-                channel = session.get(Channel, row.channel_id)
-            if channel is None:
-                continue
-            outcome, ms = send_one(channel, row.payload, client)
-            log.info(
-                "delivery %s (%s) to %s: %s",
-                row.id,
-                row.event_id,
-                channel.name,
-                "ok" if outcome.ok else outcome.error,
-            )
-            with Session(engine, expire_on_commit=False) as session, session.begin():
-                channel = session.get(Channel, row.channel_id, with_for_update=True)
-                if channel is not None:
-                    _finish(session, row, channel, outcome, ms, moment, summary)
-            if outcome.status_code == 429:
-                throttled[row.channel_id] = moment + timedelta(
-                    seconds=backoff(row.attempts, outcome.retry_after)
-                )
+        while summary.claimed < limit:
+            rows = _claim(engine, moment, limit - summary.claimed)
+            if not rows:
+                break
+            summary.claimed += len(rows)
+            delivered_before = summary.delivered
+            for row in rows:
+                if row.channel_id in throttled:  # the target said 429 in this run: hand back
+                    _release(engine, row, throttled[row.channel_id])
+                    summary.claimed -= 1
+                    continue
+                _deliver_row(engine, client, row, moment, summary, throttled)
+            if summary.delivered == delivered_before:
+                break
     return summary
+
+
+def _deliver_row(
+    engine: sa.Engine,
+    client: Any,
+    row: Any,
+    moment: datetime,
+    summary: DeliverySummary,
+    throttled: dict[int, datetime],
+) -> None:
+    with Session(engine, expire_on_commit=False) as session:
+        channel = session.get(Channel, row.channel_id)
+    if channel is None:
+        return
+    outcome, ms = send_one(channel, row.payload, client)
+    log.info(
+        "delivery %s (%s) to %s: %s",
+        row.id,
+        row.event_id,
+        channel.name,
+        "ok" if outcome.ok else outcome.error,
+    )
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        locked = session.get(Channel, row.channel_id, with_for_update=True)
+        if locked is not None:
+            _finish(session, row, locked, outcome, ms, moment, summary)
+    if outcome.status_code == 429:
+        throttled[row.channel_id] = moment + timedelta(
+            seconds=backoff(row.attempts, outcome.retry_after)
+        )
 
 
 def send_test(engine: sa.Engine, channel_name: str) -> tuple[Outcome, str]:

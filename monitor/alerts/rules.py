@@ -161,106 +161,42 @@ class RuleSpec:
 
 
 def default_rules() -> list[RuleSpec]:
-    """The rules every model gets: they rely on the jobs' verdicts where a threshold is known."""
-    spec = RuleSpec.from_mapping
-    return [
-        spec(
-            {
-                "name": "dataset-drift",
-                "metric": "dataset_drift",
-                "condition": "drifted",
-                "severity": "critical",
-                "for": 2,
-                "of": 3,
-                "resolve_after": 2,
-                "annotations": {"summary": "Many features drifted at once"},
-            }
-        ),
-        spec(
-            {
-                "name": "prediction-drift",
-                "metric": "prediction_drift",
-                "condition": "drifted",
-                "severity": "critical",
-                "for": 2,
-                "of": 3,
-                "resolve_after": 2,
-                "annotations": {"summary": "The model's outputs drifted"},
-            }
-        ),
-        spec(
-            {
-                "name": "feature-drift",
-                "metric": "feature_drift",
-                "condition": "drifted",
-                "severity": "warning",
-                "for": 2,
-                "of": 3,
-                "resolve_after": 2,
-                "annotations": {"summary": "Feature distributions drifted"},
-            }
-        ),
-        spec(
-            {
-                "name": "data-quality",
-                "metric": "data_quality",
-                "condition": "drifted",
-                "severity": "warning",
-                "for": 1,
-                "of": 1,
-                "resolve_after": 2,
-                "annotations": {"summary": "Data-quality checks breached"},
-            }
-        ),
-        spec(
-            {
-                "name": "performance-drop",
-                "metric": "performance",
-                "condition": "drifted",
-                "severity": "critical",
-                "for": 1,
-                "of": 1,
-                "resolve_after": 2,
-                "annotations": {"summary": "Realised performance dropped"},
-            }
-        ),
-        spec(
-            {
-                "name": "estimated-performance-drop",
-                "metric": "estimated_performance",
-                "condition": "drifted",
-                "severity": "warning",
-                "for": 2,
-                "of": 3,
-                "resolve_after": 2,
-                "annotations": {"summary": "Estimated performance dropped (no labels yet)"},
-            }
-        ),
-        spec(
-            {
-                "name": "volume-zero",
-                "metric": "volume",
-                "condition": "<= 0",
-                "severity": "critical",
-                "for": 2,
-                "of": 2,
-                "resolve_after": 1,
-                "annotations": {"summary": "No predictions logged"},
-            }
-        ),
-        spec(
-            {
-                "name": "latency-p95",
-                "metric": "latency_p95",
-                "condition": "> 1000",
-                "severity": "warning",
-                "for": 3,
-                "of": 3,
-                "resolve_after": 2,
-                "annotations": {"summary": "p95 latency above 1 s"},
-            }
-        ),
-    ]
+    """The rules every model gets. Drift rules use the jobs' verdicts (each method's threshold,
+    multiple-testing control); dataset drift uses Evidently's default share (half the features);
+    quality and operational rules use absolute limits users are expected to tune."""
+    raw: list[dict[str, Any]] = [
+        {"name": "dataset-drift", "metric": "dataset_drift.share_drifted", "condition": ">= 0.5",
+         "severity": "critical", "for": 2, "of": 3, "resolve_after": 2,
+         "annotations": {"summary": "Half or more of the features drifted"}},
+        {"name": "prediction-drift", "metric": "prediction_drift", "condition": "drifted",
+         "severity": "critical", "for": 2, "of": 3, "resolve_after": 2,
+         "annotations": {"summary": "The model's outputs drifted"}},
+        {"name": "feature-drift", "metric": "feature_drift", "condition": "drifted",
+         "severity": "warning", "for": 2, "of": 3, "resolve_after": 2,
+         "annotations": {"summary": "Feature distributions drifted"}},
+        {"name": "null-share", "metric": "null_share", "condition": "> 0.1",
+         "severity": "warning", "for": 2, "of": 3, "resolve_after": 2,
+         "annotations": {"summary": "More than 10% missing values"}},
+        {"name": "out-of-range", "metric": "out_of_range_share", "condition": "> 0.05",
+         "severity": "warning", "for": 2, "of": 3, "resolve_after": 2,
+         "annotations": {"summary": "More than 5% of values outside the baseline's range"}},
+        {"name": "schema-change", "metric": "data_quality", "condition": "drifted",
+         "severity": "warning", "for": 1, "of": 1, "resolve_after": 2,
+         "annotations": {"summary": "Data-quality checks breached (missing/unexpected columns)"}},
+        {"name": "performance-drop", "metric": "performance", "condition": "drifted",
+         "severity": "critical", "for": 1, "of": 1, "resolve_after": 2,
+         "annotations": {"summary": "Realised performance dropped"}},
+        {"name": "estimated-performance-drop", "metric": "estimated_performance",
+         "condition": "drifted", "severity": "warning", "for": 2, "of": 3, "resolve_after": 2,
+         "annotations": {"summary": "Estimated performance dropped (no labels yet)"}},
+        {"name": "volume-zero", "metric": "volume", "condition": "<= 0",
+         "severity": "critical", "for": 2, "of": 2, "resolve_after": 1,
+         "annotations": {"summary": "No predictions logged"}},
+        {"name": "latency-p95", "metric": "latency_p95", "condition": "> 1000",
+         "severity": "warning", "for": 3, "of": 3, "resolve_after": 2,
+         "annotations": {"summary": "p95 latency above 1 s"}},
+    ]  # fmt: skip
+    return [RuleSpec.from_mapping(r) for r in raw]
 
 
 def _rowcount(result: Any) -> int:

@@ -134,7 +134,9 @@ def test_default_rules_are_created_once_and_never_overwritten(alerts_env) -> Non
     assert {
         "dataset-drift",
         "prediction-drift",
-        "data-quality",
+        "schema-change",
+        "null-share",
+        "out-of-range",
         "performance-drop",
         "volume-zero",
         "latency-p95",

@@ -4,9 +4,10 @@ Called by the scheduler every tick. Per model, in ONE transaction (so a crash le
 everything or nothing): evaluate each enabled rule per series (column, segment), open or
 resolve alerts (one row per firing episode of a fingerprint), record every state change in
 ``alert_events``, then decide per group (model, rule) whether a notification is due
-(group_wait for a new group, group_interval when alerts were added or resolved, repeat_interval
-otherwise) and write one outbox row per channel. Silenced alerts change state but are left out
-of notifications. A transaction-level advisory lock per model lets replicas share the work.
+(group_wait for a new group, group_interval when alerts were added or the whole group
+resolved, repeat_interval otherwise) and write one outbox row per channel. Silenced alerts
+change state but are left out of notifications. A transaction-level advisory lock per model
+lets replicas share the work.
 
 Decisions, for one series over the model's latest windows of the rule's family (newest first,
 windows with ``insufficient_data`` skipped; a missing result counts as clean):
@@ -200,7 +201,11 @@ def _labels(rule: AlertRule, model_name: str, column: str, segment: str) -> dict
 def _describe(rule: AlertRule, column: str, point: Point, hits: int) -> str:
     what = column or rule.metric
     number = "n/a" if point.value is None else f"{point.value:.4g}"
-    limit = "" if point.threshold is None else f" (threshold {point.threshold:.4g})"
+    if point.p_value is not None:  # a test: its threshold is on the p-value, not the statistic
+        bound = "" if point.threshold is None else f" (threshold {point.threshold:.4g})"
+        limit = f", p = {point.p_value:.3g}{bound}"
+    else:
+        limit = "" if point.threshold is None else f" (threshold {point.threshold:.4g})"
     return (
         f"{what}: {point.metric} = {number}{limit}; breached in {hits} of the last "
         f"{rule.of_windows} window(s), latest {iso(point.window_start)}"
@@ -440,12 +445,16 @@ def notify_group(
         due = now >= first + timedelta(seconds=rule.group_wait_seconds)
     else:
         last = max(a.last_notified_at for a in notified + resolved if a.last_notified_at)
-        if not (new or resolved) and not repeat:  # no repeats while catching up on history
+        # what changed: new alerts, or the whole group resolved. One member recovering while
+        # others still fire is reported with the next message (not a message of its own):
+        # flapping features would otherwise turn every window into a notification.
+        changed = bool(new) or (bool(resolved) and not notified)
+        if changed:
+            due = now >= last + timedelta(seconds=rule.group_interval_seconds)
+        elif repeat:
+            due = now >= last + timedelta(seconds=rule.repeat_interval_seconds)
+        else:  # no repeats while catching up on history
             return
-        interval = (
-            rule.group_interval_seconds if (new or resolved) else rule.repeat_interval_seconds
-        )
-        due = now >= last + timedelta(seconds=interval)
     if not due:
         return
     event_id = new_event_id(now)

@@ -163,16 +163,18 @@ class RuleSpec:
 def default_rules() -> list[RuleSpec]:
     """The rules every model gets. Drift rules use the jobs' verdicts (each method's threshold,
     multiple-testing control); dataset drift uses Evidently's default share (half the features);
-    quality and operational rules use absolute limits users are expected to tune."""
+    quality and operational rules use absolute limits users are expected to tune. Drift rules
+    resolve only after 4 clean windows, so a feature hovering at its threshold stays one episode
+    instead of a message every few windows."""
     raw: list[dict[str, Any]] = [
         {"name": "dataset-drift", "metric": "dataset_drift.share_drifted", "condition": ">= 0.5",
-         "severity": "critical", "for": 2, "of": 3, "resolve_after": 2,
+         "severity": "critical", "for": 2, "of": 3, "resolve_after": 4,
          "annotations": {"summary": "Half or more of the features drifted"}},
         {"name": "prediction-drift", "metric": "prediction_drift", "condition": "drifted",
-         "severity": "critical", "for": 2, "of": 3, "resolve_after": 2,
+         "severity": "critical", "for": 2, "of": 3, "resolve_after": 4,
          "annotations": {"summary": "The model's outputs drifted"}},
         {"name": "feature-drift", "metric": "feature_drift", "condition": "drifted",
-         "severity": "warning", "for": 2, "of": 3, "resolve_after": 2,
+         "severity": "warning", "for": 2, "of": 3, "resolve_after": 4,
          "annotations": {"summary": "Feature distributions drifted"}},
         {"name": "null-share", "metric": "null_share", "condition": "> 0.1",
          "severity": "warning", "for": 2, "of": 3, "resolve_after": 2,

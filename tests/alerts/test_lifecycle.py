@@ -343,3 +343,24 @@ def test_catch_up_replays_an_episode_firing_then_resolved(alerts_env, receiver_f
     assert started == T0 + 8 * HOUR and resolved == T0 + 16 * HOUR
     again = evaluate_alerts(engine, now=now + timedelta(minutes=5))
     assert (again.fired, again.resolved, again.notifications) == (0, 0, 0)
+
+
+def test_description_reports_p_values_for_tests(alerts_env) -> None:
+    engine = alerts_env
+    model = make_model(engine)
+    add_rule(engine, model, {**DRIFT_RULE, "for": 1, "of": 1, "channels": []})
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO results (model_id, window_start, window_end, family, column_name, "
+                "metric, value, p_value, threshold, drifted) VALUES (:m, :ws, :we, 'drift', "
+                "'channel', 'chi2_contingency', 4155.6, 1.5e-12, 0.01, true)"
+            ),
+            {"m": model, "ws": T0, "we": T0 + HOUR},
+        )
+    evaluate_alerts(engine, now=T0 + 2 * HOUR)
+    with engine.connect() as conn:
+        annotations = conn.execute(sa.text("SELECT annotations FROM alerts")).scalar_one()
+    assert annotations["description"].startswith(
+        "channel: chi2_contingency = 4156, p = 1.5e-12 (threshold 0.01)"
+    )

@@ -265,19 +265,21 @@ def evaluate_rule(
     if new:
         depth = max(rule.of_windows, rule.resolve_after)
         series = load_series(session, model.id, rule, history + new)
+        ends = {w: p.window_end for pts in series.values() for w, p in pts.items()}
         known = list(reversed(history))
+        waiting = True  # an earlier tick may have left a notification waiting for its time
         for i, window in enumerate(new):
             known.append(window)
             windows = list(reversed(known[-depth:]))
             live = i == len(new) - 1
-            window_end = max(
-                (p.window_end for pts in series.values() for w, p in pts.items() if w == window),
-                default=window,
-            )
-            step_time = now if live else min(now, window_end)
+            step_time = now if live else min(now, ends.get(window, window))
+            before = summary.fired + summary.resolved
             step_rule(session, model, rule, windows, series, step_time, summary)
-            if not live:
-                notify_group(session, model, rule, step_time, silences, summary, repeat=False)
+            changed = summary.fired + summary.resolved != before
+            if not live and (changed or waiting):  # nothing new, nothing waiting: no query
+                waiting = notify_group(
+                    session, model, rule, step_time, silences, summary, repeat=False
+                )
         rule.evaluated_through = new[-1]
     notify_group(session, model, rule, now, silences, summary, repeat=True)
 
@@ -412,8 +414,9 @@ def notify_group(
     summary: EvaluationSummary,
     *,
     repeat: bool = True,
-) -> None:
-    """Alertmanager's group timing for the group (model, rule): write outbox rows when due."""
+) -> bool:
+    """Alertmanager's group timing for the group (model, rule): write outbox rows when due.
+    Returns whether a change is still waiting to be notified (group_wait/interval not over)."""
     group = list(
         session.scalars(
             sa.select(Alert).where(
@@ -439,7 +442,7 @@ def notify_group(
     resolved = [a for a in audible if a.state == "resolved"]
     notified = [a for a in audible if a.state == "firing" and a.last_notified_at is not None]
     if not (new or resolved or notified):
-        return
+        return False
     if not notified and not resolved:
         first = min(a.started_at for a in new)
         due = now >= first + timedelta(seconds=rule.group_wait_seconds)
@@ -454,9 +457,9 @@ def notify_group(
         elif repeat:
             due = now >= last + timedelta(seconds=rule.repeat_interval_seconds)
         else:  # no repeats while catching up on history
-            return
+            return False
     if not due:
-        return
+        return bool(new or resolved)
     event_id = new_event_id(now)
     event = build_event(
         event_id=event_id,
@@ -492,6 +495,7 @@ def notify_group(
         alert.last_notified_at = now
     summary.notifications += 1
     summary.deliveries += len(channels)
+    return False
 
 
 def evaluate_model(

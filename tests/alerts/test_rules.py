@@ -179,3 +179,17 @@ def test_secret_key_file_is_created_private(tmp_path, monkeypatch) -> None:
         assert secrets.decrypt(secrets.encrypt("x")) == "x"
     finally:
         get_settings.cache_clear()
+
+
+def test_example_rules_file_is_valid() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from monitor.alerts.rules import parse_rules_documents
+
+    text = (Path(__file__).resolve().parents[2] / "examples" / "rules.yaml").read_text()
+    [(model, specs)] = parse_rules_documents(yaml.safe_load_all(text))
+    assert model == "credit-default"
+    assert [s.name for s in specs] == ["income-drift", "half-the-features", "auc-floor", "slow"]
+    assert specs[2].metric == "performance.roc_auc" and specs[2].columns == ""

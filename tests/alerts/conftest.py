@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -105,7 +106,7 @@ class Receiver:
 
     url: str
     secret: str | None
-    script: list[tuple[int, dict[str, str]]]
+    script: list[tuple[Any, ...]]
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -130,7 +131,11 @@ def _receiver_app(state: dict[str, Any]) -> FastAPI:
             except WebhookVerificationError as exc:
                 error = str(exc)
         with receiver.lock:
-            status, extra = receiver.script.pop(0) if receiver.script else (200, {})
+            step = receiver.script.pop(0) if receiver.script else (200, {})
+        status, extra = step[0], step[1]
+        if len(step) > 2:  # a slow receiver
+            await asyncio.sleep(step[2])
+        with receiver.lock:
             receiver.requests.append(
                 {
                     "path": path,
@@ -156,7 +161,7 @@ def receiver_factory() -> Iterator[Callable[..., Receiver]]:
     with ExitStack() as stack:
 
         def make(
-            secret: str | None = None, script: list[tuple[int, dict[str, str]]] | None = None
+            secret: str | None = None, script: list[tuple[Any, ...]] | None = None
         ) -> Receiver:
             state: dict[str, Any] = {}
             base = stack.enter_context(serve_app(_receiver_app(state)))

@@ -315,3 +315,41 @@ def test_secrets_are_encrypted_at_rest(alerts_env, receiver_factory) -> None:
     assert no_secret is None
     assert target.url == slack_url
     assert "XXXX" not in info.target_display and info.target_display.endswith("...")
+
+
+def test_slow_receiver_hits_the_total_timeout_and_is_retried(
+    alerts_env, receiver_factory, monkeypatch
+) -> None:
+    import time
+
+    from monitor.settings import get_settings
+
+    monkeypatch.setenv("MONITOR_DELIVERY_TOTAL_TIMEOUT", "1")
+    get_settings.cache_clear()
+    engine = alerts_env
+    receiver = receiver_factory(script=[(200, {}, 3.0), (200, {})])
+    add_webhook(engine, "ops", receiver)
+    now = datetime.now(UTC)
+    _fire(engine, now)
+    started = time.monotonic()
+    summary = deliver_due(engine, now=now)
+    assert time.monotonic() - started < 2.5
+    assert summary.retrying == 1
+    assert "timeout" in _delivery(engine)["last_error"]
+    assert deliver_due(engine, now=now + timedelta(seconds=10)).delivered == 1
+
+
+def test_tick_steps_report_their_work(alerts_env, receiver_factory) -> None:
+    from types import SimpleNamespace
+
+    from monitor.alerts.steps import deliver_step, evaluate_step
+
+    engine = alerts_env
+    add_webhook(engine, "ops", receiver_factory())
+    model = make_model(engine)
+    add_rule(engine, model, RULE)
+    put_results(engine, model, T0, drift_rows(["income"], True))
+    ctx = SimpleNamespace(engine=engine)
+    assert evaluate_step(ctx) == 2  # one alert fired, one notification
+    assert deliver_step(ctx) == 1
+    assert (evaluate_step(ctx), deliver_step(ctx)) == (0, 0)

@@ -517,7 +517,25 @@ def evaluate_model(
     for rule in rules:
         evaluate_rule(session, model, rule, now, silences, summary)
     summary.rules += len(rules)
+    _close_alerts_of_disabled_rules(session, model, now, summary)
     return True
+
+
+def _close_alerts_of_disabled_rules(
+    session: Session, model: Model, now: datetime, summary: EvaluationSummary
+) -> None:
+    """A disabled rule no longer watches anything: its open alerts resolve (quietly)."""
+    stale = session.scalars(
+        sa.select(Alert)
+        .join(AlertRule, AlertRule.id == Alert.rule_id)
+        .where(Alert.model_id == model.id, Alert.state != "resolved", AlertRule.enabled.is_(False))
+    )
+    for alert in stale:
+        alert.state, alert.resolved_at, alert.updated_at = "resolved", now, now
+        alert.last_notified_at = now  # no resolved message for a rule someone switched off
+        session.flush()
+        _record(session, alert, "firing", "resolved", now, None, {"reason": "rule disabled"})
+        summary.resolved += 1
 
 
 def evaluate_alerts(engine: sa.Engine, *, now: datetime | None = None) -> EvaluationSummary:

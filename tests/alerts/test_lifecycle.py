@@ -364,3 +364,22 @@ def test_description_reports_p_values_for_tests(alerts_env) -> None:
     assert annotations["description"].startswith(
         "channel: chi2_contingency = 4156, p = 1.5e-12 (threshold 0.01)"
     )
+
+
+def test_disabling_a_rule_resolves_its_alerts_quietly(alerts_env, receiver_factory) -> None:
+    engine = alerts_env
+    model = make_model(engine)
+    add_rule(engine, model, {**DRIFT_RULE, "for": 1, "of": 1, "group_wait": 0})
+    add_webhook(engine, "ops", receiver_factory())
+    put_results(engine, model, T0, drift_rows(["income"], True))
+    evaluate_alerts(engine, now=T0 + 2 * HOUR)
+    assert len(_deliveries(engine)) == 1
+    add_rule(engine, model, {**DRIFT_RULE, "for": 1, "of": 1, "enabled": False})
+    assert evaluate_alerts(engine, now=T0 + 3 * HOUR).resolved == 1
+    assert _alerts(engine) == [("income", "resolved")]
+    with engine.connect() as conn:
+        details = conn.execute(
+            sa.text("SELECT details FROM alert_events ORDER BY id DESC LIMIT 1")
+        ).scalar_one()
+    assert details == {"reason": "rule disabled"}
+    assert len(_deliveries(engine)) == 1

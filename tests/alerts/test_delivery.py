@@ -353,3 +353,35 @@ def test_tick_steps_report_their_work(alerts_env, receiver_factory) -> None:
     assert evaluate_step(ctx) == 2  # one alert fired, one notification
     assert deliver_step(ctx) == 1
     assert (evaluate_step(ctx), deliver_step(ctx)) == (0, 0)
+
+
+def test_concurrent_senders_never_send_one_delivery_twice(alerts_env, receiver_factory) -> None:
+    """SKIP LOCKED claims: four senders draining twenty groups deliver each event once."""
+    import threading
+
+    engine = alerts_env
+    receiver = receiver_factory()
+    add_webhook(engine, "ops", receiver)
+    model = make_model(engine)
+    for i in range(20):
+        add_rule(engine, model, {**RULE, "name": f"rule-{i:02d}"})
+    put_results(engine, model, T0, drift_rows(["income"], True))
+    now = datetime.now(UTC)
+    assert evaluate_alerts(engine, now=now).deliveries == 20
+    barrier = threading.Barrier(4)
+    summaries = []
+
+    def sender() -> None:
+        barrier.wait()
+        summaries.append(deliver_due(engine, now=now, limit=5))
+
+    threads = [threading.Thread(target=sender) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    ids = [r["headers"]["webhook-id"] for r in receiver.requests]
+    assert len(ids) == len(set(ids)) == sum(s.delivered for s in summaries)
+    deliver_due(engine, now=now)  # whatever a busy sender left over
+    ids = [r["headers"]["webhook-id"] for r in receiver.requests]
+    assert len(ids) == len(set(ids)) == 20

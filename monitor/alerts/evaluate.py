@@ -315,6 +315,17 @@ def step_rule(
         if alert is not None:
             if clean:
                 alert.state, alert.resolved_at, alert.updated_at = "resolved", now, now
+                recovered = (
+                    f"{column or rule.metric}: within limits for the last "
+                    f"{rule.resolve_after} window(s)"
+                )
+                if latest is not None:
+                    recovered += (
+                        f"; {latest.metric} = "
+                        + ("n/a" if latest.value is None else f"{latest.value:.4g}")
+                        + f" at {iso(latest.window_start)}"
+                    )
+                alert.annotations = {**alert.annotations, "description": recovered}
                 session.flush()
                 _record(
                     session,

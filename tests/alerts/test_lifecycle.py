@@ -144,7 +144,11 @@ def test_resolved_notification_after_recovery(alerts_env, receiver_factory) -> N
     evaluate_alerts(engine, now=now + timedelta(minutes=6))
     deliveries = _deliveries(engine)
     assert [d["event_type"] for d in deliveries] == ["drift.alert.firing", "drift.alert.resolved"]
-    assert deliveries[1]["payload"]["data"]["alerts"][0]["status"] == "resolved"
+    resolved_alert = deliveries[1]["payload"]["data"]["alerts"][0]
+    assert resolved_alert["status"] == "resolved"
+    assert resolved_alert["annotations"]["description"].startswith(
+        "income: within limits for the last 1 window(s); wasserstein = 0.02 at "
+    )
     assert deliveries[0]["event_id"] != deliveries[1]["event_id"]
     # and nothing more afterwards
     evaluate_alerts(engine, now=now + timedelta(hours=9))

@@ -1,18 +1,30 @@
 """Write records into Postgres fast and idempotently, with psycopg only (no SQLAlchemy).
 
-Shared by the SDK's Postgres exporter, the HTTP collector and bulk loaders. Rows are COPYed in
-binary into a temporary staging table and moved with ``INSERT ... ON CONFLICT DO NOTHING``, so a
-replayed batch never duplicates rows. Features go into typed arrays by the slot the model's
-append-only feature schema gives them; a value whose type does not match its feature's kind is
-kept in ``extra`` and counted as a type error.
+Shared by the SDK's Postgres exporter, the HTTP collector and bulk loaders.
+
+Speed: the common batch has no conflicts, so rows are COPYed in binary straight into
+``predictions``; only when that hits a unique violation (a replay after an outage, a duplicate
+id) does the batch go the slow way: COPY into a temporary staging table, then
+``INSERT ... ON CONFLICT DO NOTHING``, so a replayed batch never duplicates rows. Features go
+into typed arrays by the slot the model's append-only feature schema gives them; the mapping of
+a record's feature names to slots is computed once per distinct tuple of names and cached.
+A value whose type does not match its feature's kind is kept in ``extra`` and counted.
+
+Poison: a batch the database (or the binary dumper) refuses for its content is bisected until
+the bad rows are alone; those go to ``dead_letters`` with the error and the others are written.
+Connection problems (:class:`psycopg.OperationalError`) are not the data's fault and propagate
+to the caller, who retries or spools.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
 from monitor.sdk.records import (
@@ -20,10 +32,14 @@ from monitor.sdk.records import (
     CleanCounts,
     PredictionRecord,
     WriteResult,
+    as_datetime,
     as_float,
     as_text,
     feature_kind,
+    format_id,
 )
+
+log = logging.getLogger(__name__)
 
 PREDICTION_COLUMNS = (
     "model_id",
@@ -55,6 +71,15 @@ PREDICTION_TYPES = (
 )
 ACTUAL_COLUMNS = ("model_id", "record_id", "event_ts", "actual_num", "actual_cat")
 ACTUAL_TYPES = ("int4", "text", "timestamptz", "float8", "text")
+ACTUAL_UPSERT = (
+    "(model_id, record_id) DO UPDATE SET event_ts = EXCLUDED.event_ts, "
+    "actual_num = EXCLUDED.actual_num, actual_cat = EXCLUDED.actual_cat, received_at = now()"
+)
+FLOAT4_MAX = 3.4028234663852886e38
+RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
+
+# One entry per feature of a record, in the record's key order: (kind or None, position).
+Plan = list[tuple[str | None, int]]
 
 
 class FeatureSchema:
@@ -64,6 +89,7 @@ class FeatureSchema:
         self.model_id = model_id
         self.slots: dict[str, tuple[str, int]] = {}
         self.width = {"numeric": 0, "categorical": 0}
+        self.plans: dict[tuple[str, ...], Plan] = {}
 
     def load(self, conn: psycopg.Connection[Any]) -> None:
         rows = conn.execute(
@@ -73,6 +99,7 @@ class FeatureSchema:
         self.width = {"numeric": 0, "categorical": 0}
         for kind, pos in self.slots.values():
             self.width[kind] = max(self.width[kind], pos + 1)
+        self.plans.clear()
 
     def extend(self, conn: psycopg.Connection[Any], new: Mapping[str, str]) -> None:
         """Append features never seen before; concurrent writers agree through an advisory lock."""
@@ -90,16 +117,47 @@ class FeatureSchema:
                 self.slots[name] = (kind, position)
                 self.width[kind] = position + 1
 
+    def plan(self, conn: psycopg.Connection[Any], features: Mapping[str, Any]) -> Plan:
+        """The slot of each feature of a record (cached per tuple of names)."""
+        keys = tuple(features)
+        plan = self.plans.get(keys)
+        if plan is not None:
+            return plan
+        new: dict[str, str] = {}
+        for name, value in features.items():
+            if name not in self.slots:
+                kind = feature_kind(value)
+                if kind is not None:
+                    new[str(name)] = kind
+        if new:
+            self.extend(conn, new)
+        plan = []
+        complete = True
+        for name in keys:
+            slot = self.slots.get(name if isinstance(name, str) else str(name))
+            if slot is None:
+                plan.append((None, -1))
+                complete = False
+            else:
+                plan.append(slot)
+        if complete:  # a name first seen as null is resolved when a value shows up
+            self.plans[keys] = plan
+        return plan
+
 
 class PostgresWriter:
     """Registers models and versions on first sight and writes batches of records."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], *, synchronous_commit: bool = True) -> None:
         # Each write is its own transaction (the staging table empties on commit); a caller's
         # open transaction would turn them into savepoints, so the writer needs autocommit.
         if not conn.autocommit:
             raise ValueError("PostgresWriter needs a connection with autocommit=True")
         self.conn = conn
+        if not synchronous_commit:
+            # Commits return before their WAL reaches disk: faster small batches, but a database
+            # crash may lose the last ~0.6 s of acknowledged writes.
+            conn.execute("SET synchronous_commit = off")
         self._models: dict[str, int] = {}
         self._versions: dict[tuple[int, str], tuple[int, list[str] | None]] = {}
         self._schemas: dict[int, FeatureSchema] = {}
@@ -158,23 +216,26 @@ class PostgresWriter:
     # --- predictions ----------------------------------------------------------------------
 
     def write_predictions(
-        self, model: str, version: str, records: Sequence[PredictionRecord]
+        self, model: str, version: str, records: Sequence[PredictionRecord | tuple[Any, ...]]
     ) -> WriteResult:
         model_id = self.model_id(model)
         version_id = self.version_id(model_id, version)
         schema = self.schema(model_id)
-        new = _new_features(records, schema.slots)
-        if new:
-            schema.extend(self.conn, new)
         result = WriteResult()
-        rows = [
-            self._prediction_row(model_id, version, version_id, schema, r, result.counts)
-            for r in records
-        ]
-        result.inserted = self._copy_upsert(
-            "predictions", PREDICTION_COLUMNS, PREDICTION_TYPES, rows
+        rows: list[tuple[Any, ...]] = []
+        kept: list[Any] = []
+        for rec in records:
+            try:
+                row = self._prediction_row(model_id, version, version_id, schema, rec, result)
+                rows.append(row)
+                kept.append(rec)
+            except RETRYABLE:
+                raise
+            except Exception as exc:  # a record we cannot even encode goes to dead letters
+                self._dead_letter(model_id, "prediction", rec, exc, result)
+        self._write(
+            "predictions", PREDICTION_COLUMNS, PREDICTION_TYPES, rows, kept, model_id, result
         )
-        result.duplicates = len(rows) - result.inserted
         return result
 
     def _prediction_row(
@@ -183,40 +244,57 @@ class PostgresWriter:
         version: str,
         version_id: int,
         schema: FeatureSchema,
-        rec: PredictionRecord,
-        counts: CleanCounts,
+        rec: Sequence[Any],
+        result: WriteResult,
     ) -> tuple[Any, ...]:
+        counts = result.counts
+        features: Mapping[str, Any] = rec[2]
+        plan = schema.plan(self.conn, features)
         num: list[float | None] = [None] * schema.width["numeric"]
         cat: list[str | None] = [None] * schema.width["categorical"]
-        extra: dict[str, Any] = {}
-        for name, value in rec.features.items():
-            slot = schema.slots.get(name)
-            if slot is None or value is None:
+        extra: dict[str, Any] | None = None
+        for (name, value), (kind, pos) in zip(features.items(), plan, strict=True):
+            if value is None:
                 continue
-            kind, pos = slot
-            actual = feature_kind(value)
+            vtype = type(value)
             if kind == "numeric":
-                if actual == "numeric":
+                if vtype is float:
+                    if value - value == 0.0:  # finite
+                        num[pos] = value
+                    else:
+                        counts.nonfinite += 1
+                elif vtype is int or vtype is bool or feature_kind(value) == "numeric":
                     num[pos] = as_float(value, counts)
                 else:
                     counts.type_errors += 1
-                    extra[name] = as_text(value, counts)
-            else:
-                cat[pos] = as_text(value, counts)
+                    extra = extra or {}
+                    extra[str(name)] = as_text(value, counts)
+            elif kind == "categorical":
+                if vtype is str and "\x00" not in value:
+                    cat[pos] = value
+                else:
+                    cat[pos] = as_text(value, counts)
+            else:  # first seen as null under this tuple of names: kept in extra
+                extra = extra or {}
+                extra[str(name)] = as_text(value, counts)
+        prediction = rec[3]
         pred_num = pred_cat = None
-        if feature_kind(rec.prediction) == "numeric":
-            pred_num = as_float(rec.prediction, counts)
+        if feature_kind(prediction) == "numeric":
+            pred_num = as_float(prediction, counts)
         else:
-            pred_cat = as_text(rec.prediction, counts)
-        proba = self._proba(model_id, version, rec.proba, counts)
-        latency = as_float(rec.latency_ms, counts)
-        segment = (
-            {str(k): as_text(v, counts) for k, v in rec.segment.items()} if rec.segment else None
-        )
+            pred_cat = as_text(prediction, counts)
+        proba = self._proba(model_id, version, rec[4], counts)
+        latency = as_float(rec[5], counts)
+        if latency is not None and abs(latency) > FLOAT4_MAX:
+            counts.nonfinite += 1
+            latency = None
+        segment = rec[6]
+        if segment:
+            segment = {str(k): as_text(v, counts) for k, v in segment.items()}
         return (
             model_id,
-            rec.event_ts,
-            str(rec.record_id),
+            as_datetime(rec[1]),
+            format_id(rec[0]),
             version_id,
             num or None,
             cat or None,
@@ -246,34 +324,116 @@ class PostgresWriter:
 
     # --- actuals --------------------------------------------------------------------------
 
-    def write_actuals(self, model: str, records: Sequence[ActualRecord]) -> WriteResult:
+    def write_actuals(
+        self, model: str, records: Sequence[ActualRecord | tuple[Any, ...]]
+    ) -> WriteResult:
         """Labels: the latest value for a record id wins (corrections are allowed)."""
         model_id = self.model_id(model)
         result = WriteResult()
-        rows = []
+        by_key: dict[str, tuple[tuple[Any, ...], Any]] = {}
         for rec in records:
-            is_num = feature_kind(rec.actual) == "numeric"
-            rows.append(
-                (
+            try:
+                actual = rec[2]
+                is_num = feature_kind(actual) == "numeric"
+                record_id = format_id(rec[0])
+                row = (
                     model_id,
-                    str(rec.record_id),
-                    rec.event_ts,
-                    as_float(rec.actual, result.counts) if is_num else None,
-                    None if is_num else as_text(rec.actual, result.counts),
+                    record_id,
+                    as_datetime(rec[1]),
+                    as_float(actual, result.counts) if is_num else None,
+                    None if is_num else as_text(actual, result.counts),
                 )
-            )
-        result.inserted = self._copy_upsert(
-            "actuals",
-            ACTUAL_COLUMNS,
-            ACTUAL_TYPES,
-            _last_per_key(rows),
-            on_conflict="(model_id, record_id) DO UPDATE SET event_ts = EXCLUDED.event_ts, "
-            "actual_num = EXCLUDED.actual_num, actual_cat = EXCLUDED.actual_cat, "
-            "received_at = now()",
-        )
+            except Exception as exc:
+                self._dead_letter(model_id, "actual", rec, exc, result)
+                continue
+            # ON CONFLICT DO UPDATE refuses two rows with one key in a statement: keep the last.
+            by_key.pop(record_id, None)
+            by_key[record_id] = (row, rec)
+        rows = [r for r, _ in by_key.values()]
+        kept = [k for _, k in by_key.values()]
+        result.duplicates += len(records) - len(rows) - result.dead_letters
+        self._write("actuals", ACTUAL_COLUMNS, ACTUAL_TYPES, rows, kept, model_id, result)
         return result
 
+    # --- reports --------------------------------------------------------------------------
+
+    def report(self, model: str, instance: str, stats: Mapping[str, Any]) -> None:
+        """Upsert an SDK instance's counters so the dashboard can show loss."""
+        model_id = self.model_id(model)
+        self.conn.execute(
+            "INSERT INTO sdk_reports (model_id, instance, stats) VALUES (%s, %s, %s) "
+            "ON CONFLICT (model_id, instance) DO UPDATE SET stats = EXCLUDED.stats, "
+            "reported_at = now()",
+            (model_id, instance, Jsonb(dict(stats))),
+        )
+
     # --- COPY -----------------------------------------------------------------------------
+
+    def _write(
+        self,
+        table: str,
+        columns: Sequence[str],
+        types: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        records: list[Any],
+        model_id: int,
+        result: WriteResult,
+    ) -> None:
+        """Write rows, bisecting around rows the database refuses (they become dead letters)."""
+        if not rows:
+            return
+        upsert = ACTUAL_UPSERT if table == "actuals" else "DO NOTHING"
+        try:
+            inserted = self._copy_direct(table, columns, types, rows)
+        except pg_errors.UniqueViolation:
+            try:
+                inserted = self._copy_upsert(table, columns, types, rows, upsert)
+            except RETRYABLE:
+                raise
+            except Exception as exc:
+                self._bisect(table, columns, types, rows, records, model_id, result, exc)
+                return
+        except RETRYABLE:
+            raise
+        except Exception as exc:
+            self._bisect(table, columns, types, rows, records, model_id, result, exc)
+            return
+        result.inserted += inserted
+        if table == "predictions":
+            result.duplicates += len(rows) - inserted
+
+    def _bisect(
+        self,
+        table: str,
+        columns: Sequence[str],
+        types: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        records: list[Any],
+        model_id: int,
+        result: WriteResult,
+        exc: Exception,
+    ) -> None:
+        if len(rows) == 1:
+            self._dead_letter(model_id, table.rstrip("s"), records[0], exc, result)
+            return
+        mid = len(rows) // 2
+        self._write(table, columns, types, rows[:mid], records[:mid], model_id, result)
+        self._write(table, columns, types, rows[mid:], records[mid:], model_id, result)
+
+    def _copy_direct(
+        self,
+        table: str,
+        columns: Sequence[str],
+        types: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> int:
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(sql) as cp:
+            cp.set_types(list(types))
+            write_row = cp.write_row
+            for row in rows:
+                write_row(row)
+        return len(rows)
 
     def _copy_upsert(
         self,
@@ -281,10 +441,8 @@ class PostgresWriter:
         columns: Sequence[str],
         types: Sequence[str],
         rows: Sequence[tuple[Any, ...]],
-        on_conflict: str = "DO NOTHING",
+        on_conflict: str,
     ) -> int:
-        if not rows:
-            return 0
         stage = f"_stage_{table}"
         cols = ", ".join(columns)
         with self.conn.transaction(), self.conn.cursor() as cur:
@@ -301,19 +459,38 @@ class PostgresWriter:
             )
             return int(cur.rowcount)
 
+    def _dead_letter(
+        self, model_id: int, kind: str, record: Any, exc: BaseException, result: WriteResult
+    ) -> None:
+        text = json.dumps(record_to_wire(record), default=str).replace("\x00", "")
+        error = f"{type(exc).__name__}: {exc}".replace("\x00", "")[:2000]
+        self.conn.execute(
+            "INSERT INTO dead_letters (model_id, kind, record, error) VALUES (%s, %s, %s, %s)",
+            (model_id, kind, text, error),
+        )
+        result.dead_letters += 1
+        log.warning("record refused and dead-lettered (%s): %s", kind, error)
 
-def _new_features(records: Iterable[PredictionRecord], known: Mapping[str, Any]) -> dict[str, str]:
-    new: dict[str, str] = {}
-    for rec in records:
-        for name, value in rec.features.items():
-            if name not in known and name not in new:
-                kind = feature_kind(value)
-                if kind is not None:
-                    new[name] = kind
-    return new
+
+def record_to_wire(rec: Any) -> dict[str, Any]:
+    """A record as the JSON object the collector accepts (for dead letters, spool and HTTP)."""
+    if isinstance(rec, Mapping):
+        return dict(rec)
+    if len(rec) == 3:
+        return {"id": format_id(rec[0]), "timestamp": _ts_text(rec[1]), "actual": rec[2]}
+    return {
+        "id": format_id(rec[0]),
+        "timestamp": _ts_text(rec[1]),
+        "features": dict(rec[2]) if isinstance(rec[2], Mapping) else rec[2],
+        "prediction": rec[3],
+        "proba": rec[4],
+        "latency_ms": rec[5],
+        "segment": rec[6],
+    }
 
 
-def _last_per_key(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """ON CONFLICT DO UPDATE refuses two rows with one key in a statement: keep the last."""
-    by_key = {(r[0], r[1]): r for r in rows}
-    return list(by_key.values())
+def _ts_text(value: Any) -> Any:
+    try:
+        return as_datetime(value).isoformat()
+    except Exception:
+        return value

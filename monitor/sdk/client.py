@@ -290,10 +290,10 @@ class Monitor:
     def flush(self, timeout: float = 5.0) -> bool:
         """Export everything logged so far; True when it all reached the sink within timeout."""
         try:
-            if self._thread is None:
-                if not len(self._queue):
-                    return not self.spool_pending()
+            if self._thread is None:  # started even when idle: it adopts orphaned spools
                 self._start()
+                if self._thread is None:  # shut down already
+                    return not len(self._queue) and not self.spool_pending()
             with self._flush_cond:
                 self._flush_req += 1
                 req = self._flush_req

@@ -85,10 +85,10 @@ class Worker:
                         self._drain()
                 if due:
                     next_export = now + m.interval
-                self._replay(force=flushing, deadline=m._stop_deadline if stopping else None)
                 if now >= self.next_adopt and m.spool is not None:
                     self.next_adopt = now + ADOPT_EVERY
                     self._adopt()
+                self._replay(force=flushing, deadline=m._stop_deadline if stopping else None)
                 if now >= next_report or stopping:
                     next_report = now + m.report_interval
                     self._report()

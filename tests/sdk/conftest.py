@@ -33,3 +33,16 @@ def count(conn: psycopg.Connection, table: str, where: str = "true") -> int:
     row = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()
     assert row is not None
     return int(row[0])
+
+
+@pytest.fixture(scope="module")
+def killable_pg() -> Iterator[object]:
+    """A migrated Postgres of our own on a TCP port, that tests may stop and start."""
+    from tests.sdk.killable_pg import KillablePostgres
+
+    server = KillablePostgres()
+    try:
+        server.migrate()
+        yield server
+    finally:
+        server.destroy()

@@ -59,6 +59,7 @@ class Spool:
         self._seq = 0
         self._read = 0  # index of the next frame to replay in the oldest segment
         self.evicted_records = 0
+        self._adopted: dict[Path, int] = {}  # orphan dir -> its lock, held until replayed
 
     # --- state ----------------------------------------------------------------------------
 
@@ -138,7 +139,7 @@ class Spool:
         seg = self._segments.pop(0)
         done = sum(f[2] for f in (seg.frames or [])[: self._read])
         self._read = 0
-        _unlink(seg.path)
+        self._retire(seg)
         lost = seg.records - done
         log.warning("spool full: evicted %d records of %s", lost, seg.path.name)
         return lost
@@ -159,7 +160,7 @@ class Spool:
                 return None  # the active segment: keep appending to it
             self._segments.pop(0)
             self._read = 0
-            _unlink(seg.path)
+            self._retire(seg)
         return None
 
     def commit(self) -> None:
@@ -171,7 +172,17 @@ class Spool:
         if self._read >= len(seg.frames or []):
             self._segments.pop(0)
             self._read = 0
-            _unlink(seg.path)
+            self._retire(seg)
+
+    def _retire(self, seg: Segment) -> None:
+        """Delete a replayed segment; an adopted directory goes when its last one does."""
+        _unlink(seg.path)
+        parent = seg.path.parent
+        if parent in self._adopted and not any(s.path.parent == parent for s in self._segments):
+            _unlink(parent / "lock")
+            with contextlib.suppress(OSError):
+                os.rmdir(parent)
+            os.close(self._adopted.pop(parent))
 
     # --- adoption -------------------------------------------------------------------------
 
@@ -192,6 +203,7 @@ class Spool:
             except OSError:
                 os.close(fd)  # alive: its owner holds the lock
                 continue
+            keep = False
             try:
                 for path in sorted(other.glob(f"*{SUFFIX}")):
                     seg = scan_segment(path)
@@ -205,14 +217,17 @@ class Spool:
                             at += 1
                         self._segments.insert(at, seg)
                         adopted += len(seg.frames)
+                        keep = True
                     else:
                         _unlink(path)
-                if not any(other.glob(f"*{SUFFIX}")):
+                if not keep:
                     _unlink(other / "lock")
                     os.rmdir(other)
             except OSError as exc:
                 log.warning("could not adopt spool %s: %s", other, exc)
-            finally:
+            if keep:
+                self._adopted[other] = fd  # held: no other process adopts it meanwhile
+            else:
                 os.close(fd)
         return adopted
 
@@ -225,11 +240,15 @@ class Spool:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+        for fd in self._adopted.values():  # leftovers become adoptable by the next process
+            os.close(fd)
+        self._adopted = {}
 
     def forget(self) -> None:
         """In a forked child: drop the parent's spool state without touching its files or lock."""
         self.dir = None
         self._lock_fd = None  # the fd is inherited; closing it would not release the parent's lock
+        self._adopted = {}
         self._segments = []
         self._read = 0
 

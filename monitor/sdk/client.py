@@ -275,8 +275,11 @@ class Monitor:
             queued += 1
             if self._thread is None:
                 self._start()
-            elif len(self._queue) == self.batch_size:
+            elif len(self._queue) % self.batch_size == 0:
+                # Hand the worker the GIL now: otherwise each of its I/O waits costs up to a
+                # whole switch interval (5 ms) while this loop runs, and ingest crawls.
                 self._wake.set()
+                time.sleep(0)
         return queued
 
     # --- flush, shutdown, stats -----------------------------------------------------------

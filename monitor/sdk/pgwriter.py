@@ -27,6 +27,26 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
+from monitor.sdk.pgbinary import (
+    F8,
+    FIELDS,
+    FLOAT4_MAX,
+    HEADER,
+    LEN8,
+    NULL,
+    TRAILER,
+    FastPlan,
+    TextCache,
+    fast_plan,
+    float4,
+    float8,
+    float8_array,
+    int4,
+    jsonb,
+    text,
+    text_array,
+    timestamptz,
+)
 from monitor.sdk.records import (
     ActualRecord,
     CleanCounts,
@@ -75,8 +95,8 @@ ACTUAL_UPSERT = (
     "(model_id, record_id) DO UPDATE SET event_ts = EXCLUDED.event_ts, "
     "actual_num = EXCLUDED.actual_num, actual_cat = EXCLUDED.actual_cat, received_at = now()"
 )
-FLOAT4_MAX = 3.4028234663852886e38
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
+_MISSING: Any = object()
 
 # One entry per feature of a record, in the record's key order: (kind or None, position).
 Plan = list[tuple[str | None, int]]
@@ -90,6 +110,7 @@ class FeatureSchema:
         self.slots: dict[str, tuple[str, int]] = {}
         self.width = {"numeric": 0, "categorical": 0}
         self.plans: dict[tuple[str, ...], Plan] = {}
+        self.fast: dict[tuple[str, ...], FastPlan | None] = {}
 
     def load(self, conn: psycopg.Connection[Any]) -> None:
         rows = conn.execute(
@@ -100,6 +121,7 @@ class FeatureSchema:
         for kind, pos in self.slots.values():
             self.width[kind] = max(self.width[kind], pos + 1)
         self.plans.clear()
+        self.fast.clear()
 
     def extend(self, conn: psycopg.Connection[Any], new: Mapping[str, str]) -> None:
         """Append features never seen before; concurrent writers agree through an advisory lock."""
@@ -116,6 +138,24 @@ class FeatureSchema:
                 )
                 self.slots[name] = (kind, position)
                 self.width[kind] = position + 1
+
+    def fast_arrays(
+        self, conn: psycopg.Connection[Any], features: Mapping[str, Any], texts: TextCache
+    ) -> tuple[bytes, bytes] | None:
+        """Both feature arrays encoded by the record shape's fast plan, or None (general path)."""
+        keys = tuple(features)
+        fast = self.fast.get(keys, _MISSING)
+        if fast is _MISSING:
+            plan = self.plan(conn, features)
+            fast = fast_plan(plan, keys) if keys in self.plans else None
+            if keys in self.plans:
+                self.fast[keys] = fast
+        if fast is None:
+            return None
+        try:
+            return fast.encode(features, texts)
+        except Exception:  # None, NaN, a mismatched type...: the general path cleans and counts
+            return None
 
     def plan(self, conn: psycopg.Connection[Any], features: Mapping[str, Any]) -> Plan:
         """The slot of each feature of a record (cached per tuple of names)."""
@@ -161,6 +201,7 @@ class PostgresWriter:
         self._models: dict[str, int] = {}
         self._versions: dict[tuple[int, str], tuple[int, list[str] | None]] = {}
         self._schemas: dict[int, FeatureSchema] = {}
+        self._texts = TextCache()
 
     # --- registration ---------------------------------------------------------------------
 
@@ -222,12 +263,12 @@ class PostgresWriter:
         version_id = self.version_id(model_id, version)
         schema = self.schema(model_id)
         result = WriteResult()
-        rows: list[tuple[Any, ...]] = []
+        rows: list[bytes] = []
         kept: list[Any] = []
+        fixed = (int4(model_id), int4(version_id))
         for rec in records:
             try:
-                row = self._prediction_row(model_id, version, version_id, schema, rec, result)
-                rows.append(row)
+                rows.append(self._prediction_row(model_id, version, fixed, schema, rec, result))
                 kept.append(rec)
             except RETRYABLE:
                 raise
@@ -242,13 +283,73 @@ class PostgresWriter:
         self,
         model_id: int,
         version: str,
-        version_id: int,
+        fixed: tuple[bytes, bytes],
         schema: FeatureSchema,
         rec: Sequence[Any],
         result: WriteResult,
-    ) -> tuple[Any, ...]:
+    ) -> bytes:
+        """One COPY tuple; the common shapes and types take fast paths, the rest is cleaned."""
         counts = result.counts
         features: Mapping[str, Any] = rec[2]
+        arrays = schema.fast_arrays(self.conn, features, self._texts)
+        if arrays is not None:
+            num_field, cat_field = arrays
+            extra_field = NULL
+        else:
+            num, cat, extra = self._features(schema, features, counts)
+            num_field = float8_array(num or None)
+            cat_field = text_array(cat or None)
+            extra_field = jsonb(extra or None)
+        prediction = rec[3]
+        if type(prediction) is float and prediction - prediction == 0.0:
+            pred_fields = (LEN8 + F8.pack(prediction), NULL)
+        elif type(prediction) is str and "\x00" not in prediction:
+            pred_fields = (NULL, text(prediction))
+        elif feature_kind(prediction) == "numeric":
+            pred_fields = (float8(as_float(prediction, counts)), NULL)
+        else:
+            pred_fields = (NULL, text(as_text(prediction, counts)))
+        proba = rec[4]
+        proba_field = (
+            NULL if proba is None else float8_array(self._proba(model_id, version, proba, counts))
+        )
+        latency = rec[5]
+        if latency is None:
+            latency_field = NULL
+        else:
+            value = as_float(latency, counts)
+            if value is not None and abs(value) > FLOAT4_MAX:
+                counts.nonfinite += 1
+                value = None
+            latency_field = float4(value)
+        segment = rec[6]
+        segment_field = (
+            jsonb({str(k): as_text(v, counts) for k, v in segment.items()}) if segment else NULL
+        )
+        record_id = rec[0]
+        ts = rec[1]
+        return b"".join(
+            (
+                FIELDS,
+                fixed[0],
+                timestamptz(ts if type(ts) is int else as_datetime(ts)),
+                text(record_id if type(record_id) is str and "\x00" not in record_id
+                     else format_id(record_id)),
+                fixed[1],
+                num_field,
+                cat_field,
+                extra_field,
+                *pred_fields,
+                proba_field,
+                latency_field,
+                segment_field,
+            )
+        )  # fmt: skip
+
+    def _features(
+        self, schema: FeatureSchema, features: Mapping[str, Any], counts: CleanCounts
+    ) -> tuple[list[float | None], list[str | None], dict[str, Any] | None]:
+        """The general path: every value checked, cleaned and counted."""
         plan = schema.plan(self.conn, features)
         num: list[float | None] = [None] * schema.width["numeric"]
         cat: list[str | None] = [None] * schema.width["categorical"]
@@ -277,34 +378,7 @@ class PostgresWriter:
             else:  # first seen as null under this tuple of names: kept in extra
                 extra = extra or {}
                 extra[str(name)] = as_text(value, counts)
-        prediction = rec[3]
-        pred_num = pred_cat = None
-        if feature_kind(prediction) == "numeric":
-            pred_num = as_float(prediction, counts)
-        else:
-            pred_cat = as_text(prediction, counts)
-        proba = self._proba(model_id, version, rec[4], counts)
-        latency = as_float(rec[5], counts)
-        if latency is not None and abs(latency) > FLOAT4_MAX:
-            counts.nonfinite += 1
-            latency = None
-        segment = rec[6]
-        if segment:
-            segment = {str(k): as_text(v, counts) for k, v in segment.items()}
-        return (
-            model_id,
-            as_datetime(rec[1]),
-            format_id(rec[0]),
-            version_id,
-            num or None,
-            cat or None,
-            Jsonb(extra) if extra else None,
-            pred_num,
-            pred_cat,
-            proba,
-            latency,
-            Jsonb(segment) if segment else None,
-        )
+        return num, cat, extra
 
     def _proba(
         self, model_id: int, version: str, proba: Any, counts: CleanCounts
@@ -374,7 +448,7 @@ class PostgresWriter:
         table: str,
         columns: Sequence[str],
         types: Sequence[str],
-        rows: list[tuple[Any, ...]],
+        rows: list[Any],
         records: list[Any],
         model_id: int,
         result: WriteResult,
@@ -407,7 +481,7 @@ class PostgresWriter:
         table: str,
         columns: Sequence[str],
         types: Sequence[str],
-        rows: list[tuple[Any, ...]],
+        rows: list[Any],
         records: list[Any],
         model_id: int,
         result: WriteResult,
@@ -425,14 +499,11 @@ class PostgresWriter:
         table: str,
         columns: Sequence[str],
         types: Sequence[str],
-        rows: Sequence[tuple[Any, ...]],
+        rows: Sequence[Any],
     ) -> int:
         sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
         with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(sql) as cp:
-            cp.set_types(list(types))
-            write_row = cp.write_row
-            for row in rows:
-                write_row(row)
+            _copy_rows(cp, types, rows)
         return len(rows)
 
     def _copy_upsert(
@@ -440,7 +511,7 @@ class PostgresWriter:
         table: str,
         columns: Sequence[str],
         types: Sequence[str],
-        rows: Sequence[tuple[Any, ...]],
+        rows: Sequence[Any],
         on_conflict: str,
     ) -> int:
         stage = f"_stage_{table}"
@@ -451,9 +522,7 @@ class PostgresWriter:
                 f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
             with cur.copy(f"COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(list(types))
-                for row in rows:
-                    copy.write_row(row)
+                _copy_rows(copy, types, rows)
             cur.execute(
                 f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT {on_conflict}"
             )
@@ -470,6 +539,17 @@ class PostgresWriter:
         )
         result.dead_letters += 1
         log.warning("record refused and dead-lettered (%s): %s", kind, error)
+
+
+def _copy_rows(copy: Any, types: Sequence[str], rows: Sequence[Any]) -> None:
+    """Rows pre-encoded as binary COPY tuples (bytes) go out in one write; tuples via psycopg."""
+    if rows and isinstance(rows[0], bytes):
+        copy.write(b"".join((HEADER, *rows, TRAILER)))
+        return
+    copy.set_types(list(types))
+    write_row = copy.write_row
+    for row in rows:
+        write_row(row)
 
 
 def record_to_wire(rec: Any) -> dict[str, Any]:

@@ -106,7 +106,12 @@ class Monitor:
         self.strict = strict
         exporter: Exporter
         if dsn is not None:
-            exporter = PostgresExporter(dsn, synchronous_commit=synchronous_commit, timeout=timeout)
+            exporter = PostgresExporter(
+                dsn,
+                synchronous_commit=synchronous_commit,
+                timeout=timeout,
+                max_record_bytes=max_record_bytes,
+            )
         else:
             assert url is not None
             exporter = HttpExporter(url, token, timeout=timeout)
@@ -124,7 +129,7 @@ class Monitor:
     # --- state (re)initialisation ---------------------------------------------------------
 
     def _reset(self) -> None:
-        from monitor.sdk.worker import Counters
+        from monitor.sdk.worker import Counters, Worker
 
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{_getrandbits(32):08x}"
         self._queue: deque[tuple[Any, ...]] = deque(maxlen=self.queue_size)
@@ -141,6 +146,8 @@ class Monitor:
         self._stop_deadline = 0.0
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._export_lock = threading.Lock()  # never taken by log(): only worker and log_batch
+        self._worker = Worker(self)
         self.spool = self._spool_cls(self.spool_root, max_bytes=self.spool_max_bytes)
 
     def _after_fork_in_child(self) -> None:
@@ -153,7 +160,7 @@ class Monitor:
 
         with self._start_lock:
             if self._thread is None and not self._stopping:
-                self._thread = start_thread(self)
+                self._thread = start_thread(self, self._worker)
 
     def spool_pending(self) -> bool:
         return bool(self.spool)
@@ -232,54 +239,50 @@ class Monitor:
         proba: str | None = "proba",
         segment: str | None = "segment",
         features: Sequence[str] | None = None,
-        timeout: float = 60.0,
     ) -> int:
         """Bulk path for batch scoring: a DataFrame or an iterable of dicts (one per row).
 
         Columns named by the keyword arguments are taken out of each row, the rest are features
-        (or only ``features``, if given). Unlike ``log()`` this waits (up to ``timeout``) for
-        room in the queue instead of dropping: a batch job wants completeness, not microseconds.
-        Returns the number of records queued.
+        (or only ``features``, if given). Unlike ``log()`` this exports on the caller's thread
+        (outages spool as usual) and returns when every record was written or spooled: a batch
+        job wants completeness and speed, not microseconds per call (two threads sharing the GIL
+        would make it several times slower). Returns the number of records taken.
         """
-        special = {k for k in (prediction, id, timestamp, latency_ms, proba, segment) if k}
-        rows = _rows(records)
+        rows, owned = _rows(records)
         wanted = set(features) if features is not None else None
-        deadline = time.monotonic() + timeout
+        if self._thread is None:
+            self._start()
+        chunk: list[tuple[Any, ...]] = []
         queued = 0
         for row in rows:
-            while len(self._queue) >= self.queue_size:
-                if self._thread is None:
-                    self._start()
-                self._wake.set()
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.002)
-            feats = {
-                k: v for k, v in row.items() if k not in special and (wanted is None or k in wanted)
-            }
+            feats = row if owned else dict(row)  # never mutate the caller's rows
+            pred = feats.pop(prediction, None)
+            rid = feats.pop(id, None) if id else None
+            ts = feats.pop(timestamp, None) if timestamp else None
+            lat = feats.pop(latency_ms, None) if latency_ms else None
+            pro = feats.pop(proba, None) if proba else None
+            seg = feats.pop(segment, None) if segment else None
+            if wanted is not None:
+                feats = {k: v for k, v in feats.items() if k in wanted}
             ns = _time_ns()
-            rid = row.get(id) if id else None
-            ts = row.get(timestamp) if timestamp else None
-            self._append(
+            chunk.append(
                 (
                     uuid7_int(ns) if rid is None else str(rid),
                     ns if ts is None else _to_datetime(ts),
                     feats,
-                    row.get(prediction),
-                    row.get(proba) if proba else None,
-                    row.get(latency_ms) if latency_ms else None,
-                    row.get(segment) if segment else None,
+                    pred,
+                    pro,
+                    lat,
+                    seg,
                 )
             )
             self._next()
             queued += 1
-            if self._thread is None:
-                self._start()
-            elif len(self._queue) % self.batch_size == 0:
-                # Hand the worker the GIL now: otherwise each of its I/O waits costs up to a
-                # whole switch interval (5 ms) while this loop runs, and ingest crawls.
-                self._wake.set()
-                time.sleep(0)
+            if len(chunk) >= self.batch_size:
+                self._worker.deliver_inline(chunk)
+                chunk = []
+        if chunk:
+            self._worker.deliver_inline(chunk)
         return queued
 
     # --- flush, shutdown, stats -----------------------------------------------------------
@@ -385,12 +388,13 @@ def _validate(features: Any, id: Any, timestamp: Any, latency_ms: Any, segment: 
         raise TypeError(f"segment must be a mapping, got {type(segment).__name__}")
 
 
-def _rows(records: Any) -> Iterable[Mapping[str, Any]]:
-    """Rows of a DataFrame (duck-typed: no pandas import) or an iterable of mappings."""
+def _rows(records: Any) -> tuple[Iterable[dict[str, Any]], bool]:
+    """Rows of a DataFrame (duck-typed: no pandas import; the dicts are ours to change) or an
+    iterable of mappings (the caller's: copied)."""
     to_dict = getattr(records, "to_dict", None)
     if callable(to_dict) and hasattr(records, "columns"):
-        return iter(to_dict("records"))
-    return iter(records)
+        return iter(to_dict("records")), True
+    return iter(records), False
 
 
 def _to_datetime(value: Any) -> Any:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from monitor.sdk.pgwriter import record_to_wire
-from monitor.sdk.records import WriteResult
+from monitor.sdk.records import MAX_RECORD_BYTES, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +110,20 @@ def _finite(value: Any) -> Any:
 class PostgresExporter:
     """COPY straight into the tables through :class:`~monitor.sdk.pgwriter.PostgresWriter`."""
 
-    def __init__(self, dsn: str, *, synchronous_commit: bool = True, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        synchronous_commit: bool = True,
+        timeout: float = 10.0,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+    ) -> None:
         import psycopg.conninfo
 
         params = psycopg.conninfo.conninfo_to_dict(dsn)  # raises on a malformed DSN
         self.dsn = dsn
         self.synchronous_commit = synchronous_commit
+        self.max_record_bytes = max_record_bytes
         self.timeout = timeout
         self.target = "pg:{}@{}:{}/{}".format(
             params.get("user", ""),
@@ -146,7 +154,9 @@ class PostgresExporter:
                     application_name="monitor-sdk",
                 )
                 self._writer = PostgresWriter(
-                    self._conn, synchronous_commit=self.synchronous_commit
+                    self._conn,
+                    synchronous_commit=self.synchronous_commit,
+                    max_record_bytes=self.max_record_bytes,
                 )
             except psycopg.Error as exc:
                 self._conn = None

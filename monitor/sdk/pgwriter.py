@@ -48,6 +48,7 @@ from monitor.sdk.pgbinary import (
     timestamptz,
 )
 from monitor.sdk.records import (
+    MAX_RECORD_BYTES,
     ActualRecord,
     CleanCounts,
     PredictionRecord,
@@ -97,9 +98,14 @@ ACTUAL_UPSERT = (
 )
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 _MISSING: Any = object()
+STREAM_CHUNK = 256  # rows per write while streaming a COPY
 
 # One entry per feature of a record, in the record's key order: (kind or None, position).
 Plan = list[tuple[str | None, int]]
+
+
+class NeedsDatabase(Exception):
+    """Raised while a COPY is open when encoding needs a query (new features, classes)."""
 
 
 class FeatureSchema:
@@ -111,6 +117,7 @@ class FeatureSchema:
         self.width = {"numeric": 0, "categorical": 0}
         self.plans: dict[tuple[str, ...], Plan] = {}
         self.fast: dict[tuple[str, ...], FastPlan | None] = {}
+        self.frozen = False  # True while a COPY is open: no queries possible
 
     def load(self, conn: psycopg.Connection[Any]) -> None:
         rows = conn.execute(
@@ -125,6 +132,8 @@ class FeatureSchema:
 
     def extend(self, conn: psycopg.Connection[Any], new: Mapping[str, str]) -> None:
         """Append features never seen before; concurrent writers agree through an advisory lock."""
+        if self.frozen:
+            raise NeedsDatabase
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (7_301, self.model_id))
             self.load(conn)
@@ -188,7 +197,13 @@ class FeatureSchema:
 class PostgresWriter:
     """Registers models and versions on first sight and writes batches of records."""
 
-    def __init__(self, conn: psycopg.Connection[Any], *, synchronous_commit: bool = True) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        synchronous_commit: bool = True,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+    ) -> None:
         # Each write is its own transaction (the staging table empties on commit); a caller's
         # open transaction would turn them into savepoints, so the writer needs autocommit.
         if not conn.autocommit:
@@ -202,6 +217,8 @@ class PostgresWriter:
         self._versions: dict[tuple[int, str], tuple[int, list[str] | None]] = {}
         self._schemas: dict[int, FeatureSchema] = {}
         self._texts = TextCache()
+        self._frozen = False
+        self.max_record_bytes = max_record_bytes
 
     # --- registration ---------------------------------------------------------------------
 
@@ -236,6 +253,8 @@ class PostgresWriter:
     def _classes(self, model_id: int, version: str, proba: Mapping[Any, Any]) -> list[str]:
         version_id, classes = self._versions[(model_id, version)]
         if classes is None:
+            if self._frozen:
+                raise NeedsDatabase
             wanted = sorted(str(k) for k in proba)
             with self.conn.transaction():
                 row = self.conn.execute(
@@ -262,13 +281,30 @@ class PostgresWriter:
         model_id = self.model_id(model)
         version_id = self.version_id(model_id, version)
         schema = self.schema(model_id)
+        fixed = (int4(model_id), int4(version_id))
+        for attempt in (1, 2):
+            try:
+                return self._stream_predictions(model_id, version, fixed, schema, records)
+            except NeedsDatabase:  # a new shape or new classes: register them, then stream
+                self._prepare(model_id, version, schema, records)
+                if attempt == 2:
+                    break
+            except RETRYABLE:
+                raise
+            except Exception as exc:  # a duplicate (replay) or a refused row: the careful path
+                if not isinstance(exc, pg_errors.UniqueViolation):
+                    log.debug("direct COPY refused (%s); writing carefully", exc)
+                break
         result = WriteResult()
         rows: list[bytes] = []
         kept: list[Any] = []
-        fixed = (int4(model_id), int4(version_id))
         for rec in records:
             try:
-                rows.append(self._prediction_row(model_id, version, fixed, schema, rec, result))
+                row = self._prediction_row(model_id, version, fixed, schema, rec, result)
+                if len(row) > self.max_record_bytes:
+                    result.too_large += 1
+                    continue
+                rows.append(row)
                 kept.append(rec)
             except RETRYABLE:
                 raise
@@ -277,6 +313,61 @@ class PostgresWriter:
         self._write(
             "predictions", PREDICTION_COLUMNS, PREDICTION_TYPES, rows, kept, model_id, result
         )
+        return result
+
+    def _prepare(
+        self, model_id: int, version: str, schema: FeatureSchema, records: Sequence[Any]
+    ) -> None:
+        """Everything that may query the database (new features, classes) before COPY opens."""
+        known = schema.fast
+        for rec in records:
+            features = rec[2]
+            if isinstance(features, Mapping) and tuple(features) not in known:
+                schema.fast_arrays(self.conn, features, self._texts)
+            proba = rec[4]
+            if isinstance(proba, Mapping) and proba:
+                self._classes(model_id, version, proba)
+
+    def _stream_predictions(
+        self,
+        model_id: int,
+        version: str,
+        fixed: tuple[bytes, bytes],
+        schema: FeatureSchema,
+        records: Sequence[Any],
+    ) -> WriteResult:
+        """The fast path: encode and send in chunks, so Postgres parses while Python encodes."""
+        result = WriteResult()
+        rows: list[bytes] = []
+        refused: list[tuple[Any, Exception]] = []
+        sql = f"COPY predictions ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        self._frozen = schema.frozen = True
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(sql) as copy:
+                write = copy.write
+                write(HEADER)
+                sent = 0
+                for rec in records:
+                    try:
+                        row = self._prediction_row(model_id, version, fixed, schema, rec, result)
+                    except (NeedsDatabase, *RETRYABLE):
+                        raise
+                    except Exception as exc:
+                        refused.append((rec, exc))
+                        continue
+                    if len(row) > self.max_record_bytes:
+                        result.too_large += 1
+                        continue
+                    rows.append(row)
+                    if len(rows) - sent >= STREAM_CHUNK:
+                        write(b"".join(rows[sent:]))
+                        sent = len(rows)
+                write(b"".join((*rows[sent:], TRAILER)))
+        finally:
+            self._frozen = schema.frozen = False
+        result.inserted = len(rows)
+        for rec, error in refused:
+            self._dead_letter(model_id, "prediction", rec, error, result)
         return result
 
     def _prediction_row(

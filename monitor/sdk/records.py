@@ -126,33 +126,17 @@ def as_text(value: Any, counts: CleanCounts) -> str | None:
         return None
 
 
-def approx_size(rec: Sequence[Any]) -> int:
-    """A cheap upper-bound-ish size of a record in bytes, to refuse giant ones without encoding."""
-    size = 64
-    for part in rec:
-        if isinstance(part, str):
-            size += len(part)
-        elif isinstance(part, Mapping):
-            for k, v in part.items():
-                size += 16 + (len(k) if isinstance(k, str) else 8)
-                if isinstance(v, str):
-                    size += len(v)
-                elif isinstance(v, list | tuple | dict | bytes):
-                    size += 8 * len(v)
-        elif isinstance(part, list | tuple | bytes):
-            size += 8 * len(part)
-    return size
-
-
 @dataclass(slots=True)
 class WriteResult:
     inserted: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    too_large: int = 0  # refused: over the record size cap
     counts: CleanCounts = field(default_factory=CleanCounts)
 
     def add(self, other: WriteResult) -> None:
         self.inserted += other.inserted
         self.duplicates += other.duplicates
         self.dead_letters += other.dead_letters
+        self.too_large += other.too_large
         self.counts.add(other.counts)

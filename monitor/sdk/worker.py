@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from monitor.sdk.exporters import RetryableError, decode_batch, encode_batch
-from monitor.sdk.records import CleanCounts, approx_size
+from monitor.sdk.records import CleanCounts
 
 if TYPE_CHECKING:
     from monitor.sdk.client import Monitor
@@ -73,6 +73,7 @@ class Worker:
             flush_req = m._flush_req
             stopping = m._stopping
             try:
+                m._export_lock.acquire()
                 self._drain()
                 now = time.monotonic()
                 flushing = flush_req > m._flush_done
@@ -94,6 +95,8 @@ class Worker:
                     self._report()
             except Exception:  # a bug here must not kill the thread silently
                 log.exception("monitor SDK worker error")
+            finally:
+                m._export_lock.release()
             if flush_req > m._flush_done:
                 ok = not self.pending and not len(m._queue) and not m.spool_pending()
                 m._finish_flush(flush_req, ok and self.backoff == 0)
@@ -117,19 +120,22 @@ class Worker:
 
     # --- delivery -------------------------------------------------------------------------
 
+    def deliver_inline(self, chunk: list[Any]) -> None:
+        """The bulk path (``log_batch``): export on the caller's thread, under the export lock."""
+        with self.m._export_lock:
+            self.c.popped += len(chunk)
+            try:
+                self._deliver(chunk)
+            except Exception:
+                log.exception("monitor SDK bulk export error")
+                self.c.drop("export_error", len(chunk))
+
     def _deliver(self, chunk: list[Any], *, give_up: bool = False) -> None:
         m = self.m
         preds: list[Any] = []
         acts: list[Any] = []
-        too_large = 0
         for rec in chunk:
-            if len(rec) == 3:
-                acts.append(rec)
-            elif approx_size(rec) > m.max_record_bytes:
-                too_large += 1
-            else:
-                preds.append(rec)
-        self.c.drop("too_large", too_large)
+            (acts if len(rec) == 3 else preds).append(rec)
         if not preds and not acts:
             return
         if m.spool_pending() or give_up or (self.backoff and time.monotonic() < self.retry_at):
@@ -149,6 +155,7 @@ class Worker:
         c.inserted += result.inserted
         c.duplicates += result.duplicates
         c.dead_letters += result.dead_letters
+        c.drop("too_large", result.too_large)
         c.cleaned.add(result.counts)
         c.last_export_at = time.time()
         self.backoff = 0.0
@@ -229,8 +236,7 @@ class Worker:
             log.debug("stats report failed: %s", exc)
 
 
-def start_thread(monitor: Monitor) -> threading.Thread:
-    worker = Worker(monitor)
+def start_thread(monitor: Monitor, worker: Worker) -> threading.Thread:
     thread = threading.Thread(target=worker.run, name=f"monitor-{monitor.model}", daemon=True)
     thread.start()
     return thread

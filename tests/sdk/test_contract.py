@@ -315,3 +315,29 @@ def test_mutation_after_log_does_not_change_the_record(
     row = pg.execute("SELECT num FROM predictions WHERE record_id = 'm'").fetchone()
     assert row is not None and row[0] == [1.0]
     client.shutdown()
+
+
+def test_fast_and_general_encodings_store_the_same_values(
+    dsn: str, spool_dir: Path, pg: psycopg.Connection
+) -> None:
+    client = _client(dsn, spool_dir)
+    ts = datetime(2026, 11, 21, 8, 30, 15, 123456, tzinfo=UTC)
+    features = {"x": 1.25, "y": -3.0, "n": 7, "c": "DE", "d": "ümlaut"}
+    for i in range(3):  # fast path (after the first batch registered the shape)
+        client.log(features, 0.75, id=f"fast{i}", timestamp=ts, latency_ms=2.5)
+    client.flush(10)
+    client.log(features, 0.75, id="fast-again", latency_ms=2.5)
+    client.log(features, 0.75, id="general", timestamp=ts, latency_ms=2.5, segment={"r": "eu"})
+    client.log(features, 1, id="int-prediction")
+    assert client.flush(10)
+    rows = {
+        r[0]: r[1:]
+        for r in pg.execute(
+            "SELECT record_id, num, cat, prediction_num, latency_ms, event_ts FROM predictions"
+        ).fetchall()
+    }
+    assert rows["fast0"][:4] == rows["general"][:4] == rows["fast-again"][:4]
+    assert rows["fast0"][4] == rows["general"][4] == ts
+    assert rows["fast0"][0] == [1.25, -3.0, 7.0] and rows["fast0"][1] == ["DE", "ümlaut"]
+    assert rows["int-prediction"][2] == 1.0
+    client.shutdown()

@@ -4,12 +4,14 @@ auth, idempotent resends, 413, actuals, SDK reports, and the SDK's HTTP exporter
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI, Request, Response
 
 from monitor import Monitor
 from monitor.storage.engine import session_scope
@@ -157,3 +159,51 @@ def test_sdk_http_exporter_bad_token_is_counted_not_retried(server, tmp_path: Pa
     client.shutdown(5)
     assert stats["dead_letters"] == 1 and stats["spooled_records"] == 0
     assert _scalar(engine, "SELECT count(*) FROM predictions") == 0
+
+
+def test_sdk_http_exporter_spools_on_503_and_429_then_replays(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A real proxy in front of the collector answers 503, then 429 with Retry-After, then
+    forwards: the SDK spools, backs off, replays, and every record lands once."""
+    base, auth, engine = server
+    answers = ["503", "429"]
+    seen: list[str] = []
+    proxy = FastAPI()
+
+    @proxy.post("/{path:path}")
+    async def forward(path: str, request: Request) -> Response:
+        body = await request.body()
+        if answers:
+            code = answers.pop(0)
+            seen.append(code)
+            headers = {"Retry-After": "1"} if code == "429" else {}
+            return Response(status_code=int(code), headers=headers)
+        seen.append("forwarded")
+        async with httpx.AsyncClient() as http:
+            upstream = await http.post(
+                f"{base}/{path}",
+                params=request.query_params,
+                content=body,
+                headers={
+                    "Authorization": request.headers["authorization"],
+                    "Content-Type": "application/json",
+                },
+            )
+        return Response(upstream.content, upstream.status_code, media_type="application/json")
+
+    token = auth["Authorization"].split()[1]
+    with serve_app(proxy) as proxy_url:
+        client = Monitor(
+            "fraud", "2026-11", url=proxy_url, token=token, spool_dir=tmp_path, interval=0.2
+        )
+        for i in range(50):
+            client.log({"x": float(i)}, 1, id=f"retry{i}")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not client.flush(2):
+            time.sleep(0.2)
+        stats = client.stats()
+        client.shutdown(5)
+    assert seen[:2] == ["503", "429"] and "forwarded" in seen
+    assert stats["export_failures"] == 2 and stats["replayed_records"] == 50
+    assert stats["spooled_records"] == 0 and stats["dropped_total"] == 0
+    assert _scalar(engine, "SELECT count(DISTINCT record_id) FROM predictions") == 50
+    assert _scalar(engine, "SELECT count(*) FROM predictions") == 50

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import httpx
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI
@@ -17,7 +19,7 @@ def _app(engine: sa.Engine) -> FastAPI:
     app.state.engine = engine
 
     @app.get("/admin-only")
-    def admin_only(token: TokenInfo = Depends(require_scope("admin"))) -> dict[str, str]:
+    def admin_only(token: Annotated[TokenInfo, Depends(require_scope("admin"))]) -> dict[str, str]:
         return {"name": token.name}
 
     return app

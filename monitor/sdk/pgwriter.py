@@ -42,6 +42,7 @@ from monitor.sdk.pgbinary import (
     TRAILER,
     FastPlan,
     TextCache,
+    encode_uniform_batch,
     fast_plan,
     float4,
     float8,
@@ -104,6 +105,7 @@ ACTUAL_UPSERT = (
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 _MISSING: Any = object()
 STREAM_CHUNK = 256  # rows per write while streaming a COPY
+UNIFORM_CHUNK = 1024  # records encoded column-wise at a time (then sent while we go on)
 
 # One entry per feature of a record, in the record's key order: (kind or None, position).
 Plan = list[tuple[str | None, int]]
@@ -359,79 +361,96 @@ class PostgresWriter:
                 fast_plans = schema.fast
                 texts = self._texts.__getitem__
                 model_field, version_field = fixed
-                for rec in records:
-                    # Inlined fast path for the usual record: known shape, finite float
-                    # features and prediction, string categories, no proba or segment.
-                    # Anything else raises _Slow and takes the general, counting path.
-                    try:
-                        features = rec[2]
-                        fast = fast_plans.get(tuple(features))
-                        if fast is None or rec[4] is not None or rec[6] is not None:
-                            raise _Slow
-                        nums = fast.num_get(features)
-                        total = sum(nums)
-                        prediction = rec[3]
-                        if total - total != 0.0 or prediction - prediction != 0:
-                            raise _Slow  # non-finite (or a non-number: TypeError) somewhere
-                        if type(prediction) is not float and type(prediction) is not int:
-                            raise _Slow
-                        args = fast.template.copy()
-                        args[1::2] = nums
-                        cats = b"".join(map(texts, fast.cat_get(features)))
-                        latency = rec[5]
-                        if latency is None:
-                            latency_field = NULL
-                        elif type(latency) is float and -FLOAT4_MAX <= latency <= FLOAT4_MAX:
-                            latency_field = LEN4 + F4.pack(latency)
-                        else:
-                            raise _Slow
-                        rid = rec[0]
-                        rid_bytes = rid.encode() if type(rid) is str else format_id(rid).encode()
-                        ts = rec[1]
-                        if type(ts) is not int or b"\x00" in rid_bytes:
-                            raise _Slow
-                        row = b"".join(
-                            (
-                                FIELDS,
-                                model_field,
-                                LEN8,
-                                I8.pack(ts // 1000 - PG_EPOCH_US),
-                                I4.pack(len(rid_bytes)),
-                                rid_bytes,
-                                version_field,
-                                fast.num_head,
-                                fast.num_struct.pack(*args),
-                                I4.pack(20 + len(cats)),
-                                fast.cat_head,
-                                cats,
-                                NULL,
-                                LEN8,
-                                F8.pack(prediction),
-                                NULL,
-                                NULL,
-                                latency_field,
-                                NULL,
+                for begin in range(0, len(records), UNIFORM_CHUNK):
+                    chunk = records[begin : begin + UNIFORM_CHUNK]
+                    encoded = None
+                    first = chunk[0][2]
+                    if type(first) is dict:
+                        plan = fast_plans.get(tuple(first))
+                        if plan is not None:
+                            encoded = encode_uniform_batch(
+                                chunk, plan, model_field, version_field, self._texts
                             )
-                        )
-                    except (NeedsDatabase, *RETRYABLE):
-                        raise
-                    except Exception:
+                    if encoded is not None and max(map(len, encoded)) <= self.max_record_bytes:
+                        write(b"".join((*rows[sent:], *encoded)))
+                        rows.extend(encoded)
+                        sent = len(rows)
+                        continue
+                    for rec in chunk:
+                        # Inlined fast path for the usual record: known shape, finite float
+                        # features and prediction, string categories, no proba or segment.
+                        # Anything else raises _Slow and takes the general, counting path.
                         try:
-                            row = self._prediction_row(
-                                model_id, version, fixed, schema, rec, result
+                            features = rec[2]
+                            fast = fast_plans.get(tuple(features))
+                            if fast is None or rec[4] is not None or rec[6] is not None:
+                                raise _Slow
+                            nums = fast.num_get(features)
+                            total = sum(nums)
+                            prediction = rec[3]
+                            if total - total != 0.0 or prediction - prediction != 0:
+                                raise _Slow  # non-finite (or a non-number: TypeError) somewhere
+                            if type(prediction) is not float and type(prediction) is not int:
+                                raise _Slow
+                            args = fast.template.copy()
+                            args[1::2] = nums
+                            cats = b"".join(map(texts, fast.cat_get(features)))
+                            latency = rec[5]
+                            if latency is None:
+                                latency_field = NULL
+                            elif type(latency) is float and -FLOAT4_MAX <= latency <= FLOAT4_MAX:
+                                latency_field = LEN4 + F4.pack(latency)
+                            else:
+                                raise _Slow
+                            rid = rec[0]
+                            rid_bytes = (
+                                rid.encode() if type(rid) is str else format_id(rid).encode()
+                            )
+                            ts = rec[1]
+                            if type(ts) is not int or b"\x00" in rid_bytes:
+                                raise _Slow
+                            row = b"".join(
+                                (
+                                    FIELDS,
+                                    model_field,
+                                    LEN8,
+                                    I8.pack(ts // 1000 - PG_EPOCH_US),
+                                    I4.pack(len(rid_bytes)),
+                                    rid_bytes,
+                                    version_field,
+                                    fast.num_head,
+                                    fast.num_struct.pack(*args),
+                                    I4.pack(20 + len(cats)),
+                                    fast.cat_head,
+                                    cats,
+                                    NULL,
+                                    LEN8,
+                                    F8.pack(prediction),
+                                    NULL,
+                                    NULL,
+                                    latency_field,
+                                    NULL,
+                                )
                             )
                         except (NeedsDatabase, *RETRYABLE):
                             raise
-                        except Exception as exc:
-                            refused.append((rec, exc))
+                        except Exception:
+                            try:
+                                row = self._prediction_row(
+                                    model_id, version, fixed, schema, rec, result
+                                )
+                            except (NeedsDatabase, *RETRYABLE):
+                                raise
+                            except Exception as exc:
+                                refused.append((rec, exc))
+                                continue
+                        if len(row) > self.max_record_bytes:
+                            result.too_large += 1
                             continue
-                    if len(row) > self.max_record_bytes:
-                        result.too_large += 1
-                        continue
-                    rows.append(row)
-                    if len(rows) - sent >= STREAM_CHUNK:
-                        write(b"".join(rows[sent:]))
-                        sent = len(rows)
+                        rows.append(row)
+                        if len(rows) - sent >= STREAM_CHUNK:
+                            write(b"".join(rows[sent:]))
+                            sent = len(rows)
                 write(b"".join((*rows[sent:], TRAILER)))
         finally:
             self._frozen = schema.frozen = False

@@ -341,3 +341,51 @@ def test_fast_and_general_encodings_store_the_same_values(
     assert rows["fast0"][0] == [1.25, -3.0, 7.0] and rows["fast0"][1] == ["DE", "ümlaut"]
     assert rows["int-prediction"][2] == 1.0
     client.shutdown()
+
+
+def test_column_wise_batch_encoding_equals_row_by_row(dsn: str) -> None:
+    """The column-wise encoder produces byte-identical COPY rows to the per-record one."""
+    import time as _time
+
+    from monitor.sdk.pgbinary import encode_uniform_batch, int4
+    from monitor.sdk.pgwriter import PostgresWriter
+    from monitor.sdk.records import PredictionRecord, WriteResult
+
+    ts = datetime(2026, 11, 21, 8, 30, 15, 123456, tzinfo=UTC)
+    ns = _time.time_ns()
+    records = [
+        PredictionRecord(
+            f"r{i}", ns + i, {"x": i * 0.5, "n": i, "c": f"k{i % 3}"}, 0.25 * i, None, 1.5 * i
+        )
+        for i in range(30)
+    ]
+    at_datetimes = [r._replace(event_ts=ts) for r in records]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        writer = PostgresWriter(conn)
+        writer.write_predictions("enc", "1", records[:1])  # registers the shape
+        model_id = writer.model_id("enc")
+        version_id = writer.version_id(model_id, "1")
+        schema = writer.schema(model_id)
+        fast = schema.fast[tuple(records[0][2])]
+        assert fast is not None
+        fixed = (int4(model_id), int4(version_id))
+        result = WriteResult()
+        one_by_one = [
+            writer._prediction_row(model_id, "1", fixed, schema, r, result) for r in records
+        ]
+        column_wise = encode_uniform_batch(records, fast, *fixed, writer._texts)
+        by_row_dt = [
+            writer._prediction_row(model_id, "1", fixed, schema, r, result) for r in at_datetimes
+        ]
+        column_dt = encode_uniform_batch(at_datetimes, fast, *fixed, writer._texts)
+    assert column_wise == one_by_one
+    assert column_dt == by_row_dt
+    # Anything unusual (a NaN, a missing value, a proba) is left to the per-record path.
+    for odd in (
+        records[3]._replace(features={**records[3].features, "x": math.nan}),
+        records[3]._replace(features={**records[3].features, "n": None}),
+        records[3]._replace(features={**records[3].features, "c": 5}),
+        records[3]._replace(proba=[0.1, 0.9]),
+        records[3]._replace(event_ts=ts),  # mixed kinds of time in one batch
+    ):
+        assert encode_uniform_batch([*records[:3], odd], fast, *fixed, writer._texts) is None

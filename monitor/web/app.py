@@ -15,7 +15,9 @@ from fastapi.responses import JSONResponse
 
 from monitor.storage.engine import describe_db_error
 
-ROUTERS: list[str] = []
+ROUTERS: list[str] = [
+    "monitor.web.ingest:router",
+]
 
 
 def create_app(engine: sa.Engine) -> FastAPI:

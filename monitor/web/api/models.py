@@ -1,0 +1,178 @@
+"""API: models, their health, drift heatmap, result series, features and distributions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Path, Query
+
+from monitor.storage import vocabulary as v
+from monitor.web.auth import require_scope
+from monitor.web.deps import FastJSON, Page, ok, page, read_conn
+from monitor.web.reads import overview, series
+from monitor.web.reads.common import finite, get_model, iso, parse_ts, time_range
+from monitor.web.views import feature_view, model_view
+
+router = APIRouter(prefix="/api/v1", tags=["models"], dependencies=[Depends(require_scope("read"))])
+
+ModelName = Path(..., min_length=1, max_length=200, description="Model name.")
+RangeQ = Query(None, pattern="^(1d|7d|14d|30d|90d|custom)$", description="Preset range.")
+StartQ = Query(None, max_length=40, description="Range start (ISO 8601).")
+EndQ = Query(None, max_length=40, description="Range end (ISO 8601); default: newest window.")
+SegmentQ = Query(None, max_length=500, description="Segment, e.g. `region=eu`; empty: all.")
+
+
+@router.get("/models", summary="Every model with its health at a glance")
+def list_models(p: Page = Depends(page), conn: sa.Connection = Depends(read_conn)) -> FastJSON:
+    items, more = overview.list_models(conn, p.limit, p.offset)
+    return ok(p.envelope(items, more))
+
+
+@router.get("/models/{model}", summary="A model: health, versions, features, segments")
+def get_model_detail(model: str = ModelName, conn: sa.Connection = Depends(read_conn)) -> FastJSON:
+    return ok(overview.model_detail(conn, model))
+
+
+@router.get("/models/{model}/dashboard", summary="Everything the model page charts")
+def model_dashboard(
+    model: str = ModelName,
+    range: str | None = RangeQ,
+    start: str | None = StartQ,
+    end: str | None = EndQ,
+    segment: str | None = SegmentQ,
+    sort: str = Query("drifted", pattern="^(drifted|name)$"),
+    conn: sa.Connection = Depends(read_conn),
+) -> FastJSON:
+    return ok(model_view(conn, model, range, start, end, segment, sort))
+
+
+@router.get("/models/{model}/heatmap", summary="Drift score per feature and window")
+def model_heatmap(
+    model: str = ModelName,
+    range: str | None = RangeQ,
+    start: str | None = StartQ,
+    end: str | None = EndQ,
+    segment: str | None = SegmentQ,
+    sort: str = Query("drifted", pattern="^(drifted|name)$"),
+    conn: sa.Connection = Depends(read_conn),
+) -> FastJSON:
+    ref = get_model(conn, model)
+    tr = time_range(conn, ref, range, start, end)
+    return ok({"range": tr.as_dict(), **series.heatmap(conn, ref, tr, segment or "", sort)})
+
+
+@router.get("/models/{model}/series/{family}", summary="One result family over time")
+def model_series(
+    model: str = ModelName,
+    family: str = Path(..., pattern="^(" + "|".join(v.FAMILIES) + ")$"),
+    column: str | None = Query(
+        "", max_length=500, description="'' whole-window rows; a column name; '*' every column."
+    ),
+    agg: str = Query("avg", pattern="^(avg|max|min|sum)$"),
+    range: str | None = RangeQ,
+    start: str | None = StartQ,
+    end: str | None = EndQ,
+    segment: str | None = SegmentQ,
+    conn: sa.Connection = Depends(read_conn),
+) -> FastJSON:
+    ref = get_model(conn, model)
+    tr = time_range(conn, ref, range, start, end)
+    col = None if column == "*" else (column or "")
+    return ok(
+        {
+            "range": tr.as_dict(),
+            **series.family_series(conn, ref, tr, family, segment or "", col, agg),
+        }
+    )
+
+
+@router.get(
+    "/models/{model}/features/{feature}",
+    summary="A feature: drift vs threshold over time, quality, reference vs current distribution",
+)
+def model_feature(
+    model: str = ModelName,
+    feature: str = Path(..., min_length=1, max_length=500),
+    range: str | None = RangeQ,
+    start: str | None = StartQ,
+    end: str | None = EndQ,
+    segment: str | None = SegmentQ,
+    window: str | None = Query(
+        None, max_length=40, description="Window start (ISO), 'range' to merge the range."
+    ),
+    conn: sa.Connection = Depends(read_conn),
+) -> FastJSON:
+    return ok(feature_view(conn, model, feature, range, start, end, segment, window))
+
+
+@router.get("/models/{model}/results", summary="Stored result rows, newest first")
+def model_results(
+    model: str = ModelName,
+    family: str | None = Query(None, pattern="^(" + "|".join(v.FAMILIES) + ")$"),
+    column: str | None = Query(None, max_length=500),
+    metric: str | None = Query(None, max_length=200),
+    segment: str | None = SegmentQ,
+    start: str | None = StartQ,
+    end: str | None = EndQ,
+    p: Page = Depends(page),
+    conn: sa.Connection = Depends(read_conn),
+) -> FastJSON:
+    ref = get_model(conn, model)
+    where = ["model_id = :m", "segment = :s"]
+    params: dict[str, Any] = {"m": ref.id, "s": segment or "", "l": p.limit + 1, "o": p.offset}
+    for key, value in (("family", family), ("column_name", column), ("metric", metric)):
+        if value is not None:
+            where.append(f"{key} = :{key}")
+            params[key] = value
+    s, e = parse_ts(start, "start"), parse_ts(end, "end")
+    if s:
+        where.append("window_start >= :start")
+        params["start"] = s
+    if e:
+        where.append("window_start < :end")
+        params["end"] = e
+    rows = conn.execute(
+        sa.text(
+            "SELECT window_start, window_end, segment, family, column_name, metric, value, "
+            "p_value, threshold, effect_size, ci_low, ci_high, drifted, status, n_reference, "
+            "n_current, details, computed_at FROM results WHERE "
+            + " AND ".join(where)
+            + " ORDER BY window_start DESC, family, column_name, metric LIMIT :l OFFSET :o"
+        ),
+        params,
+    ).all()
+    items = [_result(r) for r in rows[: p.limit]]
+    return ok(p.envelope(items, len(rows) > p.limit))
+
+
+def _result(r: Any) -> dict[str, Any]:
+    out = {k: finite(val) for k, val in r._mapping.items()}
+    for k in ("window_start", "window_end", "computed_at"):
+        out[k] = iso(r._mapping[k])
+    return out
+
+
+@router.get("/models/{model}/runs", summary="Job runs of the model's windows, newest first")
+def model_runs(
+    model: str = ModelName,
+    status: str | None = Query(None, pattern="^(pending|running|succeeded|failed|skipped|stale)$"),
+    p: Page = Depends(page),
+    conn: sa.Connection = Depends(read_conn),
+) -> FastJSON:
+    ref = get_model(conn, model)
+    rows = conn.execute(
+        sa.text(
+            "SELECT job, window_start, window_end, status, attempt, rows, reason, error, "
+            "started_at, finished_at FROM runs WHERE model_id = :m "
+            "AND (CAST(:st AS text) IS NULL OR status = :st) "
+            "ORDER BY window_start DESC, job LIMIT :l OFFSET :o"
+        ),
+        {"m": ref.id, "st": status, "l": p.limit + 1, "o": p.offset},
+    ).all()
+    items = [
+        {k: (iso(val) if isinstance(val, datetime) else val) for k, val in r._mapping.items()}
+        for r in rows[: p.limit]
+    ]
+    return ok(p.envelope(items, len(rows) > p.limit))

@@ -1,0 +1,159 @@
+"""Pages: the models overview, a model's dashboard and a feature's drift detail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+
+from monitor.storage import vocabulary as v
+from monitor.web import charts
+from monitor.web.auth import Principal, require_page
+from monitor.web.deps import read_conn
+from monitor.web.reads import alerting, overview
+from monitor.web.reads.common import RANGES
+from monitor.web.templating import render
+from monitor.web.views import feature_view, model_view
+
+router = APIRouter(include_in_schema=False)
+PAGE = Depends(require_page())
+
+
+@router.get("/", response_class=HTMLResponse)
+def models_page(
+    request: Request,
+    offset: int = Query(0, ge=0, le=1_000_000),
+    who: Principal = PAGE,
+    conn: sa.Connection = Depends(read_conn),
+) -> HTMLResponse:
+    models, more = overview.list_models(conn, 100, offset)
+    return render(request, "models.html", {"models": models, "more": more, "offset": offset})
+
+
+def _range_query(view: dict[str, Any]) -> dict[str, str]:
+    r = view["range"]
+    q = {"range": r["range"]}
+    if r["range"] == "custom":
+        q.update(start=r["start"], end=r["end"])
+    if view["segment"]:
+        q["segment"] = view["segment"]
+    return q
+
+
+@router.get("/models/{model}", response_class=HTMLResponse)
+def model_page(
+    request: Request,
+    model: str,
+    range: str | None = Query(None, pattern="^(1d|7d|14d|30d|90d|custom)$"),
+    start: str | None = Query(None, max_length=40),
+    end: str | None = Query(None, max_length=40),
+    segment: str | None = Query(None, max_length=500),
+    sort: str = Query("drifted", pattern="^(drifted|name)$"),
+    who: Principal = PAGE,
+    conn: sa.Connection = Depends(read_conn),
+) -> HTMLResponse:
+    view = model_view(conn, model, range, start, end, segment, sort)
+    outputs = {
+        f"{col} {method}": line
+        for col, metrics in view["prediction_drift"].items()
+        for method, line in metrics.items()
+    }
+    figures = {
+        "heatmap": charts.heatmap(view["heatmap"]),
+        "prediction": charts.lines(
+            "Drift of the model's outputs", outputs, threshold=True, field="auto"
+        )
+        if outputs
+        else None,
+        "dataset": charts.lines("Share of drifted features", view["dataset_drift"], percent=True)
+        if view["dataset_drift"]
+        else None,
+        "quality": charts.lines("Data quality (worst column per window)", view["quality"])
+        if view["quality"]
+        else None,
+        "performance": _performance_figure(view),
+        "volume": charts.lines(
+            "Volume per window",
+            {k: val for k, val in view["operational"].items() if k == v.VOLUME},
+        )
+        if v.VOLUME in view["operational"]
+        else None,
+        "latency": charts.lines(
+            "Latency (ms)",
+            {k: val for k, val in view["operational"].items() if k.startswith("latency_")},
+        )
+        if any(k.startswith("latency_") for k in view["operational"])
+        else None,
+    }
+    alerts, _ = alerting.list_alerts(conn, "open", model, 50, 0)
+    return render(
+        request,
+        "model.html",
+        {
+            "view": view,
+            "m": view["model"],
+            "figures": figures,
+            "alerts": alerts,
+            "ranges": list(RANGES),
+            "range_query": _range_query(view),
+            "heatmap_features": [f["name"] for f in view["heatmap"]["features"]],
+        },
+    )
+
+
+def _performance_figure(view: dict[str, Any]) -> dict[str, Any] | None:
+    metrics: dict[str, Any] = {}
+    for name, line in view["performance"].items():
+        metrics[f"{name} (realised)"] = line
+    for name, line in view["estimated_performance"].items():
+        metrics[f"{name} (estimated)"] = line
+    if not metrics:
+        return None
+    return charts.lines("Performance: realised (labels) and estimated (no labels)", metrics)
+
+
+@router.get("/models/{model}/features/{feature:path}", response_class=HTMLResponse)
+def feature_page(
+    request: Request,
+    model: str,
+    feature: str,
+    range: str | None = Query(None, pattern="^(1d|7d|14d|30d|90d|custom)$"),
+    start: str | None = Query(None, max_length=40),
+    end: str | None = Query(None, max_length=40),
+    segment: str | None = Query(None, max_length=500),
+    window: str | None = Query(None, max_length=40),
+    who: Principal = PAGE,
+    conn: sa.Connection = Depends(read_conn),
+) -> HTMLResponse:
+    view = feature_view(conn, model, feature, range, start, end, segment, window)
+    pvalue = any(any(p is not None for p in line["p_value"]) for line in view["drift"].values())
+    figures = {
+        "drift": charts.lines(
+            f"{feature}: drift {'p-value' if pvalue else 'statistic'} against its threshold",
+            view["drift"],
+            field="p_value" if pvalue else "value",
+            threshold=True,
+            log_y=pvalue,
+        )
+        if view["drift"]
+        else None,
+        "distribution": charts.distribution(view["distribution"], feature)
+        if view["distribution"]["reference"] or view["distribution"]["current"]
+        else None,
+        "quality": charts.lines(f"{feature}: data quality", view["quality"])
+        if view["quality"]
+        else None,
+    }
+    return render(
+        request,
+        "feature.html",
+        {
+            "view": view,
+            "figures": figures,
+            "ranges": list(RANGES),
+            "range_query": _range_query(view),
+            "pvalue": pvalue,
+        },
+    )

@@ -1,0 +1,105 @@
+"""What the model and feature pages show, as data: one function per view, shared by API and page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from monitor.errors import InputError, NotFoundError
+from monitor.storage import vocabulary as v
+from monitor.web.reads import overview, profiles, series
+from monitor.web.reads.common import get_model, parse_ts, time_range
+
+
+def _segment(value: str | None) -> str:
+    seg = value or ""
+    if len(seg) > 500 or "\x00" in seg:
+        raise InputError("segment must be at most 500 characters")
+    return seg
+
+
+def model_view(
+    conn: sa.Connection,
+    name: str,
+    range_: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    segment: str | None = None,
+    sort: str = "drifted",
+) -> dict[str, Any]:
+    """The model page: health, heatmap, output drift, quality, performance, volume, latency."""
+    model = get_model(conn, name)
+    seg = _segment(segment)
+    tr = time_range(conn, model, range_, start, end)
+    detail = overview.model_detail(conn, name)
+
+    def fam(family: str, column: str | None = "", agg: str = "avg") -> dict[str, Any]:
+        return series.family_series(conn, model, tr, family, seg, column, agg)["metrics"]
+
+    return {
+        "model": detail,
+        "range": tr.as_dict(),
+        "segment": seg,
+        "sort": sort,
+        "heatmap": series.heatmap(conn, model, tr, seg, sort),
+        "prediction_drift": {
+            col: fam(v.DRIFT, col, "max") for col in (v.PREDICTION_COLUMN, v.SCORE_COLUMN)
+        },
+        "dataset_drift": fam(v.DATASET_DRIFT, "", "avg"),
+        "quality": fam(v.QUALITY, None, "max"),
+        "performance": fam(v.PERFORMANCE, "", "avg"),
+        "estimated_performance": fam(v.ESTIMATED_PERFORMANCE, "", "avg"),
+        "operational": fam(v.OPERATIONAL, "", "avg"),
+    }
+
+
+def feature_view(
+    conn: sa.Connection,
+    name: str,
+    feature: str,
+    range_: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    segment: str | None = None,
+    window: str | None = None,
+) -> dict[str, Any]:
+    """A feature's drift over time against its threshold and its distributions for a window.
+
+    ``window``: an ISO window start, ``"range"`` for the merge of every window in range, or
+    unset for the window where the feature drifted most.
+    """
+    model = get_model(conn, name)
+    seg = _segment(segment)
+    tr = time_range(conn, model, range_, start, end)
+    known = conn.execute(
+        sa.text(
+            "SELECT kind FROM features WHERE model_id = :m AND name = :f "
+            "UNION ALL SELECT 'output' WHERE :f LIKE '@%' "
+            "UNION ALL (SELECT 'result' FROM results WHERE model_id = :m AND column_name = :f "
+            "AND family = 'drift' LIMIT 1) LIMIT 1"
+        ),
+        {"m": model.id, "f": feature},
+    ).scalar()
+    if known is None:
+        raise NotFoundError(f"model {name!r} has no feature named {feature!r}")
+    drift = series.family_series(conn, model, tr, v.DRIFT, seg, feature, "max")
+    quality = series.family_series(conn, model, tr, v.QUALITY, seg, feature, "max")
+    if window == "range":
+        current = profiles.merged_profile(conn, model, feature, tr, seg)
+    else:
+        ws = parse_ts(window, "window") or series.most_drifted_window(conn, model, tr, feature, seg)
+        current = profiles.current_profile(conn, model, feature, ws, seg) if ws else None
+    reference = profiles.reference_profile(conn, model, feature)
+    return {
+        "model": {"name": model.name, "task": model.task},
+        "feature": feature,
+        "kind": known,
+        "range": tr.as_dict(),
+        "segment": seg,
+        "window": window,
+        "drift": drift["metrics"],
+        "quality": quality["metrics"],
+        "drifted_windows": series.drift_windows(conn, model, tr, feature, seg),
+        "distribution": profiles.distribution(reference, current),
+    }

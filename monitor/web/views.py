@@ -34,9 +34,7 @@ def model_view(
     tr = time_range(conn, model, range_, start, end)
     detail = overview.model_detail(conn, name)
 
-    def fam(family: str, column: str | None = "", agg: str = "avg") -> dict[str, Any]:
-        return series.family_series(conn, model, tr, family, seg, column, agg)["metrics"]
-
+    lines = series.page_series(conn, model, tr, seg)
     return {
         "model": detail,
         "range": tr.as_dict(),
@@ -44,13 +42,13 @@ def model_view(
         "sort": sort,
         "heatmap": series.heatmap(conn, model, tr, seg, sort),
         "prediction_drift": {
-            col: fam(v.DRIFT, col, "max") for col in (v.PREDICTION_COLUMN, v.SCORE_COLUMN)
+            col: lines[v.DRIFT].get(col, {}) for col in (v.PREDICTION_COLUMN, v.SCORE_COLUMN)
         },
-        "dataset_drift": fam(v.DATASET_DRIFT, "", "avg"),
-        "quality": fam(v.QUALITY, None, "max"),
-        "performance": fam(v.PERFORMANCE, "", "avg"),
-        "estimated_performance": fam(v.ESTIMATED_PERFORMANCE, "", "avg"),
-        "operational": fam(v.OPERATIONAL, "", "avg"),
+        "dataset_drift": lines[v.DATASET_DRIFT].get("", {}),
+        "quality": lines[v.QUALITY].get("*", {}),
+        "performance": lines[v.PERFORMANCE].get("", {}),
+        "estimated_performance": lines[v.ESTIMATED_PERFORMANCE].get("", {}),
+        "operational": lines[v.OPERATIONAL].get("", {}),
     }
 
 

@@ -4,7 +4,7 @@ Writes what the window jobs and alerts would have written (the contract between 
 web): a model with versions, features, a baseline with profiles, and per window: window profiles
 and results of every family, runs; plus an alert rule, firing and resolved alerts, a silence-free
 channel with deliveries and attempts. Bulk rows go through COPY so 90 days x 50 features loads
-in seconds. Features 0..2 drift during ``drift_days``; feature names may be hostile on purpose.
+in seconds. Features 0, 1 and 3 drift during ``drift_days``; one feature name is hostile.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def seed_results(
     drift_start = start + timedelta(days=drift_days[0])
     drift_end = start + timedelta(days=drift_days[1])
     names = feature_names(n_features, hostile)
-    drifted = names[:3]
+    drifted = [names[0], names[1], names[3]]  # two numeric, one categorical
     url = libpq_url(engine.url.render_as_string(hide_password=False))
     with psycopg.connect(url, autocommit=False) as conn:
         model_id = conn.execute(
@@ -325,8 +325,9 @@ def _alerts(
         (channel_id, Jsonb({"alert": firing})),
     ).fetchone()[0]  # type: ignore[index]
     conn.execute(
-        "INSERT INTO delivery_attempts (delivery_id, status_code, error, duration_ms) "
-        "VALUES (%s, 503, 'Service Unavailable', 120.0), (%s, 200, NULL, 35.5)",
+        "INSERT INTO delivery_attempts (delivery_id, at, status_code, error, duration_ms) "
+        "VALUES (%s, now() - interval '1 minute', 503, 'Service Unavailable', 120.0), "
+        "(%s, now(), 200, NULL, 35.5)",
         (delivery_id, delivery_id),
     )
     return {"firing": firing, "resolved": resolved, "rule": rule_id, "delivery": delivery_id}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -19,7 +20,7 @@ from monitor.web.reads import alerting
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 READ = Depends(require_scope("read"))
 ADMIN = require_scope("admin")
-Id = Path(..., ge=1, le=2**31 - 1)
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("/alerts", summary="Alerts, open first, newest first", dependencies=[READ])
@@ -34,7 +35,7 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", summary="An alert with its state changes", dependencies=[READ])
-def get_alert(alert_id: int = Id, conn: sa.Connection = Depends(read_conn)) -> FastJSON:
+def get_alert(alert_id: Id, conn: sa.Connection = Depends(read_conn)) -> FastJSON:
     return ok(alerting.get_alert(conn, alert_id))
 
 
@@ -84,9 +85,7 @@ def create_silence(request: Request, body: SilenceIn, who: Principal = Depends(A
 
 
 @router.delete("/silences/{silence_id}", summary="End a silence now")
-def end_silence(
-    request: Request, silence_id: int = Id, who: Principal = Depends(ADMIN)
-) -> FastJSON:
+def end_silence(request: Request, silence_id: Id, who: Principal = Depends(ADMIN)) -> FastJSON:
     with session_scope(request.app.state.engine) as session:
         silences.end_silence(session, silence_id)
     return ok({"id": silence_id, "ended": True})
@@ -170,7 +169,7 @@ class RulePatch(BaseModel):
 
 @router.patch("/rules/{rule_id}", summary="Enable or disable a rule")
 def patch_rule(
-    request: Request, body: RulePatch, rule_id: int = Id, who: Principal = Depends(ADMIN)
+    request: Request, body: RulePatch, rule_id: Id, who: Principal = Depends(ADMIN)
 ) -> FastJSON:
     with session_scope(request.app.state.engine) as session:
         done = session.execute(
@@ -184,7 +183,7 @@ def patch_rule(
 
 
 @router.delete("/rules/{rule_id}", summary="Delete a rule (and its alerts)")
-def delete_rule(request: Request, rule_id: int = Id, who: Principal = Depends(ADMIN)) -> FastJSON:
+def delete_rule(request: Request, rule_id: Id, who: Principal = Depends(ADMIN)) -> FastJSON:
     with session_scope(request.app.state.engine) as session:
         done = session.execute(sa.delete(AlertRule).where(AlertRule.id == rule_id)).rowcount  # type: ignore[attr-defined]
     if not done:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query
@@ -17,11 +17,17 @@ from monitor.web.views import feature_view, model_view
 
 router = APIRouter(prefix="/api/v1", tags=["models"], dependencies=[Depends(require_scope("read"))])
 
-ModelName = Path(..., min_length=1, max_length=200, description="Model name.")
-RangeQ = Query(None, pattern="^(1d|7d|14d|30d|90d|custom)$", description="Preset range.")
-StartQ = Query(None, max_length=40, description="Range start (ISO 8601).")
-EndQ = Query(None, max_length=40, description="Range end (ISO 8601); default: newest window.")
-SegmentQ = Query(None, max_length=500, description="Segment, e.g. `region=eu`; empty: all.")
+ModelName = Annotated[str, Path(min_length=1, max_length=200, description="Model name.")]
+RangeQ = Annotated[
+    str | None, Query(pattern="^(1d|7d|14d|30d|90d|custom)$", description="Preset range.")
+]
+StartQ = Annotated[str | None, Query(max_length=40, description="Range start (ISO 8601).")]
+EndQ = Annotated[
+    str | None, Query(max_length=40, description="Range end (ISO 8601); default: newest window.")
+]
+SegmentQ = Annotated[
+    str | None, Query(max_length=500, description="Segment, e.g. `region=eu`; empty: all.")
+]
 
 
 @router.get("/models", summary="Every model with its health at a glance")
@@ -31,17 +37,17 @@ def list_models(p: Page = Depends(page), conn: sa.Connection = Depends(read_conn
 
 
 @router.get("/models/{model}", summary="A model: health, versions, features, segments")
-def get_model_detail(model: str = ModelName, conn: sa.Connection = Depends(read_conn)) -> FastJSON:
+def get_model_detail(model: ModelName, conn: sa.Connection = Depends(read_conn)) -> FastJSON:
     return ok(overview.model_detail(conn, model))
 
 
 @router.get("/models/{model}/dashboard", summary="Everything the model page charts")
 def model_dashboard(
-    model: str = ModelName,
-    range: str | None = RangeQ,
-    start: str | None = StartQ,
-    end: str | None = EndQ,
-    segment: str | None = SegmentQ,
+    model: ModelName,
+    range: RangeQ = None,
+    start: StartQ = None,
+    end: EndQ = None,
+    segment: SegmentQ = None,
     sort: str = Query("drifted", pattern="^(drifted|name)$"),
     conn: sa.Connection = Depends(read_conn),
 ) -> FastJSON:
@@ -50,11 +56,11 @@ def model_dashboard(
 
 @router.get("/models/{model}/heatmap", summary="Drift score per feature and window")
 def model_heatmap(
-    model: str = ModelName,
-    range: str | None = RangeQ,
-    start: str | None = StartQ,
-    end: str | None = EndQ,
-    segment: str | None = SegmentQ,
+    model: ModelName,
+    range: RangeQ = None,
+    start: StartQ = None,
+    end: EndQ = None,
+    segment: SegmentQ = None,
     sort: str = Query("drifted", pattern="^(drifted|name)$"),
     conn: sa.Connection = Depends(read_conn),
 ) -> FastJSON:
@@ -65,16 +71,16 @@ def model_heatmap(
 
 @router.get("/models/{model}/series/{family}", summary="One result family over time")
 def model_series(
-    model: str = ModelName,
+    model: ModelName,
     family: str = Path(..., pattern="^(" + "|".join(v.FAMILIES) + ")$"),
     column: str | None = Query(
         "", max_length=500, description="'' whole-window rows; a column name; '*' every column."
     ),
     agg: str = Query("avg", pattern="^(avg|max|min|sum)$"),
-    range: str | None = RangeQ,
-    start: str | None = StartQ,
-    end: str | None = EndQ,
-    segment: str | None = SegmentQ,
+    range: RangeQ = None,
+    start: StartQ = None,
+    end: EndQ = None,
+    segment: SegmentQ = None,
     conn: sa.Connection = Depends(read_conn),
 ) -> FastJSON:
     ref = get_model(conn, model)
@@ -93,12 +99,12 @@ def model_series(
     summary="A feature: drift vs threshold over time, quality, reference vs current distribution",
 )
 def model_feature(
-    model: str = ModelName,
+    model: ModelName,
     feature: str = Path(..., min_length=1, max_length=500),
-    range: str | None = RangeQ,
-    start: str | None = StartQ,
-    end: str | None = EndQ,
-    segment: str | None = SegmentQ,
+    range: RangeQ = None,
+    start: StartQ = None,
+    end: EndQ = None,
+    segment: SegmentQ = None,
     window: str | None = Query(
         None, max_length=40, description="Window start (ISO), 'range' to merge the range."
     ),
@@ -109,13 +115,13 @@ def model_feature(
 
 @router.get("/models/{model}/results", summary="Stored result rows, newest first")
 def model_results(
-    model: str = ModelName,
+    model: ModelName,
     family: str | None = Query(None, pattern="^(" + "|".join(v.FAMILIES) + ")$"),
     column: str | None = Query(None, max_length=500),
     metric: str | None = Query(None, max_length=200),
-    segment: str | None = SegmentQ,
-    start: str | None = StartQ,
-    end: str | None = EndQ,
+    segment: SegmentQ = None,
+    start: StartQ = None,
+    end: EndQ = None,
     p: Page = Depends(page),
     conn: sa.Connection = Depends(read_conn),
 ) -> FastJSON:
@@ -156,7 +162,7 @@ def _result(r: Any) -> dict[str, Any]:
 
 @router.get("/models/{model}/runs", summary="Job runs of the model's windows, newest first")
 def model_runs(
-    model: str = ModelName,
+    model: ModelName,
     status: str | None = Query(None, pattern="^(pending|running|succeeded|failed|skipped|stale)$"),
     p: Page = Depends(page),
     conn: sa.Connection = Depends(read_conn),

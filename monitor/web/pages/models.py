@@ -67,8 +67,12 @@ def model_page(
         )
         if outputs
         else None,
-        "dataset": charts.lines("Share of drifted features", view["dataset_drift"], percent=True)
-        if view["dataset_drift"]
+        "dataset": charts.lines(
+            "Share of drifted features",
+            {k: val for k, val in view["dataset_drift"].items() if k == "share_drifted"},
+            percent=True,
+        )
+        if "share_drifted" in view["dataset_drift"]
         else None,
         "quality": charts.lines("Data quality (worst column per window)", view["quality"])
         if view["quality"]

@@ -241,7 +241,7 @@ def drift_windows(
     tr: TimeRange,
     column: str,
     segment: str = "",
-    limit: int = 50,
+    limit: int = 20,
 ) -> list[dict[str, Any]]:
     """The column's drifted windows in range, worst first (links to their distributions)."""
     rows = conn.execute(

@@ -16,6 +16,7 @@
     var spec = readJSON(el.getAttribute("data-figure"));
     if (!spec || typeof Plotly === "undefined") return;
     var config = { responsive: true, displaylogo: false };
+    if (spec.layout && spec.layout.height) el.style.height = spec.layout.height + "px";
     Plotly.newPlot(el, spec.data, spec.layout, config).then(function () {
       el.setAttribute("data-rendered", "1");
     });

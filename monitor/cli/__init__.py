@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Start the service on an embedded database with a demo model.",
     ),
     "token": ("monitor.cli.token:token", "Create, list or revoke API tokens."),
+    "alerts": ("monitor.cli.alerts:alerts", "Alert rules, alerts, silences and deliveries."),
+    "channel": ("monitor.cli.channel:channel", "Add, list or remove notification channels."),
 }
 
 

@@ -65,7 +65,17 @@ def _urlpart(value: Any) -> str:
     return quote(str(value), safe="")
 
 
-_env.filters.update(num=_num, pct=_pct, when=_when, urlpart=_urlpart)
+def _matcher(m: Any) -> str:
+    """A stored silence matcher as text (``name=value``, ``!=``, ``=~``, ``!~``)."""
+    if not isinstance(m, dict):
+        return str(m)
+    op = m.get("op") or {
+        (True, False): "=", (False, False): "!=", (True, True): "=~", (False, True): "!~"
+    }[(bool(m.get("isEqual", True)), bool(m.get("isRegex", False)))]  # fmt: skip
+    return f"{m.get('name', '')}{op}{m.get('value', '')}"
+
+
+_env.filters.update(num=_num, pct=_pct, when=_when, urlpart=_urlpart, matcher=_matcher)
 
 
 def render(

@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from monitor.alerts import silences
 from monitor.errors import InputError, NotFoundError
 from monitor.storage.engine import session_scope
 from monitor.storage.tables import AlertRule
-from monitor.web import silences
 from monitor.web.auth import Principal, require_scope
 from monitor.web.deps import FastJSON, Page, ok, page, read_conn
 from monitor.web.reads import alerting
@@ -20,6 +20,7 @@ from monitor.web.reads import alerting
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 READ = Depends(require_scope("read"))
 ADMIN = require_scope("admin")
+MAX_SILENCE = timedelta(days=366)
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -40,16 +41,25 @@ def get_alert(alert_id: Id, conn: sa.Connection = Depends(read_conn)) -> FastJSO
 
 
 class Matcher(BaseModel):
-    name: str = Field(..., min_length=1, max_length=200, description="Label name, e.g. model.")
-    op: str = Field("=", pattern="^(=|!=|=~|!~)$")
-    value: str = Field(..., max_length=1000)
+    """Alertmanager's matcher: equal (or not) to ``value``, or (not) matching it as a regex."""
+
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Label name: model, rule, column, segment, severity...",
+    )
+    value: str = Field(..., max_length=1000, pattern=r"^[^\x00]*$")
+    isRegex: bool = False
+    isEqual: bool = True
 
 
 class SilenceIn(BaseModel):
     matchers: list[Matcher] = Field(..., min_length=1, max_length=20)
     ends_at: datetime | None = Field(None, description="End (ISO 8601); or give duration_hours.")
     duration_hours: float | None = Field(None, gt=0, le=24 * 365)
-    comment: str | None = Field(None, max_length=2000)
+    comment: str | None = Field(None, max_length=2000, pattern=r"^[^\x00]*$")
 
 
 @router.get("/silences", summary="Silences, active first", dependencies=[READ])
@@ -73,14 +83,18 @@ def _ends_at(body: SilenceIn) -> datetime:
 
 @router.post("/silences", status_code=201, summary="Create a silence")
 def create_silence(request: Request, body: SilenceIn, who: Principal = Depends(ADMIN)) -> FastJSON:
+    ends_at = _ends_at(body)
+    if ends_at - datetime.now(UTC) > MAX_SILENCE:
+        raise InputError("a silence may last at most 365 days")
     with session_scope(request.app.state.engine) as session:
-        silence_id = silences.create_silence(
+        row = silences.create_silence(
             session,
-            [m.model_dump() for m in body.matchers],
-            _ends_at(body),
+            matchers=[m.model_dump() for m in body.matchers],
+            ends_at=ends_at,
             created_by=who.token.name,
             comment=body.comment,
         )
+        silence_id = row.id
     return ok({"id": silence_id}, 201)
 
 

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from monitor.alerts import silences
 from monitor.errors import InputError
 from monitor.storage.engine import session_scope
-from monitor.web import silences
 from monitor.web.auth import Principal, check_form_csrf, require_page
 from monitor.web.deps import read_conn
 from monitor.web.reads import alerting
@@ -69,7 +69,7 @@ async def create_silence_form(request: Request, who: Principal = ADMIN_PAGE) -> 
     for name in ("model", "column", "rule", "severity"):
         value = form.get(name)
         if isinstance(value, str) and value.strip():
-            matchers.append({"name": name, "op": "=", "value": value.strip()})
+            matchers.append({"name": name, "value": value.strip()[:1000]})
     hours_raw = form.get("hours")
     comment = form.get("comment")
     try:
@@ -79,10 +79,10 @@ async def create_silence_form(request: Request, who: Principal = ADMIN_PAGE) -> 
         with session_scope(request.app.state.engine) as session:
             silences.create_silence(
                 session,
-                matchers,
-                datetime.now(UTC) + timedelta(hours=hours),
+                matchers=matchers,
+                ends_at=datetime.now(UTC) + timedelta(hours=hours),
                 created_by=who.token.name,
-                comment=comment if isinstance(comment, str) else None,
+                comment=comment[:2000] if isinstance(comment, str) else None,
             )
     except (InputError, ValueError) as exc:
         return _back(str(exc) if isinstance(exc, InputError) else "duration must be a number")

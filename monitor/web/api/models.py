@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 
 from monitor.storage import vocabulary as v
 from monitor.web.auth import require_scope
+from monitor.web.cache import results_version, view_cache
 from monitor.web.deps import FastJSON, Page, ok, page, read_conn
 from monitor.web.reads import overview, series
 from monitor.web.reads.common import finite, get_model, iso, parse_ts, time_range
@@ -43,6 +46,7 @@ def get_model_detail(model: ModelName, conn: sa.Connection = Depends(read_conn))
 
 @router.get("/models/{model}/dashboard", summary="Everything the model page charts")
 def model_dashboard(
+    request: Request,
     model: ModelName,
     range: RangeQ = None,
     start: StartQ = None,
@@ -51,11 +55,13 @@ def model_dashboard(
     sort: str = Query("drifted", pattern="^(drifted|name)$"),
     conn: sa.Connection = Depends(read_conn),
 ) -> FastJSON:
-    return ok(model_view(conn, model, range, start, end, segment, sort))
+    cache = view_cache(request.app.state)
+    return ok(model_view(conn, model, range, start, end, segment, sort, cache)[0])
 
 
 @router.get("/models/{model}/heatmap", summary="Drift score per feature and window")
 def model_heatmap(
+    request: Request,
     model: ModelName,
     range: RangeQ = None,
     start: StartQ = None,
@@ -63,10 +69,19 @@ def model_heatmap(
     segment: SegmentQ = None,
     sort: str = Query("drifted", pattern="^(drifted|name)$"),
     conn: sa.Connection = Depends(read_conn),
-) -> FastJSON:
+) -> Response:
     ref = get_model(conn, model)
     tr = time_range(conn, ref, range, start, end)
-    return ok({"range": tr.as_dict(), **series.heatmap(conn, ref, tr, segment or "", sort)})
+    seg = segment or ""
+    version = results_version(conn, ref.id)
+    key = None if version is None else ("heatmap", ref.id, version, tr, seg, sort)
+
+    def body() -> bytes:
+        data = {"range": tr.as_dict(), **series.heatmap(conn, ref, tr, seg, sort)}
+        return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
+
+    content = view_cache(request.app.state).get_or_compute(key, body)
+    return Response(content, media_type="application/json")
 
 
 @router.get("/models/{model}/series/{family}", summary="One result family over time")
@@ -99,6 +114,7 @@ def model_series(
     summary="A feature: drift vs threshold over time, quality, reference vs current distribution",
 )
 def model_feature(
+    request: Request,
     model: ModelName,
     feature: str = Path(..., min_length=1, max_length=500),
     range: RangeQ = None,
@@ -110,7 +126,8 @@ def model_feature(
     ),
     conn: sa.Connection = Depends(read_conn),
 ) -> FastJSON:
-    return ok(feature_view(conn, model, feature, range, start, end, segment, window))
+    cache = view_cache(request.app.state)
+    return ok(feature_view(conn, model, feature, range, start, end, segment, window, cache)[0])
 
 
 @router.get("/models/{model}/results", summary="Stored result rows, newest first")

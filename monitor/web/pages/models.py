@@ -7,10 +7,13 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 
 from monitor.storage import vocabulary as v
 from monitor.web import charts
 from monitor.web.auth import Principal, require_page
+from monitor.web.cache import view_cache
 from monitor.web.deps import read_conn
 from monitor.web.reads import alerting, overview
 from monitor.web.reads.common import RANGES
@@ -54,7 +57,29 @@ def model_page(
     who: Principal = PAGE,
     conn: sa.Connection = Depends(read_conn),
 ) -> HTMLResponse:
-    view = model_view(conn, model, range, start, end, segment, sort)
+    cache = view_cache(request.app.state)
+    view, key = model_view(conn, model, range, start, end, segment, sort, cache)
+    figures = cache.get_or_compute(
+        None if key is None else ("model-figures", key), lambda: _model_figures(view)
+    )
+    alerts, _ = alerting.list_alerts(conn, "open", model, 50, 0)
+    return render(
+        request,
+        "model.html",
+        {
+            "view": view,
+            "m": view["model"],
+            "figures": figures,
+            "alerts": alerts,
+            "ranges": list(RANGES),
+            "range_query": _range_query(view),
+            "heatmap_features": [f["name"] for f in view["heatmap"]["features"]],
+        },
+    )
+
+
+def _model_figures(view: dict[str, Any]) -> dict[str, Markup | None]:
+    """The model page's figure specs, serialised once per results version."""
     outputs = {
         f"{col} {method}": line
         for col, metrics in view["prediction_drift"].items()
@@ -91,20 +116,7 @@ def model_page(
         if any(k.startswith("latency_") for k in view["operational"])
         else None,
     }
-    alerts, _ = alerting.list_alerts(conn, "open", model, 50, 0)
-    return render(
-        request,
-        "model.html",
-        {
-            "view": view,
-            "m": view["model"],
-            "figures": figures,
-            "alerts": alerts,
-            "ranges": list(RANGES),
-            "range_query": _range_query(view),
-            "heatmap_features": [f["name"] for f in view["heatmap"]["features"]],
-        },
-    )
+    return {k: None if f is None else htmlsafe_json_dumps(f) for k, f in figures.items()}
 
 
 def _performance_figure(view: dict[str, Any]) -> dict[str, Any] | None:
@@ -131,7 +143,27 @@ def feature_page(
     who: Principal = PAGE,
     conn: sa.Connection = Depends(read_conn),
 ) -> HTMLResponse:
-    view = feature_view(conn, model, feature, range, start, end, segment, window)
+    cache = view_cache(request.app.state)
+    view, key = feature_view(conn, model, feature, range, start, end, segment, window, cache)
+    figures = cache.get_or_compute(
+        None if key is None else ("feature-figures", key), lambda: _feature_figures(view)
+    )
+    pvalue = any(any(p is not None for p in line["p_value"]) for line in view["drift"].values())
+    return render(
+        request,
+        "feature.html",
+        {
+            "view": view,
+            "figures": figures,
+            "ranges": list(RANGES),
+            "range_query": _range_query(view),
+            "pvalue": pvalue,
+        },
+    )
+
+
+def _feature_figures(view: dict[str, Any]) -> dict[str, Markup | None]:
+    feature = view["feature"]
     pvalue = any(any(p is not None for p in line["p_value"]) for line in view["drift"].values())
     figures = {
         "drift": charts.lines(
@@ -150,14 +182,4 @@ def feature_page(
         if view["quality"]
         else None,
     }
-    return render(
-        request,
-        "feature.html",
-        {
-            "view": view,
-            "figures": figures,
-            "ranges": list(RANGES),
-            "range_query": _range_query(view),
-            "pvalue": pvalue,
-        },
-    )
+    return {k: None if f is None else htmlsafe_json_dumps(f) for k, f in figures.items()}

@@ -26,11 +26,10 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from fastapi import HTTPException, Request
-from sqlalchemy.orm import Session
 
 from monitor.settings import get_settings
 from monitor.storage.engine import session_scope
-from monitor.storage.tables import ApiToken, WebSession
+from monitor.storage.tables import WebSession
 from monitor.storage.tokens import TokenInfo, hash_token
 
 SESSION_COOKIE = "monitor_session"
@@ -77,63 +76,51 @@ def token_from_request(request: Request) -> TokenInfo | None:
     token = bearer(request)
     if token is None:
         return None
-    with session_scope(request.app.state.engine) as session:
-        return _verify(session, token)
+    with request.app.state.engine.begin() as conn:
+        return _verify(conn, token)
 
 
-def _verify(session: Session, token: str) -> TokenInfo | None:
+_TOKEN = sa.text(
+    "SELECT id, name, scope, prefix, created_at, last_used_at, revoked_at FROM api_tokens "
+    "WHERE token_hash = :h AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+)
+
+
+def _verify(conn: sa.Connection, token: str) -> TokenInfo | None:
     """Like ``verify_token``, but records ``last_used_at`` at most once a minute.
 
     Writing it on every request would make every API read a write transaction (a WAL flush
-    per request); a minute's resolution is all the token list shows.
+    per request); a minute's resolution is all the token list shows. Core SQL, no ORM
+    session: this runs on every request.
     """
-    row = session.execute(
-        sa.select(ApiToken).where(
-            ApiToken.token_hash == hash_token(token),
-            ApiToken.revoked_at.is_(None),
-            sa.or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > sa.func.now()),
-        )
-    ).scalar_one_or_none()
+    row = conn.execute(_TOKEN, {"h": hash_token(token)}).first()
     if row is None:
         return None
-    now = datetime.now(UTC)
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-        session.execute(
-            sa.update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=sa.func.now())
+    info = TokenInfo(*row)
+    if info.last_used_at is None or datetime.now(UTC) - info.last_used_at > LAST_USED_RESOLUTION:
+        conn.execute(
+            sa.text("UPDATE api_tokens SET last_used_at = now() WHERE id = :i"), {"i": info.id}
         )
-    return TokenInfo(
-        row.id, row.name, row.scope, row.prefix, row.created_at, row.last_used_at, row.revoked_at
-    )
+    return info
+
+
+_SESSION = sa.text(
+    "SELECT t.id, t.name, t.scope, t.prefix, t.created_at, t.last_used_at, t.revoked_at, "
+    "s.csrf_token FROM web_sessions s JOIN api_tokens t ON t.id = s.token_id "
+    "WHERE s.id_hash = :h AND s.expires_at > now() AND t.revoked_at IS NULL "
+    "AND (t.expires_at IS NULL OR t.expires_at > now())"
+)
 
 
 def _session_principal(request: Request) -> Principal | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
-    with session_scope(request.app.state.engine) as session:
-        row = session.execute(
-            sa.select(WebSession, ApiToken)
-            .join(ApiToken, ApiToken.id == WebSession.token_id)
-            .where(
-                WebSession.id_hash == _sha256(cookie),
-                WebSession.expires_at > sa.func.now(),
-                ApiToken.revoked_at.is_(None),
-                sa.or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > sa.func.now()),
-            )
-        ).first()
-        if row is None:
-            return None
-        web, tok = row
-        info = TokenInfo(
-            tok.id,
-            tok.name,
-            tok.scope,
-            tok.prefix,
-            tok.created_at,
-            tok.last_used_at,
-            tok.revoked_at,
-        )
-        return Principal(info, "session", web.csrf_token)
+    with request.app.state.engine.connect() as conn:
+        row = conn.execute(_SESSION, {"h": _sha256(cookie)}).first()
+    if row is None:
+        return None
+    return Principal(TokenInfo(*row[:7]), "session", row[7])
 
 
 def principal(request: Request) -> Principal | None:
@@ -209,7 +196,7 @@ async def check_form_csrf(request: Request, who: Principal) -> None:
 def open_session(request: Request, token: str) -> tuple[str, TokenInfo] | None:
     """Verify ``token`` and open a session for it; returns (cookie value, token info)."""
     with session_scope(request.app.state.engine) as session:
-        info = _verify(session, token)
+        info = _verify(session.connection(), token)
         if info is None:
             return None
         cookie = secrets.token_urlsafe(32)

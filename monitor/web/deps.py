@@ -15,9 +15,8 @@ MAX_LIMIT = 500
 
 
 def read_conn(request: Request) -> Iterator[sa.Connection]:
-    """A connection for one request's reads (a read-only transaction, closed afterwards)."""
+    """A connection for one request's reads (pages and GET routes never write)."""
     with request.app.state.engine.connect() as conn:
-        conn.execute(sa.text("SET TRANSACTION READ ONLY"))
         yield conn
 
 

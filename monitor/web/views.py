@@ -41,7 +41,7 @@ def model_view(
     if sort not in ("drifted", "name"):
         raise InputError("sort must be 'drifted' or 'name'")
     tr = time_range(conn, model, range_, start, end)
-    detail = overview.model_detail(conn, name)
+    detail = overview.model_detail(conn, name, cache)
     version = results_version(conn, model.id)
     key = None if version is None else (
         "model", model.id, version, tr.start, tr.end, tr.bucket_seconds, seg, sort

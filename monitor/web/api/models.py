@@ -34,14 +34,18 @@ SegmentQ = Annotated[
 
 
 @router.get("/models", summary="Every model with its health at a glance")
-def list_models(p: Page = Depends(page), conn: sa.Connection = Depends(read_conn)) -> FastJSON:
-    items, more = overview.list_models(conn, p.limit, p.offset)
+def list_models(
+    request: Request, p: Page = Depends(page), conn: sa.Connection = Depends(read_conn)
+) -> FastJSON:
+    items, more = overview.list_models(conn, p.limit, p.offset, view_cache(request.app.state))
     return ok(p.envelope(items, more))
 
 
 @router.get("/models/{model}", summary="A model: health, versions, features, segments")
-def get_model_detail(model: ModelName, conn: sa.Connection = Depends(read_conn)) -> FastJSON:
-    return ok(overview.model_detail(conn, model))
+def get_model_detail(
+    request: Request, model: ModelName, conn: sa.Connection = Depends(read_conn)
+) -> FastJSON:
+    return ok(overview.model_detail(conn, model, view_cache(request.app.state)))
 
 
 @router.get("/models/{model}/dashboard", summary="Everything the model page charts")

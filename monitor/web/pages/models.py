@@ -31,7 +31,7 @@ def models_page(
     who: Principal = PAGE,
     conn: sa.Connection = Depends(read_conn),
 ) -> HTMLResponse:
-    models, more = overview.list_models(conn, 100, offset)
+    models, more = overview.list_models(conn, 100, offset, view_cache(request.app.state))
     return render(request, "models.html", {"models": models, "more": more, "offset": offset})
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from monitor.storage import vocabulary as v
+from monitor.web.cache import ViewCache, results_version
 from monitor.web.reads.common import ModelRef, finite, get_model, iso
 
 PERFORMANCE_PREFERENCE = (
@@ -47,8 +48,55 @@ def _pick_metric(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     return next(iter(by_metric.values()), None)
 
 
-def model_health(conn: sa.Connection, model: ModelRef) -> dict[str, Any]:
-    """Everything the models page shows for one model."""
+def model_health(
+    conn: sa.Connection, model: ModelRef, cache: ViewCache | None = None
+) -> dict[str, Any]:
+    """Everything the models page shows for one model.
+
+    The part read from results is cached per results version; alerts and baseline are read
+    every time (they change without a window job).
+    """
+    version = results_version(conn, model.id) if cache is not None else None
+    key = None if version is None else ("health", model.id, version)
+    results_part = (cache or ViewCache(0)).get_or_compute(key, lambda: _from_results(conn, model))
+    alerts: dict[str, int] = dict(
+        conn.execute(
+            sa.text(
+                "SELECT state, count(*) FROM alerts WHERE model_id = :m AND state <> 'resolved' "
+                "GROUP BY state"
+            ),
+            {"m": model.id},
+        ).all()
+    )
+    baseline = conn.execute(
+        sa.text(
+            "SELECT b.created_at, mv.version, b.n_rows FROM baselines b "
+            "JOIN model_versions mv ON mv.id = b.version_id WHERE b.model_id = :m "
+            "ORDER BY b.created_at DESC LIMIT 1"
+        ),
+        {"m": model.id},
+    ).first()
+    now = datetime.now(UTC)
+    drift = results_part["drift"]
+    return {
+        **results_part,
+        "alerts": {
+            "firing": int(alerts.get("firing", 0)),
+            "pending": int(alerts.get("pending", 0)),
+        },
+        "baseline": {
+            "version": baseline[1],
+            "rows": baseline[2],
+            "created_at": iso(baseline[0]),
+            "age_days": round((now - baseline[0]).total_seconds() / 86400, 1),
+        }
+        if baseline
+        else None,
+        "status": _status(drift["drifted"], drift["features"], int(alerts.get("firing", 0))),
+    }
+
+
+def _from_results(conn: sa.Connection, model: ModelRef) -> dict[str, Any]:
     latest = {
         fam: (ws, we)
         for fam, ws, we in conn.execute(_LATEST, {"m": model.id, "families": list(v.FAMILIES)})
@@ -77,28 +125,10 @@ def model_health(conn: sa.Connection, model: ModelRef) -> dict[str, Any]:
     perf = _pick_metric(rows.get(v.PERFORMANCE, []))
     est = _pick_metric(rows.get(v.ESTIMATED_PERFORMANCE, []))
 
-    alerts: dict[str, int] = dict(
-        conn.execute(
-            sa.text(
-                "SELECT state, count(*) FROM alerts WHERE model_id = :m AND state <> 'resolved' "
-                "GROUP BY state"
-            ),
-            {"m": model.id},
-        ).all()
-    )
-    baseline = conn.execute(
-        sa.text(
-            "SELECT b.created_at, mv.version, b.n_rows FROM baselines b "
-            "JOIN model_versions mv ON mv.id = b.version_id WHERE b.model_id = :m "
-            "ORDER BY b.created_at DESC LIMIT 1"
-        ),
-        {"m": model.id},
-    ).first()
     last_run = conn.execute(
         sa.text("SELECT max(finished_at) FROM runs WHERE model_id = :m AND status = 'succeeded'"),
         {"m": model.id},
     ).scalar()
-    now = datetime.now(UTC)
     drift_window = latest.get(v.DRIFT)
     return {
         "name": model.name,
@@ -121,19 +151,6 @@ def model_health(conn: sa.Connection, model: ModelRef) -> dict[str, Any]:
         "volume": operational.get(v.VOLUME),
         "latency_p95": operational.get(v.LATENCY_P95),
         "label_coverage": operational.get(v.LABEL_COVERAGE),
-        "alerts": {
-            "firing": int(alerts.get("firing", 0)),
-            "pending": int(alerts.get("pending", 0)),
-        },
-        "baseline": {
-            "version": baseline[1],
-            "rows": baseline[2],
-            "created_at": iso(baseline[0]),
-            "age_days": round((now - baseline[0]).total_seconds() / 86400, 1),
-        }
-        if baseline
-        else None,
-        "status": _status(len(drifted_features), len(features), int(alerts.get("firing", 0))),
     }
 
 
@@ -159,7 +176,9 @@ def _status(drifted: int, features: int, firing: int) -> str:
     return "ok"
 
 
-def list_models(conn: sa.Connection, limit: int, offset: int) -> tuple[list[dict[str, Any]], bool]:
+def list_models(
+    conn: sa.Connection, limit: int, offset: int, cache: ViewCache | None = None
+) -> tuple[list[dict[str, Any]], bool]:
     """One page of models with their health; the flag says whether more follow."""
     refs = [
         ModelRef(*r)
@@ -171,13 +190,13 @@ def list_models(conn: sa.Connection, limit: int, offset: int) -> tuple[list[dict
             {"l": limit + 1, "o": offset},
         )
     ]
-    return [model_health(conn, m) for m in refs[:limit]], len(refs) > limit
+    return [model_health(conn, m, cache) for m in refs[:limit]], len(refs) > limit
 
 
-def model_detail(conn: sa.Connection, name: str) -> dict[str, Any]:
+def model_detail(conn: sa.Connection, name: str, cache: ViewCache | None = None) -> dict[str, Any]:
     """A model's health plus its versions, features and segments."""
     model = get_model(conn, name)
-    out = model_health(conn, model)
+    out = model_health(conn, model, cache)
     out["versions"] = [
         {"version": r[0], "created_at": iso(r[1])}
         for r in conn.execute(

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from monitor.errors import DatabaseError, InputError, MonitorError, NotFoundError
 from monitor.storage.engine import describe_db_error
 from monitor.web.auth import LoginRequired
+from monitor.web.report import BusyError
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             status = 404
         elif isinstance(exc, InputError):
             status = 400
-        elif isinstance(exc, DatabaseError):
+        elif isinstance(exc, DatabaseError | BusyError):
             status = 503
         return _error(request, status, str(exc))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +15,9 @@ from monitor.web.app import create_app
 from tests.http import serve_app
 from tests.pg import truncate_all
 from tests.web.fixtures import Seeded, seed_results
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+"""Screenshots and reports for reviewers (gitignored)."""
 
 
 @dataclass

@@ -113,15 +113,17 @@ def seed_results(
         categories = ["a", "b", "c", "d"]
         for i, name in enumerate([*names, "@score"]):
             kind = _kind(i) if name != "@score" else "numeric"
+            sample = rng.normal(0.0, 1.0, 2000).tolist() if kind == "numeric" else None
             conn.execute(
-                "INSERT INTO baseline_profiles (baseline_id, column_name, role, kind, profile) "
-                "VALUES (%s, %s, %s, %s, %s)",
+                "INSERT INTO baseline_profiles (baseline_id, column_name, role, kind, profile, "
+                "sample_num) VALUES (%s, %s, %s, %s, %s, %s)",
                 (
                     baseline_id,
                     name,
                     "feature" if not name.startswith("@") else "score",
                     kind,
                     Jsonb(_profile(rng, kind, edges, categories, 50_000, shifted=False)),
+                    sample,
                 ),
             )
         windows = [start + timedelta(hours=h) for h in range(days * 24)]
@@ -331,3 +333,33 @@ def _alerts(
         (delivery_id, delivery_id),
     )
     return {"firing": firing, "resolved": resolved, "rule": rule_id, "delivery": delivery_id}
+
+
+def seed_raw_window(engine: sa.Engine, seeded: Seeded, window_start: datetime, n: int = 400) -> int:
+    """Raw prediction rows for one window (shifted like the drift period), for the report."""
+    from monitor.storage.partitions import ensure_partitions
+
+    with engine.begin() as sa_conn:
+        ensure_partitions(sa_conn, first=window_start.date(), last=window_start.date())
+    rng = np.random.default_rng(3)
+    url = libpq_url(engine.url.render_as_string(hide_password=False))
+    with psycopg.connect(url) as conn:
+        kinds = conn.execute(
+            "SELECT name, kind, position FROM features WHERE model_id = %s", (seeded.model_id,)
+        ).fetchall()
+        version = conn.execute(
+            "SELECT id FROM model_versions WHERE model_id = %s ORDER BY id LIMIT 1",
+            (seeded.model_id,),
+        ).fetchone()[0]  # type: ignore[index]
+        n_num = sum(1 for _, k, _ in kinds if k == "numeric")
+        n_cat = len(kinds) - n_num
+        with conn.cursor().copy(
+            "COPY predictions (model_id, event_ts, record_id, version_id, num, cat, "
+            "prediction_num) FROM STDIN"
+        ) as copy:
+            for i in range(n):
+                num = rng.normal(1.2, 1.0, n_num).tolist()
+                cat = rng.choice(["a", "b", "c", "d", "zz_new"], n_cat).tolist()
+                ts = window_start + timedelta(seconds=int(i * 3600 / n))
+                copy.write_row((seeded.model_id, ts, f"r{i}", version, num, cat, 0.0))
+    return n

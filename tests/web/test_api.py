@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
+from datetime import timedelta
 
-from tests.web.conftest import Site
-from tests.web.fixtures import HOSTILE
+import httpx
+import sqlalchemy as sa
+
+from tests.web.conftest import ARTIFACTS, Site
+from tests.web.fixtures import HOSTILE, seed_raw_window
 
 
 def _get(site: Site, path: str, **params: object) -> httpx.Response:
@@ -181,3 +184,28 @@ def test_metrics_exposes_drift_alerts_and_lag(site: Site) -> None:
     assert 'monitor_window_operational{metric="volume",model="fraud"}' in text
     # hostile label values are escaped by the exposition format, not emitted raw
     assert 'feature="<script>alert(1)</script>"' in text
+
+
+def test_evidently_report_for_a_retained_window(site: Site, engine: sa.Engine) -> None:
+    window = site.data.drift_start + timedelta(hours=3)
+    seed_raw_window(engine, site.data, window)
+    r = httpx.get(
+        f"{site.base}/api/v1/models/fraud/report",
+        params={"window": window.isoformat()},
+        headers=site.auth(site.reader),
+        timeout=120,
+    )
+    assert r.status_code == 200, r.text[:300]
+    assert r.headers["content-type"].startswith("text/html")
+    assert "attachment" in r.headers["content-disposition"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "evidently-report.html").write_text(r.text)
+    assert "Drift is detected for" in r.text
+    assert "f00_num" in r.text and "f03_cat" in r.text
+    gone = httpx.get(
+        f"{site.base}/api/v1/models/fraud/report",
+        params={"window": (window - timedelta(days=2)).isoformat()},
+        headers=site.auth(),
+        timeout=60,
+    )
+    assert gone.status_code == 404 and "no longer retained" in gone.json()["detail"]

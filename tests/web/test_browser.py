@@ -6,15 +6,13 @@ Screenshots go to ``test-artifacts/`` (gitignored) so a reviewer can see what wa
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.web.conftest import Site
+from tests.web.conftest import ARTIFACTS, Site
 
 pytestmark = pytest.mark.browser
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 
 

@@ -203,3 +203,18 @@ def model_runs(
         for r in rows[: p.limit]
     ]
     return ok(p.envelope(items, len(rows) > p.limit))
+
+
+@router.get(
+    "/models/{model}/report",
+    summary="Evidently HTML report: baseline sample vs one window's rows (while retained)",
+    response_class=Response,
+)
+def model_report(
+    model: ModelName,
+    window: str = Query(..., max_length=40, description="Window start (ISO 8601)."),
+    conn: sa.Connection = Depends(read_conn),
+) -> Response:
+    from monitor.web.pages.models import report_response
+
+    return report_response(conn, model, window)

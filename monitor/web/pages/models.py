@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
@@ -16,7 +16,8 @@ from monitor.web.auth import Principal, require_page
 from monitor.web.cache import view_cache
 from monitor.web.deps import read_conn
 from monitor.web.reads import alerting, overview
-from monitor.web.reads.common import RANGES
+from monitor.web.reads.common import RANGES, get_model, parse_ts
+from monitor.web.report import window_report
 from monitor.web.templating import render
 from monitor.web.views import feature_view, model_view
 
@@ -183,3 +184,29 @@ def _feature_figures(view: dict[str, Any]) -> dict[str, Markup | None]:
         else None,
     }
     return {k: None if f is None else htmlsafe_json_dumps(f) for k, f in figures.items()}
+
+
+@router.get("/models/{model}/report")
+def report_download(
+    request: Request,
+    model: str,
+    window: str = Query(..., max_length=40, description="Window start (ISO 8601)."),
+    who: Principal = PAGE,
+    conn: sa.Connection = Depends(read_conn),
+) -> Response:
+    return report_response(conn, model, window)
+
+
+def report_response(conn: sa.Connection, model: str, window: str) -> Response:
+    """Evidently's HTML report for one window, as a download."""
+    ref = get_model(conn, model)
+    start = parse_ts(window, "window")
+    assert start is not None
+    html = window_report(conn, ref, start)
+    stamp = start.strftime("%Y%m%dT%H%M")
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in ref.name)[:80]
+    return Response(
+        html,
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{safe}-{stamp}-evidently.html"'},
+    )

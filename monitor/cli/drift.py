@@ -45,8 +45,9 @@ def read_table(path: str, label: str) -> Any:
     except Exception as exc:  # pandas/pyarrow raise many types; all mean "unreadable"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read {label} file {path}: {reason}") from exc
-    raise InputError(f"cannot read {label} file {path}: unsupported format {suffix!r} "
-                     "(use .csv or .parquet)")
+    raise InputError(
+        f"cannot read {label} file {path}: unsupported format {suffix!r} (use .csv or .parquet)"
+    )
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -75,9 +76,17 @@ def _float(value: str, what: str) -> float:
         raise InputError(f"{what} must be a number, not {value!r}") from exc
 
 
-def run_drift(reference: str, current: str, *, policy: str, columns: str | None,
-              categorical: str | None, numerical: str | None, method: tuple[str, ...],
-              threshold: tuple[str, ...]) -> tuple[Any, Any, Any]:
+def run_drift(
+    reference: str,
+    current: str,
+    *,
+    policy: str,
+    columns: str | None,
+    categorical: str | None,
+    numerical: str | None,
+    method: tuple[str, ...],
+    threshold: tuple[str, ...],
+) -> tuple[Any, Any, Any]:
     """Load both files and compute drift; returns (result, reference frame, current frame)."""
     from monitor.stats import detect_drift
 
@@ -91,8 +100,9 @@ def run_drift(reference: str, current: str, *, policy: str, columns: str | None,
     cats, nums = _split_list(categorical), _split_list(numerical)
     both = set(cats) & set(nums)
     if both:
-        raise InputError(f"columns listed as both categorical and numerical: "
-                         f"{', '.join(sorted(both))}")
+        raise InputError(
+            f"columns listed as both categorical and numerical: {', '.join(sorted(both))}"
+        )
     selected = _split_list(columns) or None
     for col in (selected or []) + cats + nums:
         if col not in common:
@@ -103,10 +113,16 @@ def run_drift(reference: str, current: str, *, policy: str, columns: str | None,
     m_all, m_cols = _parse_assignments(method, "--method")
     t_all, t_cols = _parse_assignments(threshold, "--threshold")
     result = detect_drift(
-        ref, cur, policy=policy, columns=selected, column_kinds=kinds, method=m_all,
+        ref,
+        cur,
+        policy=policy,
+        columns=selected,
+        column_kinds=kinds,
+        method=m_all,
         methods=m_cols or None,
         threshold=None if t_all is None else _float(t_all, "--threshold"),
-        thresholds={c: _float(v, f"--threshold for {c}") for c, v in t_cols.items()} or None)
+        thresholds={c: _float(v, f"--threshold for {c}") for c, v in t_cols.items()} or None,
+    )
     return result, ref, cur
 
 
@@ -120,23 +136,49 @@ def _fmt(v: Any, digits: int = 4) -> str:
 
 def render_table(result: Any) -> str:
     """Plain-text table of the column records plus a dataset summary line."""
-    head = ["column", "kind", "method", "statistic", "p_value", "threshold", "effect",
-            "effect_ci", "drifted", "n_ref", "n_cur"]
+    head = [
+        "column",
+        "kind",
+        "method",
+        "statistic",
+        "p_value",
+        "threshold",
+        "effect",
+        "effect_ci",
+        "drifted",
+        "n_ref",
+        "n_cur",
+    ]
     rows = [head]
     for c in result.columns:
         ci = f"[{_fmt(c.effect_ci[0], 3)}, {_fmt(c.effect_ci[1], 3)}]" if c.effect_ci else "-"
         verdict = "DRIFT" if c.drifted else ("n/a: " + c.status if c.status != "ok" else "no")
-        rows.append([c.column, c.kind, c.method, _fmt(c.statistic), _fmt(c.p_value),
-                     _fmt(c.threshold), _fmt(c.effect_size, 3), ci, verdict,
-                     str(c.n_reference), str(c.n_current)])
+        rows.append(
+            [
+                c.column,
+                c.kind,
+                c.method,
+                _fmt(c.statistic),
+                _fmt(c.p_value),
+                _fmt(c.threshold),
+                _fmt(c.effect_size, 3),
+                ci,
+                verdict,
+                str(c.n_reference),
+                str(c.n_current),
+            ]
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
-             for r in rows]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("")
-    lines.append(f"dataset ({result.policy} policy): {result.n_drifted} of {result.n_columns} "
-                 f"columns drifted (share {result.share:.3f}) -> "
-                 f"{'DRIFT' if result.drifted else 'no drift'}")
+    lines.append(
+        f"dataset ({result.policy} policy): {result.n_drifted} of {result.n_columns} "
+        f"columns drifted (share {result.share:.3f}) -> "
+        f"{'DRIFT' if result.drifted else 'no drift'}"
+    )
     for col, reason in result.skipped.items():
         lines.append(f"skipped {col}: {reason}")
     return "\n".join(lines)
@@ -165,14 +207,23 @@ def _column_figure(rec: Any, ref: Any, cur: Any) -> Any:
         for frame in (ref, cur):
             counts = frame[rec.column].dropna().map(category_label).value_counts()
             shares.append(counts / max(int(counts.sum()), 1))
-        top = (shares[0].add(shares[1], fill_value=0).sort_values(ascending=False)
-               .index[:HTML_MAX_CATEGORIES].tolist())
+        top = (
+            shares[0]
+            .add(shares[1], fill_value=0)
+            .sort_values(ascending=False)
+            .index[:HTML_MAX_CATEGORIES]
+            .tolist()
+        )
         for name, s in zip(("reference", "current"), shares, strict=True):
             fig.add_trace(go.Bar(x=top, y=[float(s.get(k, 0.0)) for k in top], name=name))
         fig.update_layout(barmode="group")
     verdict = "drifted" if rec.drifted else "no drift"
-    fig.update_layout(title=f"{rec.column} - {rec.method}: {verdict}", height=320,
-                      margin={"l": 40, "r": 20, "t": 50, "b": 40}, yaxis_title="share")
+    fig.update_layout(
+        title=f"{rec.column} - {rec.method}: {verdict}",
+        height=320,
+        margin={"l": 40, "r": 20, "t": 50, "b": 40},
+        yaxis_title="share",
+    )
     return fig
 
 
@@ -180,46 +231,78 @@ def render_html(result: Any, ref: Any, cur: Any) -> str:
     """Self-contained HTML: summary table and one reference-vs-current chart per column."""
     from plotly.offline import get_plotlyjs
 
-    charts = [_column_figure(rec, ref, cur).to_html(full_html=False, include_plotlyjs=False)
-              for rec in result.columns if rec.status == "ok"]
+    charts = [
+        _column_figure(rec, ref, cur).to_html(full_html=False, include_plotlyjs=False)
+        for rec in result.columns
+        if rec.status == "ok"
+    ]
     table = html.escape(render_table(result))
     return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>monitor drift report"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>monitor drift report'
         "</title>\n<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;"
         "padding:1em;overflow-x:auto}</style>\n"
-        f"<script type=\"text/javascript\">{get_plotlyjs()}</script>\n</head><body>\n"
+        f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head><body>\n'
         f"<h1>Drift report</h1>\n<p>{result.n_drifted} of {result.n_columns} columns drifted "
         f"({result.policy} policy).</p>\n<pre>{table}</pre>\n"
-        + "\n".join(f"<div class=\"chart\">{c}</div>" for c in charts)
-        + "\n</body></html>\n")
+        + "\n".join(f'<div class="chart">{c}</div>' for c in charts)
+        + "\n</body></html>\n"
+    )
 
 
 @click.command("drift")
 @click.argument("reference", metavar="REFERENCE")
 @click.argument("current", metavar="CURRENT")
-@click.option("--policy", type=click.Choice(["default", "evidently"]), default="default",
-              show_default=True, help="Decision policy: ours, or Evidently's defaults.")
+@click.option(
+    "--policy",
+    type=click.Choice(["default", "evidently"]),
+    default="default",
+    show_default=True,
+    help="Decision policy: ours, or Evidently's defaults.",
+)
 @click.option("--columns", help="Comma-separated columns to compare (default: all common).")
 @click.option("--categorical", help="Comma-separated columns to treat as categorical.")
 @click.option("--numerical", help="Comma-separated columns to treat as numerical.")
-@click.option("--method", multiple=True,
-              help="COLUMN=METHOD for one column or METHOD for all; repeatable.")
-@click.option("--threshold", multiple=True,
-              help="COLUMN=VALUE for one column or VALUE for all; repeatable.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "html"]), default="table",
-              show_default=True)
+@click.option(
+    "--method", multiple=True, help="COLUMN=METHOD for one column or METHOD for all; repeatable."
+)
+@click.option(
+    "--threshold", multiple=True, help="COLUMN=VALUE for one column or VALUE for all; repeatable."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "html"]),
+    default="table",
+    show_default=True,
+)
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the report here.")
-def drift(reference: str, current: str, policy: str, columns: str | None,
-          categorical: str | None, numerical: str | None, method: tuple[str, ...],
-          threshold: tuple[str, ...], fmt: str, output: str | None) -> None:
+def drift(
+    reference: str,
+    current: str,
+    policy: str,
+    columns: str | None,
+    categorical: str | None,
+    numerical: str | None,
+    method: tuple[str, ...],
+    threshold: tuple[str, ...],
+    fmt: str,
+    output: str | None,
+) -> None:
     """Compare CURRENT with REFERENCE (CSV or Parquet) column by column.
 
     Exit code: 0 when no column drifted, 1 when some did, 2 on bad input.
     """
     try:
-        result, ref, cur = run_drift(reference, current, policy=policy, columns=columns,
-                                     categorical=categorical, numerical=numerical,
-                                     method=method, threshold=threshold)
+        result, ref, cur = run_drift(
+            reference,
+            current,
+            policy=policy,
+            columns=columns,
+            categorical=categorical,
+            numerical=numerical,
+            method=method,
+            threshold=threshold,
+        )
         if fmt == "json":
             text = json.dumps(result.to_dict(), indent=2, allow_nan=False)
         elif fmt == "html":
@@ -228,8 +311,9 @@ def drift(reference: str, current: str, policy: str, columns: str | None,
             text = render_table(result)
         if output:
             try:
-                Path(output).write_text(text + ("" if text.endswith("\n") else "\n"),
-                                        encoding="utf-8")
+                Path(output).write_text(
+                    text + ("" if text.endswith("\n") else "\n"), encoding="utf-8"
+                )
             except OSError as exc:
                 raise InputError(f"cannot write {output}: {exc.strerror or exc}") from exc
         else:

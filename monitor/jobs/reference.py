@@ -52,19 +52,35 @@ class Reference:
         return out
 
 
+_CACHE: dict[tuple[int, datetime], list[RefColumn]] = {}
+"""Baseline columns by (baseline id, registration time): a replaced baseline gets a new key."""
+
+
 def load_training(conn: sa.Connection, model_id: int, version_id: int | None) -> Reference | None:
     """The baseline of ``version_id``, else the model's latest one (marked as a fallback)."""
     row = conn.execute(
         sa.text(
-            "SELECT b.id, v.version, b.version_id = :v AS own, b.performance FROM baselines b"
-            " JOIN model_versions v ON v.id = b.version_id WHERE b.model_id = :m"
+            "SELECT b.id, v.version, b.version_id = :v AS own, b.performance, b.created_at,"
+            " b.columns FROM baselines b JOIN model_versions v ON v.id = b.version_id"
+            " WHERE b.model_id = :m"
             " ORDER BY (b.version_id = :v) DESC, b.created_at DESC, b.id DESC LIMIT 1"
         ),
         {"m": model_id, "v": version_id if version_id is not None else -1},
     ).first()
     if row is None:
         return None
-    baseline_id, version, own, performance = row
+    baseline_id, version, own, performance, created_at, spec = row
+    key = (baseline_id, created_at)
+    if key not in _CACHE:
+        if len(_CACHE) > 64:
+            _CACHE.clear()
+        _CACHE[key] = _load_columns(conn, baseline_id, spec)
+    fallback = version_id is not None and not own
+    return Reference(baseline_id, version, fallback, "training", _CACHE[key], performance)
+
+
+def _load_columns(conn: sa.Connection, baseline_id: int, spec: list[Any]) -> list[RefColumn]:
+    """The baseline's columns: features in the baseline's order, then the model's outputs."""
     columns = []
     for name, role, kind, prof, sample in conn.execute(
         sa.text(
@@ -77,19 +93,9 @@ def load_training(conn: sa.Connection, model_id: int, version_id: int | None) ->
         if prof.get("type") == "numeric":
             prof = {**prof, "sample": sample or []}
         columns.append(RefColumn(name, source, role, kind, profile_from_dict(prof)))
-    order = {"feature": 0, "prediction": 1, "score": 2, "target": 3}
-    columns.sort(key=lambda c: order.get(c.role, 9))
-    columns = _feature_order(conn, baseline_id, columns)
-    fallback = version_id is not None and not own
-    return Reference(baseline_id, version, fallback, "training", columns, performance)
-
-
-def _feature_order(conn: sa.Connection, baseline_id: int, cols: list[RefColumn]) -> list[RefColumn]:
-    spec = conn.execute(
-        sa.text("SELECT columns FROM baselines WHERE id = :b"), {"b": baseline_id}
-    ).scalar_one()
     position = {c["name"]: i for i, c in enumerate(spec)}
-    return sorted(cols, key=lambda c: (c.role != "feature", position.get(c.source, 1 << 30)))
+    order = {"feature": 0, "prediction": 1, "score": 2, "target": 3}
+    return sorted(columns, key=lambda c: (order.get(c.role, 9), position.get(c.source, 1 << 30)))
 
 
 def load_rolling(

@@ -31,11 +31,28 @@ Profiles (mergeable window summaries, :mod:`monitor.stats.profiles`)
     ``reference_profile_categorical(values)``, ``profile_categorical(values)``,
     ``profile_from_dict(d)``,
     ``drift_from_profiles(reference, current, *, method=None, threshold=None, policy="default",
-    params=None, column="") -> DriftResult``.
+    params=None, column="") -> DriftResult``, and
+    ``apply_default_policy(results, params=None)`` to judge a window's records together (BH).
+
+Data quality (:mod:`monitor.stats.quality`)
+    ``quality_checks(reference_profiles, current_profiles, expected_columns=None,
+    seen_columns=None, *, null_tolerance=0.05, out_of_range_tolerance=0.01,
+    unseen_tolerance=0.01, type_error_tolerance=0.0) -> list[QualityCheck]`` (check, column,
+    value, threshold, passed, message).
+
+Multivariate (:mod:`monitor.stats.multivariate`, imports scikit-learn lazily; not re-exported
+here so ``import monitor.stats`` stays sklearn-free)
+    ``domain_classifier_drift(reference, current, *, columns=None, alpha=0.01,
+    min_auc_gain=0.05, max_rows=5000, folds=3, top=5, seed=0)``,
+    ``pca_reconstruction_drift(reference, current, *, columns=None, z=3.0,
+    min_relative_increase=0.05, variance=0.65, max_rows=5000, top=5, seed=0)``,
+    ``multivariate_drift(reference, current, **kw)`` -> ``MultivariateDriftResult`` (method,
+    statistic, threshold, drifted, p_value, top_features, n_reference, n_current, status).
 """
 
 from .engine import detect_drift, infer_column_kind
-from .policy import DefaultPolicy, benjamini_hochberg
+from .policy import DefaultPolicy, apply_default_policy, benjamini_hochberg
+from .profile_drift import drift_from_profiles
 from .profiles import (
     CategoricalProfile,
     NumericProfile,
@@ -45,6 +62,7 @@ from .profiles import (
     reference_profile_categorical,
     reference_profile_numeric,
 )
+from .quality import QualityCheck, quality_checks
 from .registry import DriftMethod, available_methods, get_method, register
 from .results import DatasetDriftResult, DriftResult
 
@@ -55,14 +73,18 @@ __all__ = [
     "DriftMethod",
     "DriftResult",
     "NumericProfile",
+    "QualityCheck",
+    "apply_default_policy",
     "available_methods",
     "benjamini_hochberg",
     "detect_drift",
+    "drift_from_profiles",
     "get_method",
     "infer_column_kind",
     "profile_categorical",
     "profile_from_dict",
     "profile_numeric",
+    "quality_checks",
     "reference_profile_categorical",
     "reference_profile_numeric",
     "register",

@@ -84,6 +84,7 @@ class ColumnPair:
         self.name = name
         self.cache: dict[str, Any] = {}  # results shared between methods of this column
         self.invalid_ref = self.invalid_cur = 0
+        self.has_values = True  # False for pairs built from counts only
         if kind == "num":
             self.ref, self.nulls_ref, self.invalid_ref = split_numeric(reference)
             self.cur, self.nulls_cur, self.invalid_cur = split_numeric(current)
@@ -94,6 +95,20 @@ class ColumnPair:
             self.cur = as_1d(current)
             self._ref_counts, self.nulls_ref = count_values(reference)
             self._cur_counts, self.nulls_cur = current_counts or count_values(current)
+
+    @classmethod
+    def from_counts(cls, ref_counts: dict[Any, int], cur_counts: dict[Any, int],
+                    name: str = "") -> ColumnPair:
+        """A categorical pair known only by its counts (e.g. from profiles).
+
+        Every count-based method works on it; methods that need the individual values
+        (``codes``) do not, and Evidently's TVD falls back to drawing permuted counts.
+        """
+        pair = cls("cat", np.empty(0, dtype=object), np.empty(0, dtype=object), name=name)
+        pair._ref_counts = {k: int(v) for k, v in ref_counts.items() if v > 0}
+        pair._cur_counts = {k: int(v) for k, v in cur_counts.items() if v > 0}
+        pair.has_values = False
+        return pair
 
     @property
     def n_ref(self) -> int:

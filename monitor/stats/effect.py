@@ -178,11 +178,34 @@ def tvd_with_se(ref_counts: NDArray[np.int64],
     return tvd, math.sqrt(max(var_r, 0.0) / n_r + max(var_c, 0.0) / n_c)
 
 
+def debiased_tvd(ref_counts: NDArray[np.int64], cur_counts: NDArray[np.int64]) -> float:
+    """Total variation with the sampling noise of each share difference removed.
+
+    The plug-in TVD is biased upward by noise in every category (about 0.1 between two clean
+    samples of 1,000 rows over 50 categories), so its interval would call noise "big enough to
+    matter". Each ``|d_k|`` is replaced by ``sqrt(max(d_k^2 - var_k, 0))`` (``E d_k^2 =
+    delta_k^2 + var_k``), which removes most of that bias and leaves large differences intact.
+    """
+    n_r, n_c = float(ref_counts.sum()), float(cur_counts.sum())
+    if n_r == 0 or n_c == 0:
+        return math.nan
+    p, q = ref_counts / n_r, cur_counts / n_c
+    pooled = (ref_counts + cur_counts) / (n_r + n_c)
+    var = pooled * (1 - pooled) * (1 / n_r + 1 / n_c)
+    return 0.5 * float(np.sqrt(np.maximum((q - p) ** 2 - var, 0.0)).sum())
+
+
 def categorical_effect(pair: ColumnPair, level: float = CI_LEVEL) -> Effect:
-    """Total variation distance between the category shares, with a delta-method interval."""
+    """Total variation distance between the category shares, with a delta-method interval.
+
+    The lower end of the interval is taken around the debiased TVD (:func:`debiased_tvd`),
+    the upper end around the plug-in value, so the interval is conservative on both sides.
+    """
     cats = pair.categories
     tvd, se = tvd_with_se(cats.ref, cats.cur)
-    return Effect("tvd", tvd, se, confidence_interval(tvd, se, level))
+    lo, _ = confidence_interval(debiased_tvd(cats.ref, cats.cur), se, level)
+    _, hi = confidence_interval(tvd, se, level)
+    return Effect("tvd", tvd, se, (lo, hi))
 
 
 def effect_for(pair: ColumnPair, level: float = CI_LEVEL) -> Effect:

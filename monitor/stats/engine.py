@@ -10,7 +10,7 @@ bad column never sinks the report.
 
 from __future__ import annotations
 
-import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,7 +23,7 @@ from .effect import effect_for
 from .policy import (
     EVIDENTLY_DRIFT_SHARE,
     DefaultPolicy,
-    benjamini_hochberg,
+    apply_default_policy,
     check_policy,
     evidently_default_method,
 )
@@ -138,7 +138,10 @@ def column_drift(pair: ColumnPair, method: DriftMethod, threshold: float, *,
                              f"not enough data: {pair.n_ref} reference and {pair.n_cur} "
                              f"current values (need {max(min_n, 1)} on each side)")
     try:
-        with np.errstate(all="ignore"):
+        # scipy warns about precision loss on (near-)constant data; the numbers it returns are
+        # still the right ones (p = 1, nan handled by the policy), so the warning is noise here.
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             out = method.func(pair)
             effect = effect_for(pair, ci_level)
     except (InputError, ValueError, ZeroDivisionError, FloatingPointError) as exc:
@@ -150,26 +153,6 @@ def column_drift(pair: ColumnPair, method: DriftMethod, threshold: float, *,
         drifted=method.decide(score, threshold),
         effect_size=effect.value, effect_name=effect.name, effect_ci=effect.ci,
         n_reference=pair.n_ref, n_current=pair.n_cur)
-
-
-def _apply_default_policy(results: list[DriftResult], params: DefaultPolicy,
-                          tolerances: Mapping[ColumnKind, float]) -> None:
-    """Benjamini-Hochberg across the window's tests, then the practical-tolerance gate."""
-    tested = [r for r in results if r.status == "ok" and r.method_kind == "p_value"
-              and r.p_value is not None and not math.isnan(r.p_value)]
-    for r, adj in zip(tested, benjamini_hochberg([r.p_value for r in tested]),  # type: ignore[misc]
-                      strict=True):
-        r.p_value_adjusted = adj
-    for r in results:
-        if r.status != "ok":
-            continue
-        r.tolerance = tolerances[r.kind]
-        lower = r.effect_ci[0] if r.effect_ci else (r.effect_size or 0.0)
-        big_enough = lower > r.tolerance
-        if r.method_kind == "p_value":
-            r.drifted = (r.p_value_adjusted is not None and r.p_value_adjusted <= r.threshold
-                         and big_enough)
-        # distance methods keep their own threshold rule (set by column_drift)
 
 
 def detect_drift(reference: Any, current: Any, *, policy: str = "default",
@@ -252,7 +235,7 @@ def detect_drift(reference: Any, current: Any, *, policy: str = "default",
         min_n = 1 if policy == "evidently" else params.min_n
         results.append(column_drift(pair, m, float(t), min_n=min_n, ci_level=params.ci_level))
     if policy == "default":
-        _apply_default_policy(results, params, params.tolerance)
+        apply_default_policy(results, params)
         share = drift_share
     else:
         share = EVIDENTLY_DRIFT_SHARE if drift_share is None else drift_share

@@ -12,6 +12,7 @@ import html
 from typing import Any
 
 SCORE_MAX = 3.0
+NOT_FLAGGED_MAX = 0.95
 COLORSCALE = [
     [0.0, "#f7fbff"],
     [0.2, "#c6dbef"],
@@ -45,7 +46,16 @@ def _layout(title: str, **extra: Any) -> dict[str, Any]:
 
 def heatmap(data: dict[str, Any]) -> dict[str, Any]:
     features = [f["name"] for f in data["features"]]
-    z = [[None if c is None else min(c, SCORE_MAX) for c in row] for row in data["z"]]
+    # Colour shows the verdict: a window the jobs did not flag (their policy adds multiple-testing
+    # control and effect sizes to the raw threshold) stays below the threshold band even when
+    # its raw score crossed 1; the hover shows the raw score.
+    z = [
+        [
+            None if c is None else min(c, SCORE_MAX) if flag else min(c, NOT_FLAGGED_MAX)
+            for c, flag in zip(row, flags, strict=True)
+        ]
+        for row, flags in zip(data["z"], data["drifted"], strict=True)
+    ]
     height = max(220, min(24 * len(features) + 90, 1400))
     return {
         "data": [
@@ -62,13 +72,14 @@ def heatmap(data: dict[str, Any]) -> dict[str, Any]:
                     "tickvals": [0, 1, 2, 3],
                     "ticktext": ["0", "1 (threshold)", "2", "≥3"],
                 },
-                "hovertemplate": "%{y}<br>%{x}<br>score %{z:.2f}<extra></extra>",
+                "customdata": data["z"],
+                "hovertemplate": "%{y}<br>%{x}<br>score %{customdata:.2f}<extra></extra>",
                 "xgap": 0,
                 "ygap": 1,
             }
         ],
         "layout": _layout(
-            "Drift per feature (score = statistic / threshold; ≥1 drifted)",
+            "Drift per feature (score = statistic / threshold; red: window flagged as drifted)",
             height=height,
             hovermode="closest",
             yaxis={"autorange": "reversed", "automargin": True, "type": "category"},

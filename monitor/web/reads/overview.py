@@ -130,6 +130,20 @@ def _from_results(conn: sa.Connection, model: ModelRef) -> dict[str, Any]:
         {"m": model.id},
     ).scalar()
     drift_window = latest.get(v.DRIFT)
+    recent: list[list[Any]] = []
+    if drift_window:
+        recent = [
+            [r[0], int(r[1])]
+            for r in conn.execute(
+                sa.text(
+                    "SELECT column_name, count(*) FROM results WHERE model_id = :m "
+                    "AND family = 'drift' AND segment = '' AND drifted "
+                    "AND window_start > :w - interval '7 days' AND window_start <= :w "
+                    "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50"
+                ),
+                {"m": model.id, "w": drift_window[0]},
+            )
+        ]
     return {
         "name": model.name,
         "task": model.task,
@@ -144,6 +158,7 @@ def _from_results(conn: sa.Connection, model: ModelRef) -> dict[str, Any]:
             "drifted_features": drifted_features[:20],
             "share_drifted": dataset.get("share_drifted"),
             "prediction_drifted": any(bool(r["drifted"]) for r in output_rows),
+            "recent": recent,  # [column, windows drifted] over the 7 days to the newest window
         },
         "quality": {"max": quality, "flagged": quality_flags},
         "performance": _perf(perf, latest.get(v.PERFORMANCE)),

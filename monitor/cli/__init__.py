@@ -29,6 +29,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": ("monitor.cli.token:token", "Create, list or revoke API tokens."),
     "alerts": ("monitor.cli.alerts:alerts", "Alert rules, alerts, silences and deliveries."),
     "channel": ("monitor.cli.channel:channel", "Add, list or remove notification channels."),
+    "worker": ("monitor.cli.worker:worker", "Run the scheduled window jobs (or --until-idle)."),
+    "baseline": ("monitor.cli.baseline:baseline", "Register, list, show or delete baselines."),
+    "backfill": ("monitor.cli.backfill:backfill", "Compute a model's windows over a date range."),
+    "drift": (
+        "monitor.cli.drift:drift",
+        "Compare two CSV/Parquet files for drift (CI gate: exit 1).",
+    ),
 }
 
 

@@ -31,13 +31,12 @@ from monitor.sdk.client import uuid7_int
 from monitor.sdk.pgwriter import PostgresWriter
 from monitor.sdk.records import MAX_RECORD_BYTES, format_id
 from monitor.storage.engine import libpq_url
-from monitor.storage.tokens import TokenInfo
-from monitor.web.auth import require_scope
+from monitor.web.auth import Principal, require_scope
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
-Ingest = Annotated[TokenInfo, Depends(require_scope("ingest"))]
+Ingest = Annotated[Principal, Depends(require_scope("ingest"))]
 ModelName = Annotated[str, Path(min_length=1, max_length=200)]
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 RETRY_AFTER_SECONDS = "5"

@@ -1,7 +1,7 @@
 """late data marks computed windows stale
 
 Revision ID: jobs_0001
-Revises: 0001
+Revises: alerts_0001
 Create Date: 2026-11-29 13:40:00
 
 Rows inserted into a window that was already computed (an SDK spool replay, a late batch) mark
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "jobs_0001"
-down_revision: str | None = "0001"
+down_revision: str | None = "alerts_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

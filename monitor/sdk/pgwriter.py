@@ -1,29 +1,72 @@
 """Write records into Postgres fast and idempotently, with psycopg only (no SQLAlchemy).
 
-Shared by the SDK's Postgres exporter, the HTTP collector and bulk loaders. Rows are COPYed in
-binary into a temporary staging table and moved with ``INSERT ... ON CONFLICT DO NOTHING``, so a
-replayed batch never duplicates rows. Features go into typed arrays by the slot the model's
-append-only feature schema gives them; a value whose type does not match its feature's kind is
-kept in ``extra`` and counted as a type error.
+Shared by the SDK's Postgres exporter, the HTTP collector and bulk loaders.
+
+Speed: the common batch has no conflicts, so rows are COPYed in binary straight into
+``predictions``; only when that hits a unique violation (a replay after an outage, a duplicate
+id) does the batch go the slow way: COPY into a temporary staging table, then
+``INSERT ... ON CONFLICT DO NOTHING``, so a replayed batch never duplicates rows. Features go
+into typed arrays by the slot the model's append-only feature schema gives them; the mapping of
+a record's feature names to slots is computed once per distinct tuple of names and cached.
+A value whose type does not match its feature's kind is kept in ``extra`` and counted.
+
+Poison: a batch the database (or the binary dumper) refuses for its content is bisected until
+the bad rows are alone; those go to ``dead_letters`` with the error and the others are written.
+Connection problems (:class:`psycopg.OperationalError`) are not the data's fault and propagate
+to the caller, who retries or spools.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
+from monitor.sdk.pgbinary import (
+    F4,
+    F8,
+    FIELDS,
+    FLOAT4_MAX,
+    HEADER,
+    I4,
+    I8,
+    LEN4,
+    LEN8,
+    NULL,
+    PG_EPOCH_US,
+    TRAILER,
+    FastPlan,
+    TextCache,
+    encode_uniform_batch,
+    fast_plan,
+    float4,
+    float8,
+    float8_array,
+    int4,
+    jsonb,
+    text,
+    text_array,
+    timestamptz,
+)
 from monitor.sdk.records import (
+    MAX_RECORD_BYTES,
     ActualRecord,
     CleanCounts,
     PredictionRecord,
     WriteResult,
+    as_datetime,
     as_float,
     as_text,
     feature_kind,
+    format_id,
 )
+
+log = logging.getLogger(__name__)
 
 PREDICTION_COLUMNS = (
     "model_id",
@@ -55,6 +98,25 @@ PREDICTION_TYPES = (
 )
 ACTUAL_COLUMNS = ("model_id", "record_id", "event_ts", "actual_num", "actual_cat")
 ACTUAL_TYPES = ("int4", "text", "timestamptz", "float8", "text")
+ACTUAL_UPSERT = (
+    "(model_id, record_id) DO UPDATE SET event_ts = EXCLUDED.event_ts, "
+    "actual_num = EXCLUDED.actual_num, actual_cat = EXCLUDED.actual_cat, received_at = now()"
+)
+RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
+_MISSING: Any = object()
+STREAM_CHUNK = 256  # rows per write while streaming a COPY
+UNIFORM_CHUNK = 1024  # records encoded column-wise at a time (then sent while we go on)
+
+# One entry per feature of a record, in the record's key order: (kind or None, position).
+Plan = list[tuple[str | None, int]]
+
+
+class _Slow(Exception):
+    """A record the inlined fast path does not handle."""
+
+
+class NeedsDatabase(Exception):
+    """Raised while a COPY is open when encoding needs a query (new features, classes)."""
 
 
 class FeatureSchema:
@@ -64,6 +126,9 @@ class FeatureSchema:
         self.model_id = model_id
         self.slots: dict[str, tuple[str, int]] = {}
         self.width = {"numeric": 0, "categorical": 0}
+        self.plans: dict[tuple[str, ...], Plan] = {}
+        self.fast: dict[tuple[str, ...], FastPlan | None] = {}
+        self.frozen = False  # True while a COPY is open: no queries possible
 
     def load(self, conn: psycopg.Connection[Any]) -> None:
         rows = conn.execute(
@@ -73,9 +138,13 @@ class FeatureSchema:
         self.width = {"numeric": 0, "categorical": 0}
         for kind, pos in self.slots.values():
             self.width[kind] = max(self.width[kind], pos + 1)
+        self.plans.clear()
+        self.fast.clear()
 
     def extend(self, conn: psycopg.Connection[Any], new: Mapping[str, str]) -> None:
         """Append features never seen before; concurrent writers agree through an advisory lock."""
+        if self.frozen:
+            raise NeedsDatabase
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (7_301, self.model_id))
             self.load(conn)
@@ -90,19 +159,77 @@ class FeatureSchema:
                 self.slots[name] = (kind, position)
                 self.width[kind] = position + 1
 
+    def fast_arrays(
+        self, conn: psycopg.Connection[Any], features: Mapping[str, Any], texts: TextCache
+    ) -> tuple[bytes, bytes] | None:
+        """Both feature arrays encoded by the record shape's fast plan, or None (general path)."""
+        keys = tuple(features)
+        fast = self.fast.get(keys, _MISSING)
+        if fast is _MISSING:
+            plan = self.plan(conn, features)
+            fast = fast_plan(plan, keys) if keys in self.plans else None
+            if keys in self.plans:
+                self.fast[keys] = fast
+        if fast is None:
+            return None
+        try:
+            return fast.encode(features, texts)
+        except Exception:  # None, NaN, a mismatched type...: the general path cleans and counts
+            return None
+
+    def plan(self, conn: psycopg.Connection[Any], features: Mapping[str, Any]) -> Plan:
+        """The slot of each feature of a record (cached per tuple of names)."""
+        keys = tuple(features)
+        plan = self.plans.get(keys)
+        if plan is not None:
+            return plan
+        new: dict[str, str] = {}
+        for name, value in features.items():
+            if name not in self.slots:
+                kind = feature_kind(value)
+                if kind is not None:
+                    new[str(name)] = kind
+        if new:
+            self.extend(conn, new)
+        plan = []
+        complete = True
+        for name in keys:
+            slot = self.slots.get(name if isinstance(name, str) else str(name))
+            if slot is None:
+                plan.append((None, -1))
+                complete = False
+            else:
+                plan.append(slot)
+        if complete:  # a name first seen as null is resolved when a value shows up
+            self.plans[keys] = plan
+        return plan
+
 
 class PostgresWriter:
     """Registers models and versions on first sight and writes batches of records."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        synchronous_commit: bool = True,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+    ) -> None:
         # Each write is its own transaction (the staging table empties on commit); a caller's
         # open transaction would turn them into savepoints, so the writer needs autocommit.
         if not conn.autocommit:
             raise ValueError("PostgresWriter needs a connection with autocommit=True")
         self.conn = conn
+        if not synchronous_commit:
+            # Commits return before their WAL reaches disk: faster small batches, but a database
+            # crash may lose the last ~0.6 s of acknowledged writes.
+            conn.execute("SET synchronous_commit = off")
         self._models: dict[str, int] = {}
         self._versions: dict[tuple[int, str], tuple[int, list[str] | None]] = {}
         self._schemas: dict[int, FeatureSchema] = {}
+        self._texts = TextCache()
+        self._frozen = False
+        self.max_record_bytes = max_record_bytes
 
     # --- registration ---------------------------------------------------------------------
 
@@ -137,6 +264,8 @@ class PostgresWriter:
     def _classes(self, model_id: int, version: str, proba: Mapping[Any, Any]) -> list[str]:
         version_id, classes = self._versions[(model_id, version)]
         if classes is None:
+            if self._frozen:
+                raise NeedsDatabase
             wanted = sorted(str(k) for k in proba)
             with self.conn.transaction():
                 row = self.conn.execute(
@@ -158,75 +287,278 @@ class PostgresWriter:
     # --- predictions ----------------------------------------------------------------------
 
     def write_predictions(
-        self, model: str, version: str, records: Sequence[PredictionRecord]
+        self, model: str, version: str, records: Sequence[PredictionRecord | tuple[Any, ...]]
     ) -> WriteResult:
         model_id = self.model_id(model)
         version_id = self.version_id(model_id, version)
         schema = self.schema(model_id)
-        new = _new_features(records, schema.slots)
-        if new:
-            schema.extend(self.conn, new)
+        fixed = (int4(model_id), int4(version_id))
+        for attempt in (1, 2):
+            try:
+                return self._stream_predictions(model_id, version, fixed, schema, records)
+            except NeedsDatabase:  # a new shape or new classes: register them, then stream
+                self._prepare(model_id, version, schema, records)
+                if attempt == 2:
+                    break
+            except RETRYABLE:
+                raise
+            except Exception as exc:  # a duplicate (replay) or a refused row: the careful path
+                if not isinstance(exc, pg_errors.UniqueViolation):
+                    log.debug("direct COPY refused (%s); writing carefully", exc)
+                break
         result = WriteResult()
-        rows = [
-            self._prediction_row(model_id, version, version_id, schema, r, result.counts)
-            for r in records
-        ]
-        result.inserted = self._copy_upsert(
-            "predictions", PREDICTION_COLUMNS, PREDICTION_TYPES, rows
+        rows: list[bytes] = []
+        kept: list[Any] = []
+        for rec in records:
+            try:
+                row = self._prediction_row(model_id, version, fixed, schema, rec, result)
+                if len(row) > self.max_record_bytes:
+                    result.too_large += 1
+                    continue
+                rows.append(row)
+                kept.append(rec)
+            except RETRYABLE:
+                raise
+            except Exception as exc:  # a record we cannot even encode goes to dead letters
+                self._dead_letter(model_id, "prediction", rec, exc, result)
+        self._write(
+            "predictions", PREDICTION_COLUMNS, PREDICTION_TYPES, rows, kept, model_id, result
         )
-        result.duplicates = len(rows) - result.inserted
+        return result
+
+    def _prepare(
+        self, model_id: int, version: str, schema: FeatureSchema, records: Sequence[Any]
+    ) -> None:
+        """Everything that may query the database (new features, classes) before COPY opens."""
+        known = schema.fast
+        for rec in records:
+            features = rec[2]
+            if isinstance(features, Mapping) and tuple(features) not in known:
+                schema.fast_arrays(self.conn, features, self._texts)
+            proba = rec[4]
+            if isinstance(proba, Mapping) and proba:
+                self._classes(model_id, version, proba)
+
+    def _stream_predictions(
+        self,
+        model_id: int,
+        version: str,
+        fixed: tuple[bytes, bytes],
+        schema: FeatureSchema,
+        records: Sequence[Any],
+    ) -> WriteResult:
+        """The fast path: encode and send in chunks, so Postgres parses while Python encodes."""
+        result = WriteResult()
+        rows: list[bytes] = []
+        refused: list[tuple[Any, Exception]] = []
+        sql = f"COPY predictions ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        self._frozen = schema.frozen = True
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(sql) as copy:
+                write = copy.write
+                write(HEADER)
+                sent = 0
+                fast_plans = schema.fast
+                texts = self._texts.__getitem__
+                model_field, version_field = fixed
+                for begin in range(0, len(records), UNIFORM_CHUNK):
+                    chunk = records[begin : begin + UNIFORM_CHUNK]
+                    encoded = None
+                    first = chunk[0][2]
+                    if type(first) is dict:
+                        plan = fast_plans.get(tuple(first))
+                        if plan is not None:
+                            encoded = encode_uniform_batch(
+                                chunk, plan, model_field, version_field, self._texts
+                            )
+                    if encoded is not None and max(map(len, encoded)) <= self.max_record_bytes:
+                        write(b"".join((*rows[sent:], *encoded)))
+                        rows.extend(encoded)
+                        sent = len(rows)
+                        continue
+                    for rec in chunk:
+                        # Inlined fast path for the usual record: known shape, finite float
+                        # features and prediction, string categories, no proba or segment.
+                        # Anything else raises _Slow and takes the general, counting path.
+                        try:
+                            features = rec[2]
+                            fast = fast_plans.get(tuple(features))
+                            if fast is None or rec[4] is not None or rec[6] is not None:
+                                raise _Slow
+                            nums = fast.num_get(features)
+                            total = sum(nums)
+                            prediction = rec[3]
+                            if total - total != 0.0 or prediction - prediction != 0:
+                                raise _Slow  # non-finite (or a non-number: TypeError) somewhere
+                            if type(prediction) is not float and type(prediction) is not int:
+                                raise _Slow
+                            args = fast.template.copy()
+                            args[1::2] = nums
+                            cats = b"".join(map(texts, fast.cat_get(features)))
+                            latency = rec[5]
+                            if latency is None:
+                                latency_field = NULL
+                            elif type(latency) is float and -FLOAT4_MAX <= latency <= FLOAT4_MAX:
+                                latency_field = LEN4 + F4.pack(latency)
+                            else:
+                                raise _Slow
+                            rid = rec[0]
+                            rid_bytes = (
+                                rid.encode() if type(rid) is str else format_id(rid).encode()
+                            )
+                            ts = rec[1]
+                            if type(ts) is not int or b"\x00" in rid_bytes:
+                                raise _Slow
+                            row = b"".join(
+                                (
+                                    FIELDS,
+                                    model_field,
+                                    LEN8,
+                                    I8.pack(ts // 1000 - PG_EPOCH_US),
+                                    I4.pack(len(rid_bytes)),
+                                    rid_bytes,
+                                    version_field,
+                                    fast.num_head,
+                                    fast.num_struct.pack(*args),
+                                    I4.pack(20 + len(cats)),
+                                    fast.cat_head,
+                                    cats,
+                                    NULL,
+                                    LEN8,
+                                    F8.pack(prediction),
+                                    NULL,
+                                    NULL,
+                                    latency_field,
+                                    NULL,
+                                )
+                            )
+                        except (NeedsDatabase, *RETRYABLE):
+                            raise
+                        except Exception:
+                            try:
+                                row = self._prediction_row(
+                                    model_id, version, fixed, schema, rec, result
+                                )
+                            except (NeedsDatabase, *RETRYABLE):
+                                raise
+                            except Exception as exc:
+                                refused.append((rec, exc))
+                                continue
+                        if len(row) > self.max_record_bytes:
+                            result.too_large += 1
+                            continue
+                        rows.append(row)
+                        if len(rows) - sent >= STREAM_CHUNK:
+                            write(b"".join(rows[sent:]))
+                            sent = len(rows)
+                write(b"".join((*rows[sent:], TRAILER)))
+        finally:
+            self._frozen = schema.frozen = False
+        result.inserted = len(rows)
+        for rec, error in refused:
+            self._dead_letter(model_id, "prediction", rec, error, result)
         return result
 
     def _prediction_row(
         self,
         model_id: int,
         version: str,
-        version_id: int,
+        fixed: tuple[bytes, bytes],
         schema: FeatureSchema,
-        rec: PredictionRecord,
-        counts: CleanCounts,
-    ) -> tuple[Any, ...]:
+        rec: Sequence[Any],
+        result: WriteResult,
+    ) -> bytes:
+        """One COPY tuple; the common shapes and types take fast paths, the rest is cleaned."""
+        counts = result.counts
+        features: Mapping[str, Any] = rec[2]
+        arrays = schema.fast_arrays(self.conn, features, self._texts)
+        if arrays is not None:
+            num_field, cat_field = arrays
+            extra_field = NULL
+        else:
+            num, cat, extra = self._features(schema, features, counts)
+            num_field = float8_array(num or None)
+            cat_field = text_array(cat or None)
+            extra_field = jsonb(extra or None)
+        prediction = rec[3]
+        if type(prediction) is float and prediction - prediction == 0.0:
+            pred_fields = (LEN8 + F8.pack(prediction), NULL)
+        elif type(prediction) is str and "\x00" not in prediction:
+            pred_fields = (NULL, text(prediction))
+        elif feature_kind(prediction) == "numeric":
+            pred_fields = (float8(as_float(prediction, counts)), NULL)
+        else:
+            pred_fields = (NULL, text(as_text(prediction, counts)))
+        proba = rec[4]
+        proba_field = (
+            NULL if proba is None else float8_array(self._proba(model_id, version, proba, counts))
+        )
+        latency = rec[5]
+        if latency is None:
+            latency_field = NULL
+        else:
+            value = as_float(latency, counts)
+            if value is not None and abs(value) > FLOAT4_MAX:
+                counts.nonfinite += 1
+                value = None
+            latency_field = float4(value)
+        segment = rec[6]
+        segment_field = (
+            jsonb({str(k): as_text(v, counts) for k, v in segment.items()}) if segment else NULL
+        )
+        record_id = rec[0]
+        ts = rec[1]
+        return b"".join(
+            (
+                FIELDS,
+                fixed[0],
+                timestamptz(ts if type(ts) is int else as_datetime(ts)),
+                text(record_id if type(record_id) is str and "\x00" not in record_id
+                     else format_id(record_id)),
+                fixed[1],
+                num_field,
+                cat_field,
+                extra_field,
+                *pred_fields,
+                proba_field,
+                latency_field,
+                segment_field,
+            )
+        )  # fmt: skip
+
+    def _features(
+        self, schema: FeatureSchema, features: Mapping[str, Any], counts: CleanCounts
+    ) -> tuple[list[float | None], list[str | None], dict[str, Any] | None]:
+        """The general path: every value checked, cleaned and counted."""
+        plan = schema.plan(self.conn, features)
         num: list[float | None] = [None] * schema.width["numeric"]
         cat: list[str | None] = [None] * schema.width["categorical"]
-        extra: dict[str, Any] = {}
-        for name, value in rec.features.items():
-            slot = schema.slots.get(name)
-            if slot is None or value is None:
+        extra: dict[str, Any] | None = None
+        for (name, value), (kind, pos) in zip(features.items(), plan, strict=True):
+            if value is None:
                 continue
-            kind, pos = slot
-            actual = feature_kind(value)
+            vtype = type(value)
             if kind == "numeric":
-                if actual == "numeric":
+                if vtype is float:
+                    if value - value == 0.0:  # finite
+                        num[pos] = value
+                    else:
+                        counts.nonfinite += 1
+                elif vtype is int or vtype is bool or feature_kind(value) == "numeric":
                     num[pos] = as_float(value, counts)
                 else:
                     counts.type_errors += 1
-                    extra[name] = as_text(value, counts)
-            else:
-                cat[pos] = as_text(value, counts)
-        pred_num = pred_cat = None
-        if feature_kind(rec.prediction) == "numeric":
-            pred_num = as_float(rec.prediction, counts)
-        else:
-            pred_cat = as_text(rec.prediction, counts)
-        proba = self._proba(model_id, version, rec.proba, counts)
-        latency = as_float(rec.latency_ms, counts)
-        segment = (
-            {str(k): as_text(v, counts) for k, v in rec.segment.items()} if rec.segment else None
-        )
-        return (
-            model_id,
-            rec.event_ts,
-            str(rec.record_id),
-            version_id,
-            num or None,
-            cat or None,
-            Jsonb(extra) if extra else None,
-            pred_num,
-            pred_cat,
-            proba,
-            latency,
-            Jsonb(segment) if segment else None,
-        )
+                    extra = extra or {}
+                    extra[str(name)] = as_text(value, counts)
+            elif kind == "categorical":
+                if vtype is str and "\x00" not in value:
+                    cat[pos] = value
+                else:
+                    cat[pos] = as_text(value, counts)
+            else:  # first seen as null under this tuple of names: kept in extra
+                extra = extra or {}
+                extra[str(name)] = as_text(value, counts)
+        return num, cat, extra
 
     def _proba(
         self, model_id: int, version: str, proba: Any, counts: CleanCounts
@@ -246,45 +578,122 @@ class PostgresWriter:
 
     # --- actuals --------------------------------------------------------------------------
 
-    def write_actuals(self, model: str, records: Sequence[ActualRecord]) -> WriteResult:
+    def write_actuals(
+        self, model: str, records: Sequence[ActualRecord | tuple[Any, ...]]
+    ) -> WriteResult:
         """Labels: the latest value for a record id wins (corrections are allowed)."""
         model_id = self.model_id(model)
         result = WriteResult()
-        rows = []
+        by_key: dict[str, tuple[tuple[Any, ...], Any]] = {}
         for rec in records:
-            is_num = feature_kind(rec.actual) == "numeric"
-            rows.append(
-                (
+            try:
+                actual = rec[2]
+                is_num = feature_kind(actual) == "numeric"
+                record_id = format_id(rec[0])
+                row = (
                     model_id,
-                    str(rec.record_id),
-                    rec.event_ts,
-                    as_float(rec.actual, result.counts) if is_num else None,
-                    None if is_num else as_text(rec.actual, result.counts),
+                    record_id,
+                    as_datetime(rec[1]),
+                    as_float(actual, result.counts) if is_num else None,
+                    None if is_num else as_text(actual, result.counts),
                 )
-            )
-        result.inserted = self._copy_upsert(
-            "actuals",
-            ACTUAL_COLUMNS,
-            ACTUAL_TYPES,
-            _last_per_key(rows),
-            on_conflict="(model_id, record_id) DO UPDATE SET event_ts = EXCLUDED.event_ts, "
-            "actual_num = EXCLUDED.actual_num, actual_cat = EXCLUDED.actual_cat, "
-            "received_at = now()",
-        )
+            except Exception as exc:
+                self._dead_letter(model_id, "actual", rec, exc, result)
+                continue
+            # ON CONFLICT DO UPDATE refuses two rows with one key in a statement: keep the last.
+            by_key.pop(record_id, None)
+            by_key[record_id] = (row, rec)
+        rows = [r for r, _ in by_key.values()]
+        kept = [k for _, k in by_key.values()]
+        result.duplicates += len(records) - len(rows) - result.dead_letters
+        self._write("actuals", ACTUAL_COLUMNS, ACTUAL_TYPES, rows, kept, model_id, result)
         return result
 
+    # --- reports --------------------------------------------------------------------------
+
+    def report(self, model: str, instance: str, stats: Mapping[str, Any]) -> None:
+        """Upsert an SDK instance's counters so the dashboard can show loss."""
+        model_id = self.model_id(model)
+        self.conn.execute(
+            "INSERT INTO sdk_reports (model_id, instance, stats) VALUES (%s, %s, %s) "
+            "ON CONFLICT (model_id, instance) DO UPDATE SET stats = EXCLUDED.stats, "
+            "reported_at = now()",
+            (model_id, instance, Jsonb(dict(stats))),
+        )
+
     # --- COPY -----------------------------------------------------------------------------
+
+    def _write(
+        self,
+        table: str,
+        columns: Sequence[str],
+        types: Sequence[str],
+        rows: list[Any],
+        records: list[Any],
+        model_id: int,
+        result: WriteResult,
+    ) -> None:
+        """Write rows, bisecting around rows the database refuses (they become dead letters)."""
+        if not rows:
+            return
+        upsert = ACTUAL_UPSERT if table == "actuals" else "DO NOTHING"
+        try:
+            inserted = self._copy_direct(table, columns, types, rows)
+        except pg_errors.UniqueViolation:
+            try:
+                inserted = self._copy_upsert(table, columns, types, rows, upsert)
+            except RETRYABLE:
+                raise
+            except Exception as exc:
+                self._bisect(table, columns, types, rows, records, model_id, result, exc)
+                return
+        except RETRYABLE:
+            raise
+        except Exception as exc:
+            self._bisect(table, columns, types, rows, records, model_id, result, exc)
+            return
+        result.inserted += inserted
+        if table == "predictions":
+            result.duplicates += len(rows) - inserted
+
+    def _bisect(
+        self,
+        table: str,
+        columns: Sequence[str],
+        types: Sequence[str],
+        rows: list[Any],
+        records: list[Any],
+        model_id: int,
+        result: WriteResult,
+        exc: Exception,
+    ) -> None:
+        if len(rows) == 1:
+            self._dead_letter(model_id, table.rstrip("s"), records[0], exc, result)
+            return
+        mid = len(rows) // 2
+        self._write(table, columns, types, rows[:mid], records[:mid], model_id, result)
+        self._write(table, columns, types, rows[mid:], records[mid:], model_id, result)
+
+    def _copy_direct(
+        self,
+        table: str,
+        columns: Sequence[str],
+        types: Sequence[str],
+        rows: Sequence[Any],
+    ) -> int:
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(sql) as cp:
+            _copy_rows(cp, types, rows)
+        return len(rows)
 
     def _copy_upsert(
         self,
         table: str,
         columns: Sequence[str],
         types: Sequence[str],
-        rows: Sequence[tuple[Any, ...]],
-        on_conflict: str = "DO NOTHING",
+        rows: Sequence[Any],
+        on_conflict: str,
     ) -> int:
-        if not rows:
-            return 0
         stage = f"_stage_{table}"
         cols = ", ".join(columns)
         with self.conn.transaction(), self.conn.cursor() as cur:
@@ -293,27 +702,55 @@ class PostgresWriter:
                 f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
             with cur.copy(f"COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(list(types))
-                for row in rows:
-                    copy.write_row(row)
+                _copy_rows(copy, types, rows)
             cur.execute(
                 f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT {on_conflict}"
             )
             return int(cur.rowcount)
 
+    def _dead_letter(
+        self, model_id: int, kind: str, record: Any, exc: BaseException, result: WriteResult
+    ) -> None:
+        text = json.dumps(record_to_wire(record), default=str).replace("\x00", "")
+        error = f"{type(exc).__name__}: {exc}".replace("\x00", "")[:2000]
+        self.conn.execute(
+            "INSERT INTO dead_letters (model_id, kind, record, error) VALUES (%s, %s, %s, %s)",
+            (model_id, kind, text, error),
+        )
+        result.dead_letters += 1
+        log.warning("record refused and dead-lettered (%s): %s", kind, error)
 
-def _new_features(records: Iterable[PredictionRecord], known: Mapping[str, Any]) -> dict[str, str]:
-    new: dict[str, str] = {}
-    for rec in records:
-        for name, value in rec.features.items():
-            if name not in known and name not in new:
-                kind = feature_kind(value)
-                if kind is not None:
-                    new[name] = kind
-    return new
+
+def _copy_rows(copy: Any, types: Sequence[str], rows: Sequence[Any]) -> None:
+    """Rows pre-encoded as binary COPY tuples (bytes) go out in one write; tuples via psycopg."""
+    if rows and isinstance(rows[0], bytes):
+        copy.write(b"".join((HEADER, *rows, TRAILER)))
+        return
+    copy.set_types(list(types))
+    write_row = copy.write_row
+    for row in rows:
+        write_row(row)
 
 
-def _last_per_key(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """ON CONFLICT DO UPDATE refuses two rows with one key in a statement: keep the last."""
-    by_key = {(r[0], r[1]): r for r in rows}
-    return list(by_key.values())
+def record_to_wire(rec: Any) -> dict[str, Any]:
+    """A record as the JSON object the collector accepts (for dead letters, spool and HTTP)."""
+    if isinstance(rec, Mapping):
+        return dict(rec)
+    if len(rec) == 3:
+        return {"id": format_id(rec[0]), "timestamp": _ts_text(rec[1]), "actual": rec[2]}
+    return {
+        "id": format_id(rec[0]),
+        "timestamp": _ts_text(rec[1]),
+        "features": dict(rec[2]) if isinstance(rec[2], Mapping) else rec[2],
+        "prediction": rec[3],
+        "proba": rec[4],
+        "latency_ms": rec[5],
+        "segment": rec[6],
+    }
+
+
+def _ts_text(value: Any) -> Any:
+    try:
+        return as_datetime(value).isoformat()
+    except Exception:
+        return value

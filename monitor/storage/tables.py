@@ -341,6 +341,9 @@ class AlertRule(Base):
     repeat_interval_seconds: Mapped[int] = mapped_column(server_default=text("14400"))
     enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     source: Mapped[str] = mapped_column(server_default=text("'api'"))
+    # newest window_start this rule has been evaluated at: evaluation steps through every newer
+    # window in order, so a catch-up after downtime replays episodes instead of skipping them
+    evaluated_through: Mapped[datetime | None]
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 

@@ -1,18 +1,66 @@
-"""Authentication for API routes: bearer tokens checked against their stored hashes.
+"""Authentication: API bearer tokens and browser sessions opened with a token.
 
-``require_scope("read" | "ingest" | "admin")`` is a FastAPI dependency; a missing or bad token
-gets 401 with a ``WWW-Authenticate: Bearer`` header, a token without the scope gets 403.
-Browser sessions (login page, cookie, CSRF) build on :func:`token_from_request`.
+Two ways in, one identity (:class:`Principal`, the token that authenticated the request):
+
+* ``Authorization: Bearer <token>``: scripts, Prometheus, the API.
+* a session cookie, set by ``/login`` (``/login?token=...`` link or the login form). Only the
+  cookie value's SHA-256 is stored (``web_sessions``), next to the session's CSRF token. A
+  request authenticated by cookie that changes state (POST/PUT/PATCH/DELETE) must carry that
+  CSRF token (form field ``csrf_token`` or ``X-CSRF-Token`` header): a cookie alone, which a
+  foreign site can make the browser send, never suffices.
+
+``require_scope(scope)`` guards API routes and ``/metrics``: 401 (``WWW-Authenticate: Bearer``)
+when unauthenticated, 403 without the scope. ``require_page(scope)`` guards HTML pages: an
+unauthenticated request raises :class:`LoginRequired`, which the app turns into a redirect to
+``/login?next=...``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from fastapi import HTTPException, Request
 
+from monitor.settings import get_settings
 from monitor.storage.engine import session_scope
-from monitor.storage.tokens import TokenInfo, verify_token
+from monitor.storage.tables import WebSession
+from monitor.storage.tokens import TokenInfo, hash_token
+
+SESSION_COOKIE = "monitor_session"
+LOGIN_CSRF_COOKIE = "monitor_login_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token, and the session's CSRF token when authenticated by cookie."""
+
+    token: TokenInfo
+    via: str  # "bearer" | "session"
+    csrf_token: str | None = None
+
+    def allows(self, scope: str) -> bool:
+        return self.token.allows(scope)
+
+
+class LoginRequired(Exception):
+    """A page request without a session: answered with a redirect to the login page."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def bearer(request: Request) -> str | None:
@@ -28,21 +76,153 @@ def token_from_request(request: Request) -> TokenInfo | None:
     token = bearer(request)
     if token is None:
         return None
-    with session_scope(request.app.state.engine) as session:
-        return verify_token(session, token)
+    with request.app.state.engine.begin() as conn:
+        return _verify(conn, token)
 
 
-def require_scope(scope: str) -> Callable[[Request], TokenInfo]:
-    def dependency(request: Request) -> TokenInfo:
-        info = token_from_request(request)
-        if info is None:
+_TOKEN = sa.text(
+    "SELECT id, name, scope, prefix, created_at, last_used_at, revoked_at FROM api_tokens "
+    "WHERE token_hash = :h AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+)
+
+
+def _verify(conn: sa.Connection, token: str) -> TokenInfo | None:
+    """Like ``verify_token``, but records ``last_used_at`` at most once a minute.
+
+    Writing it on every request would make every API read a write transaction (a WAL flush
+    per request); a minute's resolution is all the token list shows. Core SQL, no ORM
+    session: this runs on every request.
+    """
+    row = conn.execute(_TOKEN, {"h": hash_token(token)}).first()
+    if row is None:
+        return None
+    info = TokenInfo(*row)
+    if info.last_used_at is None or datetime.now(UTC) - info.last_used_at > LAST_USED_RESOLUTION:
+        conn.execute(
+            sa.text("UPDATE api_tokens SET last_used_at = now() WHERE id = :i"), {"i": info.id}
+        )
+    return info
+
+
+_SESSION = sa.text(
+    "SELECT t.id, t.name, t.scope, t.prefix, t.created_at, t.last_used_at, t.revoked_at, "
+    "s.csrf_token FROM web_sessions s JOIN api_tokens t ON t.id = s.token_id "
+    "WHERE s.id_hash = :h AND s.expires_at > now() AND t.revoked_at IS NULL "
+    "AND (t.expires_at IS NULL OR t.expires_at > now())"
+)
+
+
+def _session_principal(request: Request) -> Principal | None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    with request.app.state.engine.connect() as conn:
+        row = conn.execute(_SESSION, {"h": _sha256(cookie)}).first()
+    if row is None:
+        return None
+    return Principal(TokenInfo(*row[:7]), "session", row[7])
+
+
+def principal(request: Request) -> Principal | None:
+    """The caller's identity (bearer token first, then session cookie), cached per request."""
+    if hasattr(request.state, "principal"):
+        return request.state.principal
+    found: Principal | None = None
+    info = token_from_request(request)
+    if info is not None:
+        found = Principal(info, "bearer")
+    elif bearer(request) is None:
+        found = _session_principal(request)
+    request.state.principal = found
+    return found
+
+
+def csrf_ok(expected: str | None, supplied: str | None) -> bool:
+    return bool(expected and supplied and hmac.compare_digest(expected, supplied))
+
+
+def require_scope(scope: str) -> Callable[[Request], Principal]:
+    """Dependency for API routes and /metrics: 401 unauthenticated, 403 without ``scope``.
+
+    Cookie-authenticated state changes need the session's CSRF token in ``X-CSRF-Token``.
+    """
+
+    def dependency(request: Request) -> Principal:
+        who = principal(request)
+        if who is None:
             raise HTTPException(
                 status_code=401,
                 detail="missing or invalid bearer token",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        if not info.allows(scope):
+        if not who.allows(scope):
             raise HTTPException(status_code=403, detail=f"this token lacks the {scope!r} scope")
-        return info
+        if (
+            who.via == "session"
+            and request.method not in SAFE_METHODS
+            and not csrf_ok(who.csrf_token, request.headers.get(CSRF_HEADER))
+        ):
+            raise HTTPException(status_code=403, detail="missing or invalid CSRF token")
+        return who
 
     return dependency
+
+
+def require_page(scope: str = "read") -> Callable[[Request], Principal]:
+    """Dependency for HTML pages: no session redirects to /login; a weak token gets 403."""
+
+    def dependency(request: Request) -> Principal:
+        who = principal(request)
+        if who is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise LoginRequired(target)
+        if not who.allows(scope):
+            raise HTTPException(status_code=403, detail=f"this token lacks the {scope!r} scope")
+        return who
+
+    return dependency
+
+
+async def check_form_csrf(request: Request, who: Principal) -> None:
+    """Forms posted by the browser carry ``csrf_token``; bearer callers need none."""
+    if who.via != "session":
+        return
+    form = await request.form()
+    supplied = form.get("csrf_token")
+    if not csrf_ok(who.csrf_token, supplied if isinstance(supplied, str) else None):
+        raise HTTPException(status_code=403, detail="missing or invalid CSRF token")
+
+
+def open_session(request: Request, token: str) -> tuple[str, TokenInfo] | None:
+    """Verify ``token`` and open a session for it; returns (cookie value, token info)."""
+    with session_scope(request.app.state.engine) as session:
+        info = _verify(session.connection(), token)
+        if info is None:
+            return None
+        cookie = secrets.token_urlsafe(32)
+        expires = datetime.now(UTC) + timedelta(seconds=get_settings().session_max_age_seconds)
+        session.add(
+            WebSession(
+                id_hash=_sha256(cookie),
+                token_id=info.id,
+                csrf_token=secrets.token_urlsafe(32),
+                expires_at=expires,
+            )
+        )
+        session.execute(sa.delete(WebSession).where(WebSession.expires_at < sa.func.now()))
+    return cookie, info
+
+
+def close_session(request: Request) -> None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return
+    with session_scope(request.app.state.engine) as session:
+        session.execute(sa.delete(WebSession).where(WebSession.id_hash == _sha256(cookie)))
+
+
+def safe_next(value: str | None) -> str:
+    """A local path to go to after login (never another site: no scheme, no ``//``)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value

@@ -1,0 +1,131 @@
+"""Ingest throughput: 1M records of 12 floats + 8 strings through the SDK into Postgres,
+committed, against raw psycopg ``COPY ... (FORMAT BINARY)`` of the same rows into typed columns
+(an unindexed plain table), measured in the same run on the same server.
+Target: SDK >= 50% of the raw rate. Prints rows/s and bytes per row (table + indexes).
+
+    /work/.venv/bin/python benchmarks/ingest_throughput.py [--rows 1000000] [--dsn ...]
+
+The SDK run uses ``log_batch`` (the bulk path) and ends when ``flush()`` reports every record
+committed. The rows are generated on the fly (a dict per record, as a batch job would have);
+the time to generate them alone is measured too and reported, and subtracted for the net rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._db import DEFAULT_DSN, bench_database
+
+FLOATS = [f"f{i}" for i in range(12)]
+STRINGS = [f"s{i}" for i in range(8)]
+DISTINCT = 100_000  # distinct feature rows, reused with fresh ids (keeps memory modest)
+
+
+def make_rows(n: int) -> list[dict[str, Any]]:
+    rng = random.Random(7)
+    cats = [f"cat{j}" for j in range(50)]
+    rows = []
+    for _ in range(min(n, DISTINCT)):
+        row: dict[str, Any] = {name: rng.gauss(0, 1) for name in FLOATS}
+        row.update({name: rng.choice(cats) for name in STRINGS})
+        rows.append(row)
+    return rows
+
+
+def records(rows: list[dict[str, Any]], n: int) -> Iterator[dict[str, Any]]:
+    for i in range(n):
+        row = rows[i % len(rows)].copy()
+        row["prediction"] = 0.5
+        row["id"] = f"r{i}"
+        yield row
+
+
+def raw_copy(dsn: str, rows: list[dict[str, Any]], n: int) -> tuple[float, int]:
+    cols = ["id text", "ts timestamptz", "prediction float8"]
+    cols += [f"{c} float8" for c in FLOATS] + [f"{c} text" for c in STRINGS]
+    types = ["text", "timestamptz", "float8"] + ["float8"] * 12 + ["text"] * 8
+    now = datetime.now(UTC)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS raw_baseline")
+        conn.execute(f"CREATE TABLE raw_baseline ({', '.join(cols)})")
+        values = [tuple(r.values()) for r in rows]
+        t0 = time.perf_counter()
+        sql = "COPY raw_baseline FROM STDIN (FORMAT BINARY)"
+        with conn.transaction(), conn.cursor() as cur, cur.copy(sql) as copy:
+            copy.set_types(types)
+            for i in range(n):
+                copy.write_row((f"r{i}", now, 0.5, *values[i % len(values)]))
+        elapsed = time.perf_counter() - t0
+        size = conn.execute("SELECT pg_total_relation_size('raw_baseline')").fetchone()
+    return elapsed, int(size[0]) if size else 0
+
+
+def sdk_ingest(dsn: str, rows: list[dict[str, Any]], n: int, **options: Any) -> tuple:
+    from monitor import Monitor
+
+    with tempfile.TemporaryDirectory() as spool:
+        client = Monitor("bench", "1", dsn=dsn, spool_dir=spool, **options)
+        t0 = time.perf_counter()
+        client.log_batch(records(rows, n))
+        ok = client.flush(900)
+        elapsed = time.perf_counter() - t0
+        stats = client.stats()
+        client.shutdown()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        count = conn.execute("SELECT count(*) FROM predictions").fetchone()
+        size = conn.execute(
+            "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits "
+            "WHERE inhparent = 'predictions'::regclass"
+        ).fetchone()
+        conn.execute("TRUNCATE predictions")
+    assert ok and count and count[0] == n, (ok, count, stats)
+    return elapsed, int(size[0]) if size and size[0] else 0, stats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--dsn", default=DEFAULT_DSN, help="server to create a scratch DB on")
+    args = parser.parse_args()
+    n = args.rows
+    rows = make_rows(n)
+    t0 = time.perf_counter()
+    for _ in records(rows, n):
+        pass
+    gen_s = time.perf_counter() - t0
+    print(f"{n:,} records of 12 floats + 8 strings; generating them alone takes {gen_s:.2f} s")
+    with bench_database(args.dsn) as dsn:
+        raw_s, raw_bytes = raw_copy(dsn, rows, n)
+        raw_rate = n / raw_s
+        print(
+            f"raw COPY BINARY, typed columns  : {raw_rate:9,.0f} rows/s  "
+            f"{raw_bytes / n:4.0f} B/row (no index)"
+        )
+        for label, opts in (
+            ("SDK, synchronous_commit=on      ", {}),
+            ("SDK, synchronous_commit=off     ", {"synchronous_commit": False}),
+        ):
+            sdk_s, sdk_bytes, stats = sdk_ingest(dsn, rows, n, **opts)
+            gross = n / sdk_s
+            net = n / max(1e-9, sdk_s - gen_s)
+            print(
+                f"{label}: {net:9,.0f} rows/s  {sdk_bytes / n:4.0f} B/row (with primary key)  "
+                f"{net / raw_rate:5.1%} of raw (target >= 50%); gross incl. generating rows "
+                f"{gross:,.0f} rows/s ({gross / raw_rate:.1%}); dropped={stats['dropped_total']}"
+            )
+
+
+if __name__ == "__main__":
+    main()

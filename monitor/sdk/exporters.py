@@ -1,0 +1,315 @@
+"""Exporters: where the worker sends batches. One protocol, two sinks (Postgres, HTTP collector).
+
+An exporter raises :class:`RetryableError` when the sink is unavailable (connection lost,
+timeout, HTTP 5xx or 429): the worker then spools the batch and retries with backoff. Anything
+else is the data's problem and is handled inside the exporter (dead letters, rejections), so a
+bad record never blocks its neighbours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from monitor.sdk.pgwriter import record_to_wire
+from monitor.sdk.records import MAX_RECORD_BYTES, WriteResult
+
+log = logging.getLogger(__name__)
+
+
+class RetryableError(Exception):
+    """The sink is unavailable; try again later (``retry_after`` seconds, if the sink said)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Exporter(Protocol):
+    target: str  # identifies the sink (no secrets): spools are shared per target
+
+    def export(
+        self, model: str, version: str, predictions: Sequence[Any], actuals: Sequence[Any]
+    ) -> WriteResult: ...
+
+    def report(self, model: str, instance: str, stats: Mapping[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abandon(self) -> None:
+        """After fork, in the child: drop the parent's connection without closing its socket."""
+
+
+# --- wire format (spool, HTTP) --------------------------------------------------------------
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        try:
+            return item()
+        except Exception:
+            pass
+    return str(value)
+
+
+def encode_batch(
+    model: str, version: str, predictions: Sequence[Any], actuals: Sequence[Any]
+) -> bytes:
+    """A batch as JSON (the spool's frame payload); NaN is allowed here and cleaned on write."""
+    doc = {
+        "model": model,
+        "version": version,
+        "predictions": [record_to_wire(r) for r in predictions],
+        "actuals": [record_to_wire(r) for r in actuals],
+    }
+    return json.dumps(doc, default=_json_default, separators=(",", ":")).encode()
+
+
+def decode_batch(payload: bytes) -> tuple[str, str, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    doc = json.loads(payload)
+    preds = [wire_to_prediction(r) for r in doc["predictions"]]
+    acts = [(r["id"], r["timestamp"], r.get("actual")) for r in doc["actuals"]]
+    return doc["model"], doc["version"], preds, acts
+
+
+def wire_to_prediction(r: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        r["id"],
+        r["timestamp"],
+        r.get("features") or {},
+        r.get("prediction"),
+        r.get("proba"),
+        r.get("latency_ms"),
+        r.get("segment"),
+    )
+
+
+def _finite(value: Any) -> Any:
+    """JSON for HTTP: non-finite floats become null (counted by the collector as nulls)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+# --- Postgres ----------------------------------------------------------------------------------
+
+
+class PostgresExporter:
+    """COPY straight into the tables through :class:`~monitor.sdk.pgwriter.PostgresWriter`."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        synchronous_commit: bool = True,
+        timeout: float = 10.0,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+    ) -> None:
+        import psycopg.conninfo
+
+        params = psycopg.conninfo.conninfo_to_dict(dsn)  # raises on a malformed DSN
+        self.dsn = dsn
+        self.synchronous_commit = synchronous_commit
+        self.max_record_bytes = max_record_bytes
+        self.timeout = timeout
+        self.target = "pg:{}@{}:{}/{}".format(
+            params.get("user", ""),
+            params.get("host", ""),
+            params.get("port", ""),
+            params.get("dbname", ""),
+        )
+        self._conn: Any = None
+        self._writer: Any = None
+
+    def _connected(self) -> Any:
+        import psycopg
+
+        from monitor.sdk.pgwriter import PostgresWriter
+
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = psycopg.connect(
+                    self.dsn,
+                    autocommit=True,
+                    connect_timeout=max(1, int(self.timeout)),
+                    # A black-holed network must not hang the worker forever.
+                    tcp_user_timeout=int(self.timeout * 1000),
+                    keepalives=1,
+                    keepalives_idle=5,
+                    keepalives_interval=2,
+                    keepalives_count=3,
+                    application_name="monitor-sdk",
+                )
+                self._writer = PostgresWriter(
+                    self._conn,
+                    synchronous_commit=self.synchronous_commit,
+                    max_record_bytes=self.max_record_bytes,
+                )
+            except psycopg.Error as exc:
+                self._conn = None
+                raise RetryableError(f"cannot connect: {exc}".strip()) from exc
+        return self._writer
+
+    def _retryable(self, exc: Exception) -> RetryableError:
+        with contextlib.suppress(Exception):
+            self._conn.close()
+        self._conn = None
+        return RetryableError(f"{type(exc).__name__}: {exc}".strip())
+
+    def export(
+        self, model: str, version: str, predictions: Sequence[Any], actuals: Sequence[Any]
+    ) -> WriteResult:
+        import psycopg
+
+        writer = self._connected()
+        result = WriteResult()
+        try:
+            if predictions:
+                result.add(writer.write_predictions(model, version, predictions))
+            if actuals:
+                result.add(writer.write_actuals(model, actuals))
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise self._retryable(exc) from exc
+        return result
+
+    def report(self, model: str, instance: str, stats: Mapping[str, Any]) -> None:
+        import psycopg
+
+        writer = self._connected()
+        try:
+            writer.report(model, instance, _finite(dict(stats)))
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise self._retryable(exc) from exc
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    def abandon(self) -> None:
+        if self._conn is not None:
+            _ABANDONED.append(self._conn)  # kept alive: its finaliser would close our parent's
+            self._conn = None
+
+
+# --- HTTP --------------------------------------------------------------------------------------
+
+
+class HttpExporter:
+    """POST batches to the collector (``/v1/models/{model}/predictions`` and ``/actuals``)."""
+
+    def __init__(self, url: str, token: str | None, *, timeout: float = 10.0) -> None:
+        import httpx
+
+        parsed = httpx.URL(url)  # raises on a malformed URL
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError(f"collector url must be http(s)://host[:port]: {url!r}")
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self.target = f"http:{parsed.host}:{parsed.port or ''}{parsed.path}"
+        self._client: Any = None
+
+    def _http(self) -> Any:
+        import httpx
+
+        if self._client is None:
+            headers = {"User-Agent": "monitor-sdk"}
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
+            self._client = httpx.Client(
+                base_url=self.url,
+                headers=headers,
+                timeout=httpx.Timeout(self.timeout, connect=min(5.0, self.timeout)),
+                follow_redirects=False,
+            )
+        return self._client
+
+    def _post(self, path: str, params: dict[str, str], body: Any) -> Any:
+        import httpx
+
+        try:
+            response = self._http().post(
+                path,
+                params=params,
+                content=json.dumps(_finite(body), default=_json_default).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            raise RetryableError(f"{type(exc).__name__}: {exc}".strip()) from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            raise RetryableError(f"HTTP {response.status_code}", retry_after)
+        return response
+
+    def _send(
+        self, path: str, params: dict[str, str], records: list[dict[str, Any]], result: WriteResult
+    ) -> None:
+        if not records:
+            return
+        response = self._post(path, params, records)
+        if response.status_code == 413 and len(records) > 1:
+            mid = len(records) // 2
+            self._send(path, params, records[:mid], result)
+            self._send(path, params, records[mid:], result)
+            return
+        if response.status_code >= 400:
+            # Auth or validation of the whole request: retrying will not help; counted.
+            log.warning("collector refused %d records: HTTP %s", len(records), response.status_code)
+            result.dead_letters += len(records)
+            return
+        body = response.json()
+        result.inserted += int(body.get("inserted", 0))
+        result.duplicates += int(body.get("duplicates", 0))
+        result.dead_letters += len(body.get("rejected", []))
+
+    def export(
+        self, model: str, version: str, predictions: Sequence[Any], actuals: Sequence[Any]
+    ) -> WriteResult:
+        result = WriteResult()
+        base = f"/v1/models/{quote(model, safe='')}"
+        self._send(
+            f"{base}/predictions",
+            {"version": version},
+            [record_to_wire(r) for r in predictions],
+            result,
+        )
+        self._send(f"{base}/actuals", {}, [record_to_wire(r) for r in actuals], result)
+        return result
+
+    def report(self, model: str, instance: str, stats: Mapping[str, Any]) -> None:
+        self._post("/v1/sdk/report", {}, {"model": model, "instance": instance, "stats": stats})
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def abandon(self) -> None:
+        self._client = None  # httpx pools hold sockets shared with the parent: just drop it
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+_ABANDONED: list[Any] = []

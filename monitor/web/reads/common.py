@@ -1,0 +1,139 @@
+"""Shared helpers of the read side: model lookup, time ranges, JSON-safe values."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+
+from monitor.errors import InputError, NotFoundError
+
+RANGES: dict[str, timedelta] = {
+    "1d": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "14d": timedelta(days=14),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
+DEFAULT_RANGE = "14d"
+MAX_POINTS = 400
+"""Above this many windows a time series is bucketed (date_bin) so charts stay light."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    id: int
+    name: str
+    task: str | None
+    description: str | None
+    window_seconds: int
+    positive_class: str | None
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A half-open [start, end) range of window starts, and the bucket that keeps it light."""
+
+    start: datetime
+    end: datetime
+    label: str
+    bucket_seconds: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "range": self.label,
+            "bucket_seconds": self.bucket_seconds,
+        }
+
+
+def get_model(conn: sa.Connection, name: str) -> ModelRef:
+    row = conn.execute(
+        sa.text(
+            "SELECT id, name, task, description, window_seconds, positive_class "
+            "FROM models WHERE name = :n"
+        ),
+        {"n": name},
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no model named {name!r}")
+    return ModelRef(*row)
+
+
+def parse_ts(value: str | None, what: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        # a '+' of an offset arrives as a space when a query string was not encoded
+        text = value.strip()
+        if len(text) > 19 and text[19:20] == " ":
+            text = text[:19] + "+" + text[20:]
+        ts = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InputError(f"{what} must be an ISO 8601 timestamp, got {value!r}") from exc
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    if ts.year < 1970 or ts.year > 9000:
+        raise InputError(f"{what} is out of range: {value!r}")
+    return ts.astimezone(UTC)
+
+
+def latest_window_end(conn: sa.Connection, model: ModelRef) -> datetime | None:
+    """End of the newest window with results (the anchor of relative ranges)."""
+    return conn.execute(
+        sa.text(
+            "SELECT window_end FROM results WHERE model_id = :m AND family = 'drift' "
+            "ORDER BY window_start DESC LIMIT 1"
+        ),
+        {"m": model.id},
+    ).scalar()
+
+
+def time_range(
+    conn: sa.Connection,
+    model: ModelRef,
+    range_: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> TimeRange:
+    """The range a page shows: explicit start/end, else a preset ending at the newest window."""
+    label = range_ or DEFAULT_RANGE
+    if label not in RANGES and label != "custom":
+        raise InputError(f"range must be one of {', '.join(RANGES)}; got {label!r}")
+    s, e = parse_ts(start, "start"), parse_ts(end, "end")
+    if e is None:
+        e = latest_window_end(conn, model) or datetime.now(UTC)
+    if s is None:
+        s = e - RANGES.get(label, RANGES[DEFAULT_RANGE])
+    else:
+        label = "custom" if start else label
+    if s >= e:
+        raise InputError("start must be before end")
+    if e - s > timedelta(days=3660):
+        raise InputError("a range may span at most ten years")
+    window = max(model.window_seconds, 1)
+    n = (e - s).total_seconds() / window
+    bucket = window if n <= MAX_POINTS else math.ceil(n / MAX_POINTS) * window
+    return TimeRange(s, e, label, bucket)
+
+
+def finite(value: Any) -> Any:
+    """JSON-safe number: NaN and infinities become None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@lru_cache(maxsize=65536)
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC (whatever the connection's time zone); memoised, series repeat times."""
+    return _iso(value) if value is not None else None

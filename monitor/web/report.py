@@ -1,0 +1,130 @@
+"""Evidently HTML report for one window: the baseline sample against the window's own rows.
+
+The one place the web reads raw ``predictions`` rows, and only on request: at most
+:data:`ROW_CAP` rows of one window, while its partition is retained. The reference is the
+baseline's stored sample (numeric reservoir samples; categorical columns are expanded from their
+category counts to the same size, in proportion). Evidently runs in the request's worker thread
+(FastAPI runs sync routes in its thread pool), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from monitor.errors import MonitorError, NotFoundError
+from monitor.web.reads.common import ModelRef
+
+log = logging.getLogger(__name__)
+ROW_CAP = 20_000
+REFERENCE_ROWS = 2_000
+
+
+def _reference(conn: sa.Connection, model: ModelRef) -> pd.DataFrame:
+    rows = conn.execute(
+        sa.text(
+            """
+            SELECT bp.column_name, bp.kind, bp.sample_num, bp.sample_cat, bp.profile->'counts'
+            FROM baseline_profiles bp JOIN baselines b ON b.id = bp.baseline_id
+            WHERE b.id = (SELECT id FROM baselines WHERE model_id = :m
+                          ORDER BY created_at DESC LIMIT 1)
+              AND bp.column_name NOT LIKE '@%'
+            """
+        ),
+        {"m": model.id},
+    ).all()
+    if not rows:
+        raise NotFoundError(f"model {model.name!r} has no baseline to compare with")
+    columns: dict[str, Any] = {}
+    for name, kind, sample_num, sample_cat, counts in rows:
+        if kind == "numeric" and sample_num:
+            columns[name] = np.asarray(sample_num, dtype=float)
+        elif sample_cat:
+            columns[name] = np.asarray(sample_cat, dtype=object)
+        elif isinstance(counts, dict) and counts:
+            total = sum(int(c) for c in counts.values()) or 1
+            reps = [round(int(c) * REFERENCE_ROWS / total) for c in counts.values()]
+            columns[name] = np.repeat(np.asarray(list(counts), dtype=object), reps)
+    if not columns:
+        raise NotFoundError("the baseline keeps no sample to build a report from")
+    n = min(len(c) for c in columns.values())
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {k: c[rng.permutation(len(c))[:n]] if len(c) > n else c for k, c in columns.items()}
+    )
+
+
+def _current(
+    conn: sa.Connection, model: ModelRef, start: datetime, end: datetime, columns: list[str]
+) -> pd.DataFrame:
+    features = conn.execute(
+        sa.text("SELECT name, kind, position FROM features WHERE model_id = :m"), {"m": model.id}
+    ).all()
+    rows = conn.execute(
+        sa.text(
+            "SELECT num, cat FROM predictions WHERE model_id = :m AND event_ts >= :s "
+            "AND event_ts < :e LIMIT :cap"
+        ),
+        {"m": model.id, "s": start, "e": end, "cap": ROW_CAP},
+    ).all()
+    if not rows:
+        raise NotFoundError(
+            "no raw rows for this window: it is empty or its data is no longer retained"
+        )
+    data: dict[str, list[Any]] = {}
+    for name, kind, pos in features:
+        if name not in columns:
+            continue
+        index = 0 if kind == "numeric" else 1
+        data[name] = [
+            (r[index][pos] if r[index] is not None and pos < len(r[index]) else None) for r in rows
+        ]
+    frame = pd.DataFrame(data)
+    for name, kind, _ in features:
+        if name in frame and kind == "numeric":
+            frame[name] = pd.to_numeric(frame[name], errors="coerce")
+    return frame
+
+
+REPORT_SLOTS = threading.BoundedSemaphore(2)
+"""At most two reports compute at once: each takes seconds of CPU; the dashboard must stay fast."""
+
+
+def window_report(conn: sa.Connection, model: ModelRef, window_start: datetime) -> str:
+    """The HTML of Evidently's data drift report, baseline sample vs the window's rows."""
+    if not REPORT_SLOTS.acquire(timeout=30):
+        raise BusyError("two reports are being computed; try again in a few seconds")
+    try:
+        return _report(conn, model, window_start)
+    finally:
+        REPORT_SLOTS.release()
+
+
+class BusyError(MonitorError):
+    """Too many reports at once."""
+
+
+def _report(conn: sa.Connection, model: ModelRef, window_start: datetime) -> str:
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    end = window_start + timedelta(seconds=model.window_seconds)
+    reference = _reference(conn, model)
+    current = _current(conn, model, window_start, end, list(reference.columns))
+    shared = [c for c in reference.columns if c in current.columns]
+    if not shared:
+        raise NotFoundError("the window's rows share no column with the baseline")
+    log.info(
+        "evidently report: model=%s window=%s reference=%d current=%d columns=%d",
+        model.name, window_start.isoformat(), len(reference), len(current), len(shared),
+    )  # fmt: skip
+    snapshot = Report([DataDriftPreset()]).run(
+        current_data=current[shared], reference_data=reference[shared]
+    )
+    return str(snapshot.get_html_str(as_iframe=False))

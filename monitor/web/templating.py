@@ -1,0 +1,109 @@
+"""Jinja2 rendering for pages: autoescaped templates, the caller and its CSRF token in context.
+
+Autoescaping is on for every template, so model, feature and label names render as text (a
+feature named ``<script>`` shows as ``&lt;script&gt;``). Figure specs go into pages through
+``tojson``, which escapes ``<``, ``>`` and ``&`` so no name can close a ``<script>`` block.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+DASH = "\u2013"  # shown for a missing value
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return DASH
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return DASH
+        if value != 0 and (abs(value) >= 1e5 or abs(value) < 10 ** (-digits)):
+            return f"{value:.{digits}g}"
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _pct(value: Any) -> str:
+    if value is None or not isinstance(value, int | float) or not math.isfinite(value):
+        return DASH
+    return f"{100 * value:.1f}%"
+
+
+def _when(value: str | None) -> str:
+    """An ISO timestamp as ``YYYY-MM-DD HH:MM`` UTC."""
+    if not value:
+        return DASH
+    try:
+        return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return value
+
+
+def _urlpart(value: Any) -> str:
+    return quote(str(value), safe="")
+
+
+def _matcher(m: Any) -> str:
+    """A stored silence matcher as text (``name=value``, ``!=``, ``=~``, ``!~``)."""
+    if not isinstance(m, dict):
+        return str(m)
+    op = m.get("op") or {
+        (True, False): "=", (False, False): "!=", (True, True): "=~", (False, True): "!~"
+    }[(bool(m.get("isEqual", True)), bool(m.get("isRegex", False)))]  # fmt: skip
+    return f"{m.get('name', '')}{op}{m.get('value', '')}"
+
+
+_env.filters.update(num=_num, pct=_pct, when=_when, urlpart=_urlpart, matcher=_matcher)
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    who = getattr(request.state, "principal", None)
+    ctx = {
+        "request": request,
+        "user": who.token if who else None,
+        "csrf_token": who.csrf_token if who and who.csrf_token else "",
+        "path": request.url.path,
+        **context,
+    }
+    html = _env.get_template(name).render(ctx)
+    return HTMLResponse(html, status_code=status_code, headers=_SECURITY_HEADERS)
+
+
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
+    "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-eval'; frame-ancestors 'none'",
+}
+
+
+def render_error(request: Request, status: int, message: str, headers: Any = None) -> HTMLResponse:
+    response = render(request, "error.html", {"status": status, "message": message}, status)
+    for k, v in (headers or {}).items():
+        response.headers[k] = v
+    return response

@@ -1,0 +1,183 @@
+"""Fixtures for the alerts tests: models, results rows (the jobs' contract), real receivers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from tests.http import serve_app
+
+T0 = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture()
+def alerts_env(
+    settings_env: None, clean_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[sa.Engine]:
+    """Settings pointed at the test DB, 127.0.0.1 allowed as a target; the DB emptied after."""
+    from monitor.settings import get_settings
+
+    monkeypatch.setenv("MONITOR_WEBHOOK_ALLOW_PRIVATE", '["127.0.0.1"]')
+    monkeypatch.setenv("MONITOR_BASE_URL", "http://monitor.test")
+    get_settings.cache_clear()
+    yield clean_db
+    get_settings.cache_clear()
+
+
+def make_model(engine: sa.Engine, name: str = "credit") -> int:
+    with engine.begin() as conn:
+        return int(
+            conn.execute(
+                sa.text("INSERT INTO models (name) VALUES (:n) RETURNING id"), {"n": name}
+            ).scalar_one()
+        )
+
+
+def put_results(
+    engine: sa.Engine, model_id: int, window: datetime, rows: list[dict[str, Any]]
+) -> None:
+    """Insert results rows for one window as the window jobs would (upsert on the natural key)."""
+    with engine.begin() as conn:
+        for row in rows:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO results (model_id, window_start, window_end, segment, family, "
+                    "column_name, metric, value, threshold, drifted, status, n_reference, "
+                    "n_current) "
+                    "VALUES (:m, :ws, :we, :seg, :family, :col, :metric, :value, :threshold, "
+                    ":drifted, :status, 1000, 500) "
+                    "ON CONFLICT (model_id, window_start, segment, family, column_name, metric) "
+                    "DO UPDATE SET value = EXCLUDED.value, drifted = EXCLUDED.drifted, "
+                    "status = EXCLUDED.status"
+                ),
+                {
+                    "m": model_id,
+                    "ws": window,
+                    "we": window + HOUR,
+                    "seg": row.get("segment", ""),
+                    "family": row["family"],
+                    "col": row.get("column", ""),
+                    "metric": row["metric"],
+                    "value": row.get("value"),
+                    "threshold": row.get("threshold"),
+                    "drifted": row.get("drifted"),
+                    "status": row.get("status", "ok"),
+                },
+            )
+
+
+def drift_rows(columns: list[str], drifted: bool) -> list[dict[str, Any]]:
+    return [
+        {
+            "family": "drift",
+            "column": c,
+            "metric": "wasserstein",
+            "value": 0.35 if drifted else 0.02,
+            "threshold": 0.1,
+            "drifted": drifted,
+        }
+        for c in columns
+    ]
+
+
+def add_rule(engine: sa.Engine, model_id: int, raw: dict[str, Any]) -> None:
+    from monitor.alerts.rules import RuleSpec, upsert_rule
+    from monitor.storage.engine import session_scope
+
+    with session_scope(engine) as session:
+        upsert_rule(session, model_id, RuleSpec.from_mapping(raw), source="api")
+
+
+@dataclass
+class Receiver:
+    """A real HTTP endpoint on 127.0.0.1 that scripts its answers and verifies signatures."""
+
+    url: str
+    secret: str | None
+    script: list[tuple[Any, ...]]
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def accepted(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if 200 <= r["answered"] < 300]
+
+
+def _receiver_app(state: dict[str, Any]) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/{path:path}")
+    async def receive(request: Request, path: str) -> Response:
+        receiver: Receiver = state["receiver"]
+        body = (await request.body()).decode()
+        headers = dict(request.headers)
+        verified: Any = None
+        error = None
+        if receiver.secret:
+            try:
+                verified = Webhook(receiver.secret).verify(body, headers)
+            except WebhookVerificationError as exc:
+                error = str(exc)
+        with receiver.lock:
+            step = receiver.script.pop(0) if receiver.script else (200, {})
+        status, extra = step[0], step[1]
+        if len(step) > 2:  # a slow receiver
+            await asyncio.sleep(step[2])
+        with receiver.lock:
+            receiver.requests.append(
+                {
+                    "path": path,
+                    "headers": headers,
+                    "body": body,
+                    "json": json.loads(body),
+                    "verified": verified,
+                    "verify_error": error,
+                    "answered": status,
+                }
+            )
+        if error:
+            return Response("bad signature", status_code=401)
+        return Response("ok" if status < 300 else "nope", status_code=status, headers=extra)
+
+    return app
+
+
+@pytest.fixture()
+def receiver_factory() -> Iterator[Callable[..., Receiver]]:
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+
+        def make(
+            secret: str | None = None, script: list[tuple[Any, ...]] | None = None
+        ) -> Receiver:
+            state: dict[str, Any] = {}
+            base = stack.enter_context(serve_app(_receiver_app(state)))
+            receiver = Receiver(url=f"{base}/hook", secret=secret, script=list(script or []))
+            state["receiver"] = receiver
+            return receiver
+
+        yield make
+
+
+def add_webhook(engine: sa.Engine, name: str, receiver: Receiver, **options: Any) -> str:
+    """Register ``receiver`` as a webhook channel; stores the channel's secret on the receiver."""
+    from monitor.alerts.channel_store import add_channel
+    from monitor.storage.engine import session_scope
+
+    with session_scope(engine) as session:
+        _, secret = add_channel(session, name, "webhook", receiver.url, options=options)
+    receiver.secret = secret
+    return str(secret)

@@ -1,0 +1,124 @@
+"""``monitor alerts`` and ``monitor channel`` as users run them (subprocesses, real receiver)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.alerts.conftest import make_model
+from tests.http import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_channel_rules_test_send_and_silences_from_the_command_line(
+    alerts_env, database_url, tmp_path
+) -> None:
+    env = {"MONITOR_DATABASE_URL": database_url, "MONITOR_WEBHOOK_ALLOW_PRIVATE": '["127.0.0.1"]'}
+    make_model(alerts_env, "credit")
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    port = free_port()
+    receiver = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "alerts",
+            "receiver",
+            "--port",
+            str(port),
+            "--secret",
+            secret,
+            "--max-requests",
+            "1",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out = run(
+            "channel",
+            "add",
+            "ops",
+            "--url",
+            f"http://127.0.0.1:{port}/hook",
+            "--secret",
+            secret,
+            env=env,
+        )
+        assert out.returncode == 0, out.stderr
+        assert "ops (webhook)" in out.stdout
+        listed = run("channel", "list", env=env)
+        assert "ops\twebhook\thttp://127.0.0.1:" in listed.stdout
+        deadline = time.monotonic() + 20
+        while True:  # wait for the receiver to listen
+            sent = run("alerts", "test", "ops", env=env)
+            if sent.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert sent.returncode == 0, sent.stderr
+        assert "HTTP 200" in sent.stdout and "ok" in sent.stdout
+        printed, _ = receiver.communicate(timeout=20)
+        assert "signature verified" in printed
+        assert '"type": "drift.alert.test"' in printed
+    finally:
+        receiver.kill()
+        receiver.wait()
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "model: credit\nrules:\n  - name: nulls\n    metric: null_share\n"
+        "    condition: '> 0.1'\n    channels: [ops]\n"
+    )
+    out = run("alerts", "apply", str(rules), env=env)
+    assert out.returncode == 0, out.stderr
+    assert "1 rule(s) applied" in out.stdout
+    out = run("alerts", "rules", "credit", "--defaults", env=env)
+    assert "credit\tnulls: quality.null_share[*] > 0.1 for 1/1" in out.stdout
+    assert "credit\tdataset-drift:" in out.stdout
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: credit\nrules:\n  - name: x\n    metric: nope.x\n")
+    out = run("alerts", "apply", str(bad), env=env)
+    assert out.returncode == 2 and "unknown family" in out.stderr and "Traceback" not in out.stderr
+
+    out = run(
+        "alerts",
+        "silence",
+        "add",
+        "-m",
+        "model=credit",
+        "-m",
+        "column=~inc.*",
+        "--duration",
+        "1h",
+        "--comment",
+        "deploy",
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    silence_id = out.stdout.split()[1]
+    listed = run("alerts", "silence", "list", env=env)
+    assert "model=credit,column=~inc.*" in listed.stdout
+    assert run("alerts", "silence", "end", silence_id, env=env).returncode == 0
+    assert "model=credit" not in run("alerts", "silence", "list", env=env).stdout
+
+    deliveries = run("alerts", "deliveries", env=env)
+    assert "delivered\tops\tdrift.alert.test" in deliveries.stdout

@@ -1,0 +1,389 @@
+"""Rule evaluation and the Alertmanager-style lifecycle, over real results rows in Postgres."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from monitor.alerts.evaluate import evaluate_alerts
+from tests.alerts.conftest import (
+    HOUR,
+    T0,
+    add_rule,
+    add_webhook,
+    drift_rows,
+    make_model,
+    put_results,
+)
+
+DRIFT_RULE = {
+    "name": "feature-drift",
+    "metric": "feature_drift",
+    "condition": "drifted",
+    "for": 2,
+    "of": 3,
+    "resolve_after": 2,
+    "group_wait": "30s",
+    "group_interval": "5m",
+    "repeat_interval": "4h",
+    "channels": ["*"],
+}
+
+
+def _alerts(engine: sa.Engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.text("SELECT column_name, state FROM alerts ORDER BY column_name, id")
+            )
+        ]
+
+
+def _deliveries(engine: sa.Engine) -> list[dict]:
+    with engine.connect() as conn:
+        return [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.text(
+                    "SELECT event_id, event_type, payload, channel_id FROM deliveries ORDER BY id"
+                )
+            )
+        ]
+
+
+def test_k_of_n_fires_then_resolves_after_m_clean_windows(alerts_env, receiver_factory) -> None:
+    engine = alerts_env
+    model = make_model(engine)
+    add_rule(engine, model, DRIFT_RULE)
+    add_webhook(engine, "ops", receiver_factory())
+    cols = ["income", "age"]
+    now = T0 + 10 * HOUR
+    # window 0 drifts, window 1 clean: 1 of 3 breaching -> nothing
+    put_results(engine, model, T0, drift_rows(cols, True))
+    put_results(engine, model, T0 + HOUR, drift_rows(cols, False))
+    evaluate_alerts(engine, now=now)
+    assert _alerts(engine) == []
+    # window 2 drifts: 2 of the last 3 -> firing (income and age), one event each
+    put_results(engine, model, T0 + 2 * HOUR, drift_rows(cols, True))
+    summary = evaluate_alerts(engine, now=now)
+    assert summary.fired == 2
+    assert _alerts(engine) == [("age", "firing"), ("income", "firing")]
+    # re-evaluating the same windows changes nothing
+    again = evaluate_alerts(engine, now=now + timedelta(seconds=1))
+    assert (again.fired, again.resolved) == (0, 0)
+    # one clean window is not enough (resolve_after 2)
+    put_results(engine, model, T0 + 3 * HOUR, drift_rows(cols, False))
+    assert evaluate_alerts(engine, now=now + timedelta(minutes=1)).resolved == 0
+    put_results(engine, model, T0 + 4 * HOUR, drift_rows(cols, False))
+    assert evaluate_alerts(engine, now=now + timedelta(minutes=2)).resolved == 2
+    assert _alerts(engine) == [("age", "resolved"), ("income", "resolved")]
+    with engine.connect() as conn:
+        events = conn.execute(
+            sa.text("SELECT from_state, to_state FROM alert_events ORDER BY id")
+        ).all()
+    assert [tuple(e) for e in events] == [
+        (None, "firing"),
+        (None, "firing"),
+        ("firing", "resolved"),
+        ("firing", "resolved"),
+    ]
+    # drift comes back: a new episode (new row) for the same fingerprint
+    put_results(engine, model, T0 + 5 * HOUR, drift_rows(cols, True))
+    put_results(engine, model, T0 + 6 * HOUR, drift_rows(cols, True))
+    assert evaluate_alerts(engine, now=now + timedelta(minutes=3)).fired == 2
+    assert [s for _, s in _alerts(engine)].count("firing") == 2
+
+
+def test_fifty_drifting_features_make_one_grouped_notification(
+    alerts_env, receiver_factory
+) -> None:
+    engine = alerts_env
+    model = make_model(engine)
+    add_rule(engine, model, {**DRIFT_RULE, "for": 1, "of": 1})
+    add_webhook(engine, "ops", receiver_factory())
+    cols = [f"f{i:02d}" for i in range(50)]
+    put_results(engine, model, T0, drift_rows(cols, True))
+    now = T0 + 2 * HOUR
+    first = evaluate_alerts(engine, now=now)
+    assert first.fired == 50
+    assert _deliveries(engine) == []  # group_wait (30 s) not over yet
+    evaluate_alerts(engine, now=now + timedelta(seconds=31))
+    deliveries = _deliveries(engine)
+    assert len(deliveries) == 1
+    payload = deliveries[0]["payload"]
+    assert payload["type"] == "drift.alert.firing"
+    assert payload["data"]["counts"] == {"firing": 50, "resolved": 0}
+    assert len(payload["data"]["alerts"]) == 50
+    assert payload["data"]["url"] == "http://monitor.test/models/credit"
+    assert (
+        "wasserstein = 0.35 (threshold 0.1)"
+        in payload["data"]["alerts"][0]["annotations"]["description"]
+    )
+    # nothing new: no notification before repeat_interval, one after it
+    evaluate_alerts(engine, now=now + timedelta(minutes=30))
+    assert len(_deliveries(engine)) == 1
+    evaluate_alerts(engine, now=now + timedelta(hours=4, minutes=1))
+    assert len(_deliveries(engine)) == 2
+
+
+def test_resolved_notification_after_recovery(alerts_env, receiver_factory) -> None:
+    engine = alerts_env
+    model = make_model(engine)
+    add_rule(engine, model, {**DRIFT_RULE, "for": 1, "of": 1, "resolve_after": 1})
+    add_webhook(engine, "ops", receiver_factory())
+    put_results(engine, model, T0, drift_rows(["income"], True))
+    now = T0 + 2 * HOUR
+    evaluate_alerts(engine, now=now)
+    evaluate_alerts(engine, now=now + timedelta(seconds=30))
+    put_results(engine, model, T0 + HOUR, drift_rows(["income"], False))
+    evaluate_alerts(engine, now=now + timedelta(minutes=1))
+    assert _alerts(engine) == [("income", "resolved")]
+    assert len(_deliveries(engine)) == 1  # group_interval (5 min) since the firing message
+    evaluate_alerts(engine, now=now + timedelta(minutes=6))
+    deliveries = _deliveries(engine)
+    assert [d["event_type"] for d in deliveries] == ["drift.alert.firing", "drift.alert.resolved"]
+    resolved_alert = deliveries[1]["payload"]["data"]["alerts"][0]
+    assert resolved_alert["status"] == "resolved"
+    assert resolved_alert["annotations"]["description"].startswith(
+        "income: within limits for the last 1 window(s); wasserstein = 0.02 at "
+    )
+    assert deliveries[0]["event_id"] != deliveries[1]["event_id"]
+    # and nothing more afterwards
+    evaluate_alerts(engine, now=now + timedelta(hours=9))
+    assert len(_deliveries(engine)) == 2
+
+
+def test_silence_suppresses_until_it_ends(alerts_env, receiver_factory) -> None:
+    from monitor.alerts.silences import create_silence, end_silence
+    from monitor.storage.engine import session_scope
+
+    engine = alerts_env
+    model = make_model(engine)
+    add_rule(engine, model, {**DRIFT_RULE, "for": 1, "of": 1})
+    add_webhook(engine, "ops", receiver_factory())
+    now = T0 + 2 * HOUR
+    with session_scope(engine) as session:
+        silence = create_silence(
+            session,
+            matchers=["model=credit", "column=~inc.*"],
+            starts_at=now - HOUR,
+            ends_at=now + HOUR,
+            created_by="test",
+            comment="known migration",
+        )
+        silence_id = silence.id
+    put_results(engine, model, T0, drift_rows(["income", "age"], True))
+    evaluate_alerts(engine, now=now)
+    evaluate_alerts(engine, now=now + timedelta(minutes=1))
+    deliveries = _deliveries(engine)
+    assert len(deliveries) == 1
+    assert [a["column"] for a in deliveries[0]["payload"]["data"]["alerts"]] == ["age"]
+    # the silenced alert is still firing (state moves, only notifications are muted)
+    assert ("income", "firing") in _alerts(engine)
+    with session_scope(engine) as session:
+        end_silence(session, silence_id, now=now + timedelta(minutes=2))
+    evaluate_alerts(engine, now=now + timedelta(minutes=7))
+    deliveries = _deliveries(engine)
+    assert len(deliveries) == 2
+    assert {a["column"] for a in deliveries[1]["payload"]["data"]["alerts"]} == {"age", "income"}
+
+
+def test_silence_of_everything_sends_nothing(alerts_env, receiver_factory) -> None:
+    from monitor.alerts.silences import create_silence
+    from monitor.storage.engine import session_scope
+
+    engine = alerts_env
+    model = make_model(engine)
+    add_rule(engine, model, {**DRIFT_RULE, "for": 1, "of": 1})
+    add_webhook(engine, "ops", receiver_factory())
+    now = T0 + 2 * HOUR
+    with session_scope(engine) as session:
+        create_silence(
+            session,
+            matchers=[{"name": "alertname", "value": "feature-drift"}],
+            starts_at=now - HOUR,
+            ends_at=now + HOUR,
+        )
+    put_results(engine, model, T0, drift_rows(["income"], True))
+    evaluate_alerts(engine, now=now)
+    evaluate_alerts(engine, now=now + timedelta(minutes=10))
+    assert _deliveries(engine) == []
+    assert _alerts(engine) == [("income", "firing")]
+
+
+def test_threshold_rules_segments_and_insufficient_data(alerts_env) -> None:
+    engine = alerts_env
+    model = make_model(engine)
+    add_rule(
+        engine,
+        model,
+        {
+            "name": "slow",
+            "metric": "latency_p95",
+            "condition": "> 250",
+            "severity": "critical",
+            "channels": [],
+        },
+    )
+    add_rule(
+        engine,
+        model,
+        {
+            "name": "share",
+            "metric": "dataset_drift.share_drifted",
+            "condition": ">= 0.5",
+            "channels": [],
+        },
+    )
+    put_results(
+        engine,
+        model,
+        T0,
+        [
+            {"family": "operational", "metric": "latency_p95", "value": 300.0},
+            {
+                "family": "operational",
+                "metric": "latency_p95",
+                "value": 100.0,
+                "segment": "region=eu",
+            },
+            {
+                "family": "operational",
+                "metric": "latency_p95",
+                "value": 900.0,
+                "segment": "region=us",
+            },
+            {"family": "dataset_drift", "metric": "share_drifted", "value": 0.6},
+            {"family": "drift", "column": "income", "metric": "psi", "value": 0.4, "drifted": True},
+        ],
+    )
+    # a newer window without enough data is skipped, not read as clean
+    put_results(
+        engine,
+        model,
+        T0 + HOUR,
+        [
+            {
+                "family": "operational",
+                "metric": "latency_p95",
+                "value": None,
+                "status": "insufficient_data",
+            },
+        ],
+    )
+    summary = evaluate_alerts(engine, now=T0 + 3 * HOUR)
+    assert summary.fired == 3
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT r.name, a.segment, a.value, a.labels, a.annotations FROM alerts a "
+                "JOIN alert_rules r ON r.id = a.rule_id ORDER BY r.name, a.segment"
+            )
+        ).all()
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("share", "", 0.6),
+        ("slow", "", 300.0),
+        ("slow", "region=us", 900.0),
+    ]
+    assert rows[0][4]["drifted_columns"] == "income"
+    assert rows[2][3]["segment"] == "region=us"
+    assert rows[2][3]["severity"] == "critical"
+
+
+def test_two_workers_never_double_notify(alerts_env, receiver_factory) -> None:
+    """Concurrent evaluations of the same model: the advisory lock lets one do the work."""
+    import threading
+
+    engine = alerts_env
+    model = make_model(engine)
+    add_rule(engine, model, {**DRIFT_RULE, "for": 1, "of": 1, "group_wait": 0})
+    add_webhook(engine, "ops", receiver_factory())
+    put_results(engine, model, T0, drift_rows(["income", "age"], True))
+    summaries = []
+    barrier = threading.Barrier(4)
+
+    def run() -> None:
+        barrier.wait()
+        summaries.append(evaluate_alerts(engine, now=T0 + 2 * HOUR))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sum(s.fired for s in summaries) == 2
+    assert len(_deliveries(engine)) == 1
+    assert all(not s.errors for s in summaries)
+
+
+def test_catch_up_replays_an_episode_firing_then_resolved(alerts_env, receiver_factory) -> None:
+    """Windows computed after downtime (or the demo's backfill) are stepped through in order:
+    the episode in the middle fires and resolves, each with one notification, no repeats."""
+    engine = alerts_env
+    model = make_model(engine)
+    add_rule(engine, model, DRIFT_RULE)  # 2 of 3, resolve after 2
+    add_webhook(engine, "ops", receiver_factory())
+    for i in range(24):
+        put_results(engine, model, T0 + i * HOUR, drift_rows(["income"], 6 <= i < 14))
+    now = T0 + 30 * HOUR
+    summary = evaluate_alerts(engine, now=now)
+    assert (summary.fired, summary.resolved) == (1, 1)
+    deliveries = _deliveries(engine)
+    assert [d["event_type"] for d in deliveries] == ["drift.alert.firing", "drift.alert.resolved"]
+    fired_at = deliveries[0]["payload"]["timestamp"]
+    # fired at window 7's end; group_wait is over by the next window's end
+    assert fired_at.startswith((T0 + 9 * HOUR).strftime("%Y-%m-%dT%H"))
+    assert deliveries[1]["payload"]["timestamp"].startswith(
+        (T0 + 16 * HOUR).strftime("%Y-%m-%dT%H")
+    )
+    with engine.connect() as conn:
+        through = conn.execute(sa.text("SELECT evaluated_through FROM alert_rules")).scalar()
+        started, resolved = conn.execute(
+            sa.text("SELECT started_at, resolved_at FROM alerts")
+        ).one()
+    assert through == T0 + 23 * HOUR
+    assert started == T0 + 8 * HOUR and resolved == T0 + 16 * HOUR
+    again = evaluate_alerts(engine, now=now + timedelta(minutes=5))
+    assert (again.fired, again.resolved, again.notifications) == (0, 0, 0)
+
+
+def test_description_reports_p_values_for_tests(alerts_env) -> None:
+    engine = alerts_env
+    model = make_model(engine)
+    add_rule(engine, model, {**DRIFT_RULE, "for": 1, "of": 1, "channels": []})
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO results (model_id, window_start, window_end, family, column_name, "
+                "metric, value, p_value, threshold, drifted) VALUES (:m, :ws, :we, 'drift', "
+                "'channel', 'chi2_contingency', 4155.6, 1.5e-12, 0.01, true)"
+            ),
+            {"m": model, "ws": T0, "we": T0 + HOUR},
+        )
+    evaluate_alerts(engine, now=T0 + 2 * HOUR)
+    with engine.connect() as conn:
+        annotations = conn.execute(sa.text("SELECT annotations FROM alerts")).scalar_one()
+    assert annotations["description"].startswith(
+        "channel: chi2_contingency = 4156, p = 1.5e-12 (threshold 0.01)"
+    )
+
+
+def test_disabling_a_rule_resolves_its_alerts_quietly(alerts_env, receiver_factory) -> None:
+    engine = alerts_env
+    model = make_model(engine)
+    add_rule(engine, model, {**DRIFT_RULE, "for": 1, "of": 1, "group_wait": 0})
+    add_webhook(engine, "ops", receiver_factory())
+    put_results(engine, model, T0, drift_rows(["income"], True))
+    evaluate_alerts(engine, now=T0 + 2 * HOUR)
+    assert len(_deliveries(engine)) == 1
+    add_rule(engine, model, {**DRIFT_RULE, "for": 1, "of": 1, "enabled": False})
+    assert evaluate_alerts(engine, now=T0 + 3 * HOUR).resolved == 1
+    assert _alerts(engine) == [("income", "resolved")]
+    with engine.connect() as conn:
+        details = conn.execute(
+            sa.text("SELECT details FROM alert_events ORDER BY id DESC LIMIT 1")
+        ).scalar_one()
+    assert details == {"reason": "rule disabled"}
+    assert len(_deliveries(engine)) == 1

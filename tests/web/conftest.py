@@ -1,0 +1,43 @@
+"""Web fixtures: a database filled with synthetic results once per module, a live server, tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from monitor.storage.engine import session_scope
+from monitor.storage.tokens import create_token
+from monitor.web.app import create_app
+from tests.http import serve_app
+from tests.pg import truncate_all
+from tests.web.fixtures import Seeded, seed_results
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+"""Screenshots and reports for reviewers (gitignored)."""
+
+
+@dataclass
+class Site:
+    base: str
+    data: Seeded
+    admin: str
+    reader: str
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.admin}"}
+
+
+@pytest.fixture(scope="module")
+def site(engine: sa.Engine) -> Iterator[Site]:
+    truncate_all(engine)
+    data = seed_results(engine)
+    with session_scope(engine) as s:
+        admin, _ = create_token(s, "admin-user", "admin")
+        reader, _ = create_token(s, "reader", "read")
+    with serve_app(create_app(engine)) as base:
+        yield Site(base, data, admin, reader)
+    truncate_all(engine)

@@ -142,7 +142,10 @@ def part_one(engine: sa.Engine, url: str, rows: int) -> None:
         f"  ({job / floor:.1f}x the floor)"
     )
     print(f"  of which reading the rows (one COPY):  {read:8.3f} s  {rows / read:>12,.0f} rows/s")
-    print(f"  of which drift from the stored profiles (stats): {drift_only:.3f} s")
+    print(
+        f"  drift of one segment from its stored profiles (stats): {drift_only:.3f} s"
+        " (the job runs it for all traffic and each of the 4 segments)"
+    )
     print(f"  stored: {n_profiles} profiles, {n_results} results")
 
 

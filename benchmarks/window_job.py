@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from monitor.jobs.baselines import register_baseline  # noqa: E402
 from monitor.jobs.ranges import drift_over_range  # noqa: E402
+from monitor.jobs.reader import read_window  # noqa: E402
 from monitor.jobs.steps import create_windows, process_one  # noqa: E402
 from monitor.jobs.tick import make_context  # noqa: E402
 from monitor.sdk.pgwriter import PostgresWriter  # noqa: E402
@@ -126,12 +127,24 @@ def part_one(engine: sa.Engine, url: str, rows: int) -> None:
         n_results = c.execute(sa.text("SELECT count(*) FROM results")).scalar()
         n_profiles = c.execute(sa.text("SELECT count(*) FROM window_profiles")).scalar()
     assert claim is not None and status == "succeeded" and n == rows, (status, n)
+    with psycopg.connect(libpq_url(url)) as conn:  # the read alone, for the breakdown
+        t = time.perf_counter()
+        read_window(conn, model_id, start, start + timedelta(hours=1))
+        read = time.perf_counter() - t
+    t = time.perf_counter()
+    drift_over_range(engine, "bench", start, start + timedelta(hours=1))
+    drift_only = time.perf_counter() - t
     floor = min(floors)
     print(f"\nwindow job, {rows:,} rows x {N_NUM + N_CAT} features (+ prediction, 4 segments)")
     print(f"  SELECT count(*) of the window (floor): {floor:8.3f} s  {rows / floor:>12,.0f} rows/s")
     print(
         f"  window job (profiles + drift stored):  {job:8.3f} s  {rows / job:>12,.0f} rows/s"
         f"  ({job / floor:.1f}x the floor)"
+    )
+    print(f"  of which reading the rows (one COPY):  {read:8.3f} s  {rows / read:>12,.0f} rows/s")
+    print(
+        f"  drift of one segment from its stored profiles (stats): {drift_only:.3f} s"
+        " (the job runs it for all traffic and each of the 4 segments)"
     )
     print(f"  stored: {n_profiles} profiles, {n_results} results")
 

@@ -59,8 +59,15 @@ def register_demo_baseline(
 def compute_due_windows(engine: sa.Engine) -> int:
     """Run the worker's tick until nothing is due; returns the windows computed."""
     from monitor.jobs.tick import make_context, run_until_idle
+    from monitor.settings import get_settings
 
-    return run_until_idle(make_context(engine))
+    # Two weeks of history at start-up: the domain classifier (seconds a window) is left to
+    # the windows computed while the demo serves; the cheap PCA detector covers the history.
+    settings = get_settings()
+    quick = [m for m in settings.multivariate_methods if m != "domain_classifier"]
+    return run_until_idle(
+        make_context(engine, settings.model_copy(update={"multivariate_methods": quick}))
+    )
 
 
 def start_background_worker(engine: sa.Engine) -> Any:

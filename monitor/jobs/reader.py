@@ -156,29 +156,39 @@ def _copy_out(
         yield bytes(buffer)
 
 
-def _decode(chunks: Iterable[Any], dtype: np.dtype[Any]) -> NDArray[Any]:
-    """Rows of a fixed-width binary COPY stream, decoded chunk by chunk."""
+def _decode(chunks: Iterable[bytes], dtype: np.dtype[Any]) -> dict[str, NDArray[Any]]:
+    """Fields of a fixed-width binary COPY stream as native arrays, decoded chunk by chunk."""
     width = dtype.itemsize
-    parts: list[NDArray[Any]] = []
-    buffer = bytearray()
+    names = [n for n in dtype.names or () if n != "count" and not n.startswith("len_")]
+    parts: dict[str, list[NDArray[Any]]] = {n: [] for n in names}
+    pending = b""
     header: int | None = None
+
+    def take(buffer: bytes) -> bytes:
+        usable = len(buffer) // width * width
+        if usable:
+            rows = np.frombuffer(buffer, dtype=dtype, count=usable // width)
+            for n in names:
+                parts[n].append(rows[n].astype(rows[n].dtype.newbyteorder("=")))
+        return buffer[usable:]
+
     for block in chunks:
-        buffer += block
+        buffer = pending + block if pending else block
         if header is None:
             if len(buffer) < 19:
+                pending = buffer
                 continue
             header = 19 + int.from_bytes(buffer[15:19], "big")
-            del buffer[:header]
-        if len(buffer) >= width * CHUNK_ROWS:
-            usable = len(buffer) // width * width
-            parts.append(np.frombuffer(bytes(buffer[:usable]), dtype=dtype))
-            del buffer[:usable]
+            buffer = buffer[header:]
+        pending = take(buffer)
     if header is None:
         raise ValueError("not a binary COPY stream")
-    usable = (len(buffer) - 2) // width * width  # the trailer is int16 -1
-    if usable:
-        parts.append(np.frombuffer(bytes(buffer[:usable]), dtype=dtype))
-    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+    if len(pending) != 2:  # what is left is the trailer, int16 -1
+        raise ValueError(f"binary COPY stream ended with {len(pending)} stray bytes")
+    return {
+        n: np.concatenate(p) if p else np.empty(0, dtype=dtype[n].newbyteorder("="))
+        for n, p in parts.items()
+    }
 
 
 def _labels(
@@ -280,23 +290,24 @@ def read_window(
         ),
         dtype,
     )
-    data = WindowData(n=len(rows))
-    hashes = {name: pd.unique(rows[name].astype(np.int64)) for name in text_exprs}
-    labels = _labels(conn, model_id, hashes, text_exprs, where, known_labels) if len(rows) else {}
+    n = len(rows["version"])
+    data = WindowData(n=n)
+    hashes = {name: pd.unique(rows[name]) for name in text_exprs}
+    labels = _labels(conn, model_id, hashes, text_exprs, where, known_labels) if n else {}
     for i, slot in enumerate(slots):
         if slot.kind == "numeric":
-            data.numeric[slot.name] = rows[f"n{i}"].astype(np.float64)
+            data.numeric[slot.name] = rows[f"n{i}"]
         else:
-            data.categorical[slot.name] = _coded(rows[f"c{i}"].astype(np.int64), labels)
-    if not len(rows):
+            data.categorical[slot.name] = _coded(rows[f"c{i}"], labels)
+    if not n:
         return data
-    data.prediction_num = rows["prediction_num"].astype(np.float64)
-    data.prediction_cat = _coded(rows["prediction_cat"].astype(np.int64), labels)
-    data.score = rows["score"].astype(np.float64)
-    data.latency = rows["latency"].astype(np.float64)
-    data.versions = rows["version"].astype(np.int32)
-    data.segments = _segment_codes(_coded(rows["segment"].astype(np.int64), labels))
-    extra = rows["extra"].astype(np.int64)
+    data.prediction_num = rows["prediction_num"]
+    data.prediction_cat = _coded(rows["prediction_cat"], labels)
+    data.score = rows["score"]
+    data.latency = rows["latency"]
+    data.versions = rows["version"]
+    data.segments = _segment_codes(_coded(rows["segment"], labels))
+    extra = rows["extra"]
     if extra.any():
         data.type_errors = _type_errors(conn, where, extra)
     return data

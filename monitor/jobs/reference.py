@@ -8,7 +8,7 @@ results carry in their details so the UI can show it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,7 +38,7 @@ class Reference:
     columns: list[RefColumn]
     performance: dict[str, float] | None = None
     note: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
 
     def details(self) -> dict[str, Any]:
         """What results record about their reference."""
@@ -76,7 +76,9 @@ def load_training(conn: sa.Connection, model_id: int, version_id: int | None) ->
             _CACHE.clear()
         _CACHE[key] = _load_columns(conn, baseline_id, spec)
     fallback = version_id is not None and not own
-    return Reference(baseline_id, version, fallback, "training", _CACHE[key], performance)
+    return Reference(
+        baseline_id, version, fallback, "training", _CACHE[key], performance, created_at=created_at
+    )
 
 
 def _load_columns(conn: sa.Connection, baseline_id: int, spec: list[Any]) -> list[RefColumn]:
@@ -89,6 +91,8 @@ def _load_columns(conn: sa.Connection, baseline_id: int, spec: list[Any]) -> lis
         ),
         {"b": baseline_id},
     ):
+        if role == "rows":
+            continue
         source = prof.get("source_column", name)
         if prof.get("type") == "numeric":
             prof = {**prof, "sample": sample or []}
@@ -96,6 +100,24 @@ def _load_columns(conn: sa.Connection, baseline_id: int, spec: list[Any]) -> lis
     position = {c["name"]: i for i, c in enumerate(spec)}
     order = {"feature": 0, "prediction": 1, "score": 2, "target": 3}
     return sorted(columns, key=lambda c: (order.get(c.role, 9), position.get(c.source, 1 << 30)))
+
+
+_ROWS: dict[tuple[int, datetime | None], dict[str, Any] | None] = {}
+
+
+def load_row_sample(conn: sa.Connection, ref: Reference) -> dict[str, Any] | None:
+    """The baseline's row-aligned feature sample (for multivariate drift), if it has one."""
+    key = (ref.baseline_id, ref.created_at)
+    if key not in _ROWS:
+        if len(_ROWS) > 16:
+            _ROWS.clear()
+        _ROWS[key] = conn.execute(
+            sa.text(
+                "SELECT profile FROM baseline_profiles WHERE baseline_id = :b AND role = 'rows'"
+            ),
+            {"b": ref.baseline_id},
+        ).scalar()
+    return _ROWS[key]
 
 
 def load_rolling(

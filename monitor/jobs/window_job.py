@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from monitor.jobs import runs
 from monitor.jobs.drift import ProfilePair, profile_drift
 from monitor.jobs.reader import Coded, WindowData, load_slots, read_window
-from monitor.jobs.reference import RefColumn, Reference, load_reference
+from monitor.jobs.reference import RefColumn, Reference, load_reference, load_row_sample
 from monitor.stats.profiles import (
     CategoricalProfile,
     NumericProfile,
@@ -339,6 +339,70 @@ def _segment_profiles(
     return out
 
 
+MULTIVARIATE_ROWS = 2_000
+MULTIVARIATE_METRICS = {
+    "domain_classifier": "domain_classifier_auc",
+    "pca_reconstruction": "pca_reconstruction",
+}
+
+
+def _multivariate(
+    data: WindowData, ref: Reference, rows: dict[str, Any] | None, seed: int, methods: list[str]
+) -> list[dict[str, Any]]:
+    """Multivariate drift of a row sample of the window against the baseline's row sample."""
+    from monitor.stats import multivariate
+
+    detectors: dict[str, Any] = {
+        "domain_classifier": multivariate.domain_classifier_drift,
+        "pca_reconstruction": multivariate.pca_reconstruction_drift,
+    }
+    if not rows or not data.n or not methods:
+        return []
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(data.n, min(data.n, MULTIVARIATE_ROWS), replace=False))
+    current: dict[str, Any] = {}
+    reference: dict[str, Any] = {}
+    for name, kind in rows["kinds"].items():
+        if kind == "numeric" and name in data.numeric:
+            current[name] = data.numeric[name][pick]
+            reference[name] = np.array(
+                [np.nan if x is None else x for x in rows["values"][name]], dtype=np.float64
+            )
+        elif kind == "categorical" and name in data.categorical:
+            coded = data.categorical[name]
+            labels = np.array([*coded.labels, None], dtype=object)
+            current[name] = labels[coded.codes[pick]]
+            reference[name] = np.array(rows["values"][name], dtype=object)
+    if not current:
+        return []
+    out = []
+    results = [
+        detectors[m](reference, current, max_rows=MULTIVARIATE_ROWS, seed=seed)
+        for m in methods
+        if m in detectors
+    ]
+    for r in results:
+        out.append(
+            _row(
+                v.MULTIVARIATE,
+                MULTIVARIATE_METRICS.get(r.method, r.method),
+                r.statistic,
+                p_value=_finite(r.p_value),
+                threshold=_finite(r.threshold),
+                drifted=bool(r.drifted) if r.status == "ok" else None,
+                status=r.status,
+                n_reference=r.n_reference,
+                n_current=r.n_current,
+                details={
+                    "top_features": [{"feature": f, "contribution": c} for f, c in r.top_features],
+                    **r.details,
+                    **ref.details(),
+                },
+            )
+        )
+    return out
+
+
 def _dominant_version(data: WindowData) -> int | None:
     if data.versions is None or not data.n:
         return None
@@ -361,7 +425,12 @@ def _baseline_labels(conn: sa.Connection, model_id: int) -> list[str]:
 
 
 def run_window(
-    engine: sa.Engine, claim: runs.Claim, *, lease_seconds: int, min_segment_rows: int
+    engine: sa.Engine,
+    claim: runs.Claim,
+    *,
+    lease_seconds: int,
+    min_segment_rows: int,
+    multivariate_methods: list[str] | None = None,
 ) -> WindowOutput:
     """Compute a claimed window and store it, fenced; raises LeaseLost if it was taken over."""
     with engine.connect() as conn:
@@ -377,10 +446,13 @@ def run_window(
             known_labels=lambda: _baseline_labels(conn, claim.model_id),
         )
         ref = load_reference(conn, claim.model_id, _dominant_version(data), claim.window_start)
+        rows = load_row_sample(conn, ref) if ref is not None else None
     with engine.begin() as conn:
         runs.renew(conn, claim, lease_seconds=lease_seconds)
     seed = int(claim.window_start.timestamp()) & 0x7FFFFFFF
     output = compute(data, ref, seed=seed, min_segment_rows=min_segment_rows)
+    if ref is not None:
+        output.results += _multivariate(data, ref, rows, seed, multivariate_methods or [])
     with engine.begin() as conn:
         runs.complete(conn, claim, rows=output.rows)
         store(conn, claim, output)

@@ -15,6 +15,7 @@ def test_demo_baseline_and_worker_fill_results(
     db: sa.Engine, settings_env: None, tmp_path, monkeypatch
 ) -> None:
     monkeypatch.setenv("MONITOR_CATCHUP_MAX_AGE_DAYS", "7")
+    monkeypatch.setenv("MONITOR_MULTIVARIATE_METHODS", "[]")  # keep this test quick
     from monitor.settings import get_settings
 
     get_settings.cache_clear()

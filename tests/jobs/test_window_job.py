@@ -50,7 +50,10 @@ def shifted(db: sa.Engine, database_url: str) -> sa.Engine:
 def test_windows_get_profiles_drift_quality_and_operational_results(
     shifted: sa.Engine, job_settings: Settings
 ) -> None:
-    assert run_until_idle(make_context(shifted, job_settings)) == 3
+    settings = job_settings.model_copy(
+        update={"multivariate_methods": ["pca_reconstruction", "domain_classifier"]}
+    )
+    assert run_until_idle(make_context(shifted, settings)) == 3
     x = _results(shifted, family="drift", column_name="x", segment="")
     assert [r["drifted"] for r in x] == [False, True, False]
     for r in x:
@@ -77,6 +80,12 @@ def test_windows_get_profiles_drift_quality_and_operational_results(
     assert quality[("y", "out_of_range_share")] == pytest.approx(1 / 400)
     assert quality[("color", "unseen_category_share")] == pytest.approx(1 / 400)
     assert ("x", "missing_column") not in quality
+
+    multivariate = _results(shifted, family="multivariate", segment="")
+    auc = [r for r in multivariate if r["metric"] == "domain_classifier_auc"]
+    assert {r["metric"] for r in multivariate} == {"domain_classifier_auc", "pca_reconstruction"}
+    assert [r["drifted"] for r in auc] == [False, True, False]
+    assert auc[1]["details"]["top_features"][0]["feature"] == "x"
 
     volume = _results(shifted, family="operational", metric="volume", segment="")
     assert [r["value"] for r in volume] == [400.0, 400.0, 400.0]

@@ -159,7 +159,7 @@ def cold_start_summary(latency_ms: Any, cold: Any) -> dict[str, Any]:
     cold_s, warm_s = latency_summary(x[c]), latency_summary(x[~c])
     ratio = None
     if cold_s["p50"] is not None and warm_s["p50"]:
-        ratio = float(cold_s["p50"]) / float(warm_s["p50"])  # type: ignore[arg-type]
+        ratio = float(cold_s["p50"]) / float(warm_s["p50"])
     return {
         "n_cold": cold_s["n"],
         "n_warm": warm_s["n"],

@@ -27,6 +27,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Start the service on an embedded database with a demo model.",
     ),
     "token": ("monitor.cli.token:token", "Create, list or revoke API tokens."),
+    "worker": ("monitor.cli.worker:worker", "Run the scheduled window jobs (or --until-idle)."),
+    "baseline": ("monitor.cli.baseline:baseline", "Register, list, show or delete baselines."),
+    "backfill": ("monitor.cli.backfill:backfill", "Compute a model's windows over a date range."),
 }
 
 

@@ -1,0 +1,413 @@
+"""The window job: read a window's rows once, profile every column, store drift/quality results.
+
+Per window: one COPY of the rows (:mod:`monitor.jobs.reader`), one mergeable profile per column
+for all traffic and per segment with enough rows, then drift (per feature, ``@prediction`` and
+``@score``), data quality and operational figures computed from the profiles. Profiles and
+results replace the window's previous ones in the transaction that completes the run, after the
+fencing check (:func:`monitor.jobs.runs.complete`), so a recompute is atomic and a worker that
+lost its lease writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from numpy.typing import NDArray
+
+from monitor.jobs import runs
+from monitor.jobs.drift import ProfilePair, profile_drift
+from monitor.jobs.reader import Coded, WindowData, load_slots, read_window
+from monitor.jobs.reference import RefColumn, Reference, load_reference
+from monitor.stats.profiles import (
+    CategoricalProfile,
+    NumericProfile,
+    Profile,
+    category_label,
+    profile_numeric,
+)
+from monitor.storage import vocabulary as v
+
+log = logging.getLogger(__name__)
+
+WINDOW_FAMILIES = (v.DRIFT, v.DATASET_DRIFT, v.MULTIVARIATE, v.QUALITY, v.OPERATIONAL)
+"""Result families this job owns for a window (other jobs' families are left alone)."""
+OWN_OPERATIONAL = (v.VOLUME, v.LATENCY_P50, v.LATENCY_P95, v.LATENCY_P99)
+SAMPLE_SIZE = 2_000
+
+
+@dataclass
+class WindowOutput:
+    rows: int
+    profiles: list[dict[str, Any]] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --- current values of a reference column ------------------------------------------------------
+
+
+def _numeric_values(data: WindowData, col: RefColumn) -> NDArray[np.float64] | None:
+    if col.role == "prediction":
+        return data.prediction_num
+    if col.role == "score":
+        return data.score
+    if col.source in data.numeric:
+        return data.numeric[col.source]
+    coded = data.categorical.get(col.source)
+    if coded is None:
+        return None
+    as_num = pd.to_numeric(pd.Series(coded.labels, dtype=object), errors="coerce").to_numpy(float)
+    return np.where(coded.codes >= 0, np.append(as_num, np.nan)[coded.codes], np.nan)
+
+
+def _coded_values(data: WindowData, col: RefColumn) -> Coded | None:
+    if col.role == "prediction":
+        cat = data.prediction_cat
+        if cat is not None and (cat.codes >= 0).any():
+            return cat
+        return _floats_as_codes(data.prediction_num)
+    if col.source in data.categorical:
+        return data.categorical[col.source]
+    return _floats_as_codes(data.numeric.get(col.source))
+
+
+def _floats_as_codes(values: NDArray[np.float64] | None) -> Coded | None:
+    """Numbers logged for a categorical column: categories labelled like the baseline's."""
+    if values is None:
+        return None
+    finite = np.isfinite(values)
+    uniq, inverse = np.unique(values[finite], return_inverse=True)
+    codes = np.full(values.shape, -1, dtype=np.int32)
+    codes[finite] = inverse
+    return Coded(codes=codes, labels=[category_label(u) for u in uniq.tolist()])
+
+
+def _profile(
+    data: WindowData, col: RefColumn, mask: NDArray[np.bool_] | None, seed: int
+) -> Profile | None:
+    errors = data.type_errors.get(col.source)
+    n_errors = (
+        int(errors.sum() if mask is None else errors[mask].sum()) if errors is not None else 0
+    )
+    if isinstance(col.profile, NumericProfile):
+        values = _numeric_values(data, col)
+        if values is None:
+            return None
+        prof = profile_numeric(
+            values if mask is None else values[mask],
+            col.profile.edges,
+            sample_size=SAMPLE_SIZE,
+            seed=seed,
+        )
+        prof.nulls -= n_errors
+        prof.invalid += n_errors
+        return prof
+    coded = _coded_values(data, col)
+    if coded is None:
+        return None
+    counts, nulls = coded.counts(mask)
+    return CategoricalProfile(
+        count=sum(counts.values()), nulls=nulls - n_errors, invalid=n_errors, counts=counts
+    )
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+def _row(
+    family: str, metric: str, value: float | None, column: str = "", segment: str = "", **extra: Any
+) -> dict[str, Any]:
+    details = extra.pop("details", None)
+    row = {
+        "family": family,
+        "metric": metric,
+        "value": _finite(value),
+        "column_name": column,
+        "segment": segment,
+        "p_value": None,
+        "threshold": None,
+        "effect_size": None,
+        "ci_low": None,
+        "ci_high": None,
+        "drifted": None,
+        "status": v.OK,
+        "n_reference": None,
+        "n_current": None,
+        "details": json.dumps(details) if details else None,
+    }
+    row.update(extra)
+    return row
+
+
+def _finite(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _quality(col: RefColumn, prof: Profile, segment: str) -> list[dict[str, Any]]:
+    total = prof.total
+    out = [
+        _row(
+            v.QUALITY,
+            v.NULL_SHARE,
+            prof.nulls / total if total else None,
+            col.name,
+            segment,
+            n_current=total,
+        ),
+        _row(v.QUALITY, v.TYPE_ERRORS, float(prof.invalid), col.name, segment, n_current=total),
+    ]
+    if isinstance(prof, NumericProfile) and prof.count:
+        outside = prof.hist[0] + prof.hist[-1]
+        out.append(
+            _row(
+                v.QUALITY,
+                v.OUT_OF_RANGE_SHARE,
+                outside / prof.count,
+                col.name,
+                segment,
+                n_current=prof.count,
+            )
+        )
+    if (
+        isinstance(prof, CategoricalProfile)
+        and isinstance(col.profile, CategoricalProfile)
+        and prof.count
+    ):
+        unseen = sum(c for k, c in prof.counts.items() if k not in col.profile.counts)
+        out.append(
+            _row(
+                v.QUALITY,
+                v.UNSEEN_CATEGORY_SHARE,
+                (unseen + prof.other) / prof.count,
+                col.name,
+                segment,
+                n_current=prof.count,
+            )
+        )
+    return out
+
+
+def _drift_rows(result: Any, segment: str, ref: Reference) -> list[dict[str, Any]]:
+    rows = []
+    for r in result.columns:
+        details = {
+            k: val
+            for k, val in {
+                "effect_name": r.effect_name,
+                "p_value_adjusted": r.p_value_adjusted,
+                "tolerance": r.tolerance,
+                "message": r.message,
+                "policy": result.policy,
+            }.items()
+            if val is not None
+        }
+        rows.append(
+            _row(
+                v.DRIFT,
+                r.method,
+                r.statistic,
+                r.column,
+                segment,
+                p_value=_finite(r.p_value),
+                threshold=r.threshold,
+                effect_size=_finite(r.effect_size),
+                ci_low=_finite(r.effect_ci[0]) if r.effect_ci else None,
+                ci_high=_finite(r.effect_ci[1]) if r.effect_ci else None,
+                drifted=bool(r.drifted),
+                status=r.status,
+                n_reference=r.n_reference,
+                n_current=r.n_current,
+                details={**details, **ref.details()},
+            )
+        )
+    features = [r for r in result.columns if not r.column.startswith("@") and r.status == "ok"]
+    drifted = sum(1 for r in features if r.drifted)
+    share = drifted / len(features) if features else None
+    verdict = (drifted > 0) if features else None
+    rows.append(
+        _row(
+            v.DATASET_DRIFT,
+            "share_drifted",
+            share,
+            segment=segment,
+            drifted=verdict,
+            details={"columns": len(features), **ref.details()},
+        )
+    )
+    rows.append(
+        _row(
+            v.DATASET_DRIFT,
+            "drifted_columns",
+            float(drifted),
+            segment=segment,
+            drifted=verdict,
+            details={"columns": [r.column for r in features if r.drifted]},
+        )
+    )
+    return rows
+
+
+def _operational(
+    data: WindowData, mask: NDArray[np.bool_] | None, segment: str
+) -> list[dict[str, Any]]:
+    n = data.n if mask is None else int(mask.sum())
+    rows = [_row(v.OPERATIONAL, v.VOLUME, float(n), segment=segment, n_current=n)]
+    latency = data.latency if mask is None or data.latency is None else data.latency[mask]
+    if latency is not None and np.isfinite(latency).any():
+        p50, p95, p99 = np.nanpercentile(latency, [50, 95, 99])
+        for metric, value in ((v.LATENCY_P50, p50), (v.LATENCY_P95, p95), (v.LATENCY_P99, p99)):
+            rows.append(_row(v.OPERATIONAL, metric, value, segment=segment, n_current=n))
+    return rows
+
+
+def _schema_checks(data: WindowData, ref: Reference, seen: set[str]) -> list[dict[str, Any]]:
+    rows = []
+    expected = {c.source for c in ref.columns if c.role == "feature"}
+    for col in ref.columns:
+        if col.role == "feature":
+            missing = col.source not in seen
+            rows.append(
+                _row(v.QUALITY, v.MISSING_COLUMN, float(missing), col.name, drifted=missing)
+            )
+    present = [name for name, values in data.numeric.items() if np.isfinite(values).any()]
+    present += [name for name, coded in data.categorical.items() if (coded.codes >= 0).any()]
+    for name in sorted(set(present) - expected):
+        rows.append(_row(v.QUALITY, v.UNEXPECTED_COLUMN, 1.0, name, drifted=True))
+    return rows
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+
+def compute(
+    data: WindowData, ref: Reference | None, *, seed: int, min_segment_rows: int
+) -> WindowOutput:
+    """Profiles and results of one window (pure: no I/O)."""
+    out = WindowOutput(rows=data.n)
+    segments: list[tuple[str, NDArray[np.bool_] | None]] = [("", None)]
+    if data.n:
+        segments += list(data.segment_masks(min_segment_rows))
+    for segment, mask in segments:
+        out.results += _operational(data, mask, segment)
+        if ref is None or data.n == 0:
+            continue
+        pairs = []
+        seen = set()
+        for col in ref.columns:
+            if col.role == "target":
+                continue
+            prof = _profile(data, col, mask, seed)
+            if prof is None:
+                continue
+            if prof.count:
+                seen.add(col.source)
+            out.profiles.append({"segment": segment, "column_name": col.name, "profile": prof})
+            out.results += _quality(col, prof, segment)
+            if prof.count:
+                pairs.append(ProfilePair(col.name, col.profile, prof))
+        out.results += _drift_rows(profile_drift(pairs), segment, ref)
+        if segment == "":
+            out.results += _schema_checks(data, ref, seen)
+    if ref is None and data.n:
+        out.results.append(
+            _row(
+                v.DRIFT,
+                "no_baseline",
+                None,
+                status=v.INSUFFICIENT_DATA,
+                details={"message": "no baseline registered for this model"},
+            )
+        )
+    return out
+
+
+def _dominant_version(data: WindowData) -> int | None:
+    if data.versions is None or not data.n:
+        return None
+    values, counts = np.unique(data.versions, return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
+def run_window(
+    engine: sa.Engine, claim: runs.Claim, *, lease_seconds: int, min_segment_rows: int
+) -> WindowOutput:
+    """Compute a claimed window and store it, fenced; raises LeaseLost if it was taken over."""
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        slots = load_slots(raw, claim.model_id)
+        data = read_window(raw, claim.model_id, claim.window_start, claim.window_end, slots)
+        ref = load_reference(conn, claim.model_id, _dominant_version(data), claim.window_start)
+    with engine.begin() as conn:
+        runs.renew(conn, claim, lease_seconds=lease_seconds)
+    seed = int(claim.window_start.timestamp()) & 0x7FFFFFFF
+    output = compute(data, ref, seed=seed, min_segment_rows=min_segment_rows)
+    with engine.begin() as conn:
+        runs.complete(conn, claim, rows=output.rows)
+        store(conn, claim, output)
+    return output
+
+
+def store(conn: sa.Connection, claim: runs.Claim, output: WindowOutput) -> None:
+    """Replace the window's profiles and this job's results (call inside the completing tx)."""
+    key = {"m": claim.model_id, "ws": claim.window_start}
+    conn.execute(
+        sa.text("DELETE FROM window_profiles WHERE model_id = :m AND window_start = :ws"), key
+    )
+    conn.execute(
+        sa.text(
+            "DELETE FROM results WHERE model_id = :m AND window_start = :ws AND family IN"
+            " :families AND (family <> :op OR metric IN :own)"
+        ).bindparams(sa.bindparam("families", expanding=True), sa.bindparam("own", expanding=True)),
+        {
+            **key,
+            "families": list(WINDOW_FAMILIES),
+            "op": v.OPERATIONAL,
+            "own": list(OWN_OPERATIONAL),
+        },
+    )
+    if output.profiles:
+        rows = []
+        for p in output.profiles:
+            d = p["profile"].to_dict()
+            sample = d.pop("sample", None)
+            rows.append(
+                {
+                    **key,
+                    "we": claim.window_end,
+                    "seg": p["segment"],
+                    "col": p["column_name"],
+                    "kind": d["type"],
+                    "n": p["profile"].total,
+                    "prof": json.dumps(d),
+                    "sample": sample,
+                }
+            )
+        conn.execute(
+            sa.text(
+                "INSERT INTO window_profiles (model_id, window_start, window_end, segment,"
+                " column_name, kind, n, profile, sample_num) VALUES (:m, :ws, :we, :seg,"
+                " :col, :kind, :n, CAST(:prof AS jsonb), :sample)"
+            ),
+            rows,
+        )
+    if output.results:
+        conn.execute(
+            sa.text(
+                "INSERT INTO results (model_id, window_start, window_end, segment, family,"
+                " column_name, metric, value, p_value, threshold, effect_size, ci_low,"
+                " ci_high, drifted, status, n_reference, n_current, details) VALUES (:m,"
+                " :ws, :we, :segment, :family, :column_name, :metric, :value, :p_value,"
+                " :threshold, :effect_size, :ci_low, :ci_high, :drifted, :status,"
+                " :n_reference, :n_current, CAST(:details AS jsonb))"
+            ),
+            [{**key, "we": claim.window_end, **r} for r in output.results],
+        )

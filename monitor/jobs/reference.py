@@ -80,7 +80,8 @@ def load_training(conn: sa.Connection, model_id: int, version_id: int | None) ->
     order = {"feature": 0, "prediction": 1, "score": 2, "target": 3}
     columns.sort(key=lambda c: order.get(c.role, 9))
     columns = _feature_order(conn, baseline_id, columns)
-    return Reference(baseline_id, version, not own, "training", columns, performance)
+    fallback = version_id is not None and not own
+    return Reference(baseline_id, version, fallback, "training", columns, performance)
 
 
 def _feature_order(conn: sa.Connection, baseline_id: int, cols: list[RefColumn]) -> list[RefColumn]:

@@ -55,7 +55,10 @@ def _numeric_values(data: WindowData, col: RefColumn) -> NDArray[np.float64] | N
     if col.role == "prediction":
         return data.prediction_num
     if col.role == "score":
-        return data.score
+        # the positive class's probability; a regression model's output is its prediction
+        if data.score is not None and np.isfinite(data.score).any():
+            return data.score
+        return data.prediction_num
     if col.source in data.numeric:
         return data.numeric[col.source]
     coded = data.categorical.get(col.source)

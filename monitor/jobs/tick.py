@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 STEPS: dict[str, str] = {
     "windows": "monitor.jobs.steps:create_windows",
     "compute": "monitor.jobs.steps:compute_windows",
+    "performance": "monitor.jobs.performance:performance_step",
     "maintenance": "monitor.jobs.maintenance:maintenance_step",
 }
 

@@ -82,9 +82,10 @@ def volume_anomaly(
 ) -> VolumeCheck:
     """Is ``count`` a drop to zero, a drop or a spike compared with past windows?
 
-    ``history`` lists past window counts, oldest first. With ``season`` (e.g. 24 for hourly
-    windows with a daily cycle) only the windows at the same phase are compared (``history[-24]``,
-    ``history[-48]``...) when at least ``min_history`` of them exist; else the trailing windows.
+    ``history`` lists past window counts, oldest first, one per window (NaN for a window not
+    known). With ``season`` (e.g. 24 for hourly windows with a daily cycle) only the windows at
+    the same phase are compared (``history[-24]``, ``history[-48]``...) when at least
+    ``min_history`` of them are known; else all known windows of the history.
 
     The expected count is the median of the comparison windows and the spread the larger of the
     Poisson standard deviation and the scaled MAD, so a robust z-score needs both a large
@@ -93,10 +94,13 @@ def volume_anomaly(
     when at least ``min_expected_for_zero`` were expected is a drop to zero, the outage signal.
     """
     h = np.asarray(history, dtype=float)
-    h = h[np.isfinite(h)]
-    comp = h
-    if season and len(h) >= season * min_history:
-        comp = h[::-1][season - 1 :: season][: min_history * 4]
+    comp = h[np.isfinite(h)]
+    if season:
+        # same phase of the cycle, picked before dropping gaps so positions stay aligned
+        same_phase = h[::-1][season - 1 :: season][: min_history * 4]
+        same_phase = same_phase[np.isfinite(same_phase)]
+        if len(same_phase) >= min_history:
+            comp = same_phase
     if len(comp) < min_history:
         return VolumeCheck(count, None, None, None, INSUFFICIENT_DATA, None, None, len(comp))
     expected = float(np.median(comp))

@@ -72,11 +72,13 @@ def run_tick(ctx: TickContext, steps: dict[str, str] | None = None) -> dict[str,
     return done
 
 
-def run_until_idle(ctx: TickContext, *, max_ticks: int = 10_000) -> int:
-    """Tick until a tick finds nothing to do; returns the total work done."""
+def run_until_idle(
+    ctx: TickContext, *, max_ticks: int = 10_000, steps: dict[str, str] | None = None
+) -> int:
+    """Tick until a tick finds nothing to do; returns the total work done (of ``steps``)."""
     total = 0
     for _ in range(max_ticks):
-        done = run_tick(ctx)
+        done = run_tick(ctx, steps)
         work = sum(n for n in done.values() if n > 0)
         total += work
         if work == 0:

@@ -18,12 +18,15 @@ import pandas as pd
 import psycopg
 import sqlalchemy as sa
 
+from monitor.jobs.tick import STEPS
 from monitor.sdk.pgwriter import PostgresWriter
 from monitor.sdk.records import PredictionRecord
 from monitor.storage.engine import libpq_url
 from monitor.storage.partitions import ensure_partitions
 
 ROOT = Path(__file__).resolve().parents[2]
+WINDOW_STEPS = {name: spec for name, spec in STEPS.items() if name != "performance"}
+"""The tick without the performance job, for tests that count window computations."""
 HOUR = timedelta(hours=1)
 
 

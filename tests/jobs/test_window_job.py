@@ -14,7 +14,7 @@ from monitor.jobs.tick import make_context, run_until_idle
 from monitor.sdk.records import PredictionRecord
 from monitor.settings import Settings
 from monitor.stats.profiles import profile_numeric
-from tests.jobs.helpers import HOUR, baseline_frame, closed_hour, records, writer
+from tests.jobs.helpers import HOUR, WINDOW_STEPS, baseline_frame, closed_hour, records, writer
 
 
 def _results(engine: sa.Engine, **where: str) -> list[dict]:
@@ -49,7 +49,7 @@ def shifted(db: sa.Engine, database_url: str) -> sa.Engine:
 def test_windows_get_profiles_drift_quality_and_operational_results(
     shifted: sa.Engine, job_settings: Settings
 ) -> None:
-    assert run_until_idle(make_context(shifted, job_settings)) == 3
+    assert run_until_idle(make_context(shifted, job_settings), steps=WINDOW_STEPS) == 3
     x = _results(shifted, family="drift", column_name="x", segment="")
     assert [r["drifted"] for r in x] == [False, True, False]
     for r in x:
@@ -159,6 +159,6 @@ def test_a_window_without_a_baseline_still_gets_volume(
     from tests.jobs.helpers import seed_hours
 
     seed_hours(db, database_url, "nobase", closed_hour() - HOUR, 1, 10)
-    assert run_until_idle(make_context(db, job_settings)) == 1
+    assert run_until_idle(make_context(db, job_settings), steps=WINDOW_STEPS) == 1
     assert [r["value"] for r in _results(db, metric="volume", segment="")] == [10.0]
     assert _results(db, family="drift")[0]["status"] == "insufficient_data"

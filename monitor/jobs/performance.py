@@ -291,9 +291,6 @@ def run_performance(engine: sa.Engine, claim: runs.Claim, s: Settings) -> list[d
         version = _dominant(w.versions)
         base = _baseline(conn, claim.model_id, version)
         info = _model_info(conn, claim.model_id, version, base, s)
-        unmatched = unmatched_labels(
-            conn, claim.model_id, claim.window_start, claim.window_end, s.label_horizon_days
-        )
         ops = load_context(
             conn,
             claim.model_id,
@@ -304,6 +301,10 @@ def run_performance(engine: sa.Engine, claim: runs.Claim, s: Settings) -> list[d
             base.created_at,
             cold_seconds=s.cold_start_seconds,
             idle_seconds=s.idle_seconds,
+        )
+    with engine.begin() as conn:
+        unmatched = unmatched_labels(
+            conn, claim.model_id, claim.window_start, claim.window_end, s.label_horizon_days
         )
     with engine.begin() as conn:
         runs.renew(conn, claim, lease_seconds=s.lease_seconds)

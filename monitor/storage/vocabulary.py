@@ -42,7 +42,7 @@ LABEL_COVERAGE = "label_coverage"  # share of the window's predictions with a la
 LABELS = "labels"  # labelled predictions in the window
 LABEL_DELAY_P50 = "label_delay_p50"  # seconds from prediction to the label's own timestamp
 LABEL_DELAY_P90 = "label_delay_p90"
-LABELS_UNMATCHED = "labels_unmatched"  # labels timestamped in the window with no prediction
+LABELS_UNMATCHED = "labels_unmatched"  # labels received in the window matching no prediction
 DUPLICATE_IDS = "duplicate_ids"  # record ids logged more than once in the window
 ERRORS = "errors"  # records the database refused (dead letters) received during the window
 VOLUME_ANOMALY = "volume_anomaly"  # robust z of the volume; drifted = drop_to_zero/drop/spike

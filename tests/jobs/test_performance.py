@@ -273,6 +273,8 @@ def test_labels_before_predictions_duplicates_and_unknown_ids(
                 )
             ],
         )
+    with db.begin() as conn:  # all of these labels were received during the window
+        conn.execute(sa.text("UPDATE actuals SET received_at = :t"), {"t": start + HOUR / 2})
     run_until_idle(make_context(db, settings))
     assert _results(db, "operational", "label_coverage")[0]["value"] == 1.0
     assert _results(db, "operational", "duplicate_ids")[0]["value"] == 1.0

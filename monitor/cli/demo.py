@@ -47,6 +47,12 @@ def demo(host: str, port: int, reseed: bool, no_serve: bool) -> None:
         return
     import uvicorn
 
+    from monitor.demo.labels import SPEED, start_label_feeder
     from monitor.web.app import create_app
 
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+    _, stop_labels = start_label_feeder(engine)
+    click.echo(f"late labels: landing {SPEED / 1440:.0f} day(s) of them every minute")
+    try:
+        uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+    finally:
+        stop_labels.set()

@@ -198,12 +198,19 @@ def unmatched_labels(
 
 
 def create_performance_runs(conn: sa.Connection) -> int:
-    """A performance run for every computed (or due) window of the window job."""
+    """A performance run for every window the window job has finished (or given up on).
+
+    Following the window job means its results (volume, drift) are there when performance
+    reads their history, and a window is not computed twice on its first pass.
+    """
     result = conn.execute(
         sa.text(
             "INSERT INTO runs (model_id, job, window_start, window_end, status, reason)"
-            " SELECT model_id, :job, window_start, window_end, 'pending', reason FROM runs"
-            " WHERE job = 'window' AND status <> 'skipped' ON CONFLICT DO NOTHING"
+            " SELECT w.model_id, :job, w.window_start, w.window_end, 'pending', NULL FROM runs w"
+            " WHERE w.job = 'window' AND w.status IN ('succeeded', 'failed')"
+            " AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.model_id = w.model_id"
+            " AND p.job = :job AND p.window_start = w.window_start)"
+            " ON CONFLICT DO NOTHING"
         ),
         {"job": JOB_PERFORMANCE},
     )

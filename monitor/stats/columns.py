@@ -130,8 +130,7 @@ class ColumnPair:
         return Categories(
             keys=keys,
             ref=np.fromiter((ref_counts.get(k, 0) for k in keys), np.int64, len(keys)),
-            cur=np.fromiter((cur_counts.get(k, 0) for k in keys), np.int64, len(keys)),
-        )
+            cur=np.fromiter((cur_counts.get(k, 0) for k in keys), np.int64, len(keys)))
 
     @cached_property
     def ref_nunique(self) -> int:

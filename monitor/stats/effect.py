@@ -110,9 +110,8 @@ def numeric_effect(pair: ColumnPair, level: float = CI_LEVEL) -> Effect:
     return Effect("wasserstein_sd", value, se_n, confidence_interval(value, se_n, level))
 
 
-def tvd_with_se(
-    ref_counts: NDArray[np.int64], cur_counts: NDArray[np.int64]
-) -> tuple[float, float]:
+def tvd_with_se(ref_counts: NDArray[np.int64],
+                cur_counts: NDArray[np.int64]) -> tuple[float, float]:
     """Total variation distance of two count vectors and its delta-method standard error.
 
     Parameters

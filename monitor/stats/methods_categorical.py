@@ -141,13 +141,8 @@ def pooled_table(ref: NDArray[np.int64], cur: NDArray[np.int64]) -> NDArray[np.i
     return np.vstack([ref, cur])
 
 
-@register(
-    "chi2_contingency",
-    kind="p_value",
-    column_kinds=("cat",),
-    default_threshold=0.05,
-    source="monitor",
-)
+@register("chi2_contingency", kind="p_value", column_kinds=("cat",), default_threshold=0.05,
+          source="monitor")
 def chi2_contingency(pair: ColumnPair) -> MethodOutput:
     """Pearson's chi-square test of homogeneity on the 2 x K table (rare categories pooled).
 
@@ -160,3 +155,4 @@ def chi2_contingency(pair: ColumnPair) -> MethodOutput:
         return MethodOutput(0.0, 1.0)
     res = stats.chi2_contingency(table, correction=False)
     return MethodOutput(float(res.statistic), float(res.pvalue))
+

@@ -52,10 +52,10 @@ class DefaultPolicy:
     """
 
     alpha: float = 0.01
-    tolerance: dict[ColumnKind, float] = field(default_factory=lambda: {"num": 0.1, "cat": 0.02})
+    tolerance: dict[ColumnKind, float] = field(
+        default_factory=lambda: {"num": 0.1, "cat": 0.02})
     methods: dict[ColumnKind, str] = field(
-        default_factory=lambda: {"num": "ks", "cat": "chi2_contingency"}
-    )
+        default_factory=lambda: {"num": "ks", "cat": "chi2_contingency"})
     min_n: int = 30
     ci_level: float = 0.90
 

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     retention_days: int = 30
     partitions_ahead_days: int = 7
     min_segment_rows: int = 200
+    multivariate_methods: list[str] = Field(
+        default_factory=lambda: ["pca_reconstruction", "domain_classifier"],
+        description="Multivariate detectors run per window (the domain classifier costs "
+        "seconds a window; [] turns multivariate drift off).",
+    )
 
     # performance (labels, estimation, operational signals)
     min_labels: int = Field(

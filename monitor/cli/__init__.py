@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("monitor.cli.worker:worker", "Run the scheduled window jobs (or --until-idle)."),
     "baseline": ("monitor.cli.baseline:baseline", "Register, list, show or delete baselines."),
     "backfill": ("monitor.cli.backfill:backfill", "Compute a model's windows over a date range."),
+    "drift": (
+        "monitor.cli.drift:drift",
+        "Compare two CSV/Parquet files for drift (CI gate: exit 1).",
+    ),
 }
 
 

@@ -14,6 +14,7 @@ def demo(host: str, port: int, reseed: bool, no_serve: bool) -> None:
     """Start the service on an embedded database with a demo model."""
     import time
 
+    from monitor.demo import jobs as demo_jobs
     from monitor.demo import seed as demo_seed
     from monitor.demo.data import MODEL, generate
     from monitor.settings import get_settings
@@ -35,6 +36,13 @@ def demo(host: str, port: int, reseed: bool, no_serve: bool) -> None:
             f"  {counts['predictions']:,} predictions and {counts['actuals']:,} late labels"
             f" written in {time.monotonic() - started:.1f} s"
         )
+    if not demo_jobs.has_baseline(engine):
+        click.echo("registering the training baseline (version 2026.11.1)")
+        demo_jobs.register_demo_baseline(engine, settings.home / "demo")
+    click.echo("computing drift, quality and volume for every hourly window...")
+    window_started = time.monotonic()
+    computed = demo_jobs.compute_due_windows(engine)
+    click.echo(f"  {computed} windows computed in {time.monotonic() - window_started:.1f} s")
     with session_scope(engine) as session:
         token, _ = create_token(
             session, f"demo login {time.strftime('%Y-%m-%d %H:%M:%S')}", "admin"
@@ -50,9 +58,11 @@ def demo(host: str, port: int, reseed: bool, no_serve: bool) -> None:
     from monitor.demo.labels import SPEED, start_label_feeder
     from monitor.web.app import create_app
 
+    scheduler = demo_jobs.start_background_worker(engine)
     _, stop_labels = start_label_feeder(engine)
     click.echo(f"late labels: landing {SPEED / 1440:.0f} day(s) of them every minute")
     try:
         uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
     finally:
         stop_labels.set()
+        scheduler.shutdown(wait=False)

@@ -281,8 +281,39 @@ def register_baseline(
             ),
             [_profile_row(baseline_id, s, profiles[s.name]) for s in specs],
         )
+        conn.execute(
+            sa.text(
+                "INSERT INTO baseline_profiles (baseline_id, column_name, role, kind, profile)"
+                " VALUES (:b, :c, 'rows', 'rows', CAST(:p AS jsonb))"
+            ),
+            {"b": baseline_id, "c": ROWS_COLUMN, "p": _json(row_sample(df, specs))},
+        )
     log.info("baseline registered: model=%s version=%s rows=%d", model, version, len(df))
     return BaselineInfo(baseline_id, model, version, len(df), specs, performance)
+
+
+ROWS_COLUMN = "@rows"
+"""baseline_profiles entry holding a row-aligned sample of the features (multivariate drift)."""
+ROW_SAMPLE_SIZE = 2_000
+
+
+def row_sample(
+    df: pd.DataFrame, specs: list[ColumnSpec], size: int = ROW_SAMPLE_SIZE, seed: int = 0
+) -> dict[str, Any]:
+    """A uniform sample of whole rows (features only), JSON-ready: numbers or labels, None."""
+    from monitor.stats.profiles import category_label
+
+    features = [s for s in specs if s.role == "feature"]
+    picked = df.sample(n=min(size, len(df)), random_state=seed) if len(df) else df
+    values: dict[str, list[Any]] = {}
+    for spec in features:
+        column = picked[spec.name]
+        if spec.kind == NUMERIC:
+            numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            values[spec.name] = [float(x) if np.isfinite(x) else None for x in numbers]
+        else:
+            values[spec.name] = [None if pd.isna(x) else category_label(x) for x in column]
+    return {"type": "rows", "kinds": {s.name: s.kind for s in features}, "values": values}
 
 
 def stored_name(spec: ColumnSpec) -> str:

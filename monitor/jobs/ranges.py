@@ -1,42 +1,201 @@
 """Drift over long ranges (a day, a week, a month) from stored window profiles, never from rows.
 
-Hourly profiles merge exactly (counts, moments, histograms, categories) and their samples merge
-into a uniform sample of the union, so the cost of a range depends on the number of windows and
-columns, not on the number of rows the range once held (``benchmarks/window_job.py`` shows it).
+A range's profile is the merge of its hourly profiles, done in one pass rather than hour by
+hour: counts, nulls and histograms are summed, min/max taken, means and squared deviations
+pooled exactly (Chan et al.), category tables added. The uniform sample of the union is drawn
+the same way a chain of pairwise merges would draw it, but at once: the number of values taken
+from each window is multivariate-hypergeometric in the windows' row counts, and because stored
+samples are in random order, those values are simply a prefix of each window's sample. So the
+query fetches ~2,000 sample values per column whatever the range, and the cost depends on the
+number of windows and columns, not on the rows they once held (``benchmarks/window_job.py``).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 
 from monitor.errors import NotFoundError
 from monitor.jobs.drift import ProfilePair, profile_drift
-from monitor.jobs.reference import Reference, load_training, merge_compatible
-from monitor.stats.profiles import Profile, profile_from_dict
+from monitor.jobs.reference import Reference, load_training
+from monitor.stats.profiles import (
+    DEFAULT_SAMPLE_SIZE,
+    CategoricalProfile,
+    NumericProfile,
+    Profile,
+)
 from monitor.stats.results import DatasetDriftResult
 
 
+def _merge_numeric(
+    parts: list[dict[str, Any]], edges: list[float]
+) -> tuple[NumericProfile, list[int]]:
+    """Pool the windows' summaries; returns the profile (sample empty) and per-window quotas."""
+    n = np.array([p["count"] for p in parts], dtype=np.int64)
+    means = np.array([p["mean"] for p in parts], dtype=np.float64)
+    m2 = np.array([p["m2"] for p in parts], dtype=np.float64)
+    total = int(n.sum())
+    mean = float((n * means).sum() / total) if total else 0.0
+    pooled_m2 = float(m2.sum() + (n * (means - mean) ** 2).sum()) if total else 0.0
+    hist = np.sum([p["hist"] for p in parts], axis=0).astype(np.int64).tolist()
+    mins = [p["min"] for p in parts if p["min"] is not None]
+    maxs = [p["max"] for p in parts if p["max"] is not None]
+    size = min(int(p.get("sample_size", DEFAULT_SAMPLE_SIZE)) for p in parts)
+    k = min(size, total)
+    rng = np.random.default_rng([total & 0xFFFFFFFF, len(parts)])
+    quotas = rng.multivariate_hypergeometric(n, k).tolist() if k else [0] * len(parts)
+    profile = NumericProfile(
+        count=total,
+        nulls=sum(p["nulls"] for p in parts),
+        invalid=sum(p["invalid"] for p in parts),
+        min=min(mins) if mins else None,
+        max=max(maxs) if maxs else None,
+        mean=mean,
+        m2=pooled_m2,
+        edges=list(edges),
+        hist=hist,
+        sample=[],
+        sample_size=size,
+        seed=int(parts[0].get("seed", 0)),
+    )
+    return profile, quotas
+
+
+def _merge_categorical(parts: list[dict[str, Any]]) -> CategoricalProfile:
+    counts: dict[str, int] = defaultdict(int)
+    for p in parts:
+        for key, c in p["counts"].items():
+            counts[key] += c
+    return CategoricalProfile(
+        count=sum(p["count"] for p in parts),
+        nulls=sum(p["nulls"] for p in parts),
+        invalid=sum(p["invalid"] for p in parts),
+        counts=dict(counts),
+        other=sum(p.get("other", 0) for p in parts),
+        max_categories=min(p.get("max_categories", 10_000) for p in parts),
+    )._bounded()
+
+
 def merged_profiles(
-    conn: sa.Connection, model_id: int, start: datetime, end: datetime, segment: str = ""
+    conn: sa.Connection,
+    model_id: int,
+    start: datetime,
+    end: datetime,
+    segment: str = "",
+    edges: dict[str, list[float]] | None = None,
 ) -> dict[str, Profile]:
-    """Each column's profile over ``[start, end)``: the merge of its stored window profiles."""
-    merged: dict[str, Profile] = {}
+    """Each column's profile over ``[start, end)``: the merge of its stored window profiles.
+
+    ``edges`` (column -> bin edges, normally the reference's) selects which numeric window
+    profiles can merge; without it the edges of each column's latest window are used. Windows
+    profiled on other edges (another baseline) are left out.
+    """
     rows = conn.execute(
         sa.text(
-            "SELECT column_name, profile, sample_num FROM window_profiles"
-            " WHERE model_id = :m AND segment = :s AND window_start >= :a"
-            " AND window_start < :b ORDER BY window_start"
+            "SELECT window_start, column_name, profile - 'edges' AS profile,"
+            " md5(profile->>'edges') AS e"
+            " FROM window_profiles WHERE model_id = :m AND segment = :s"
+            " AND window_start >= :a AND window_start < :b ORDER BY window_start"
         ),
         {"m": model_id, "s": segment, "a": start, "b": end},
-    )
-    for name, prof, sample in rows:
-        d: dict[str, Any] = {**prof, "sample": sample or []} if prof["type"] == "numeric" else prof
-        p = profile_from_dict(d)
-        merged[name] = merge_compatible(merged[name], p) if name in merged else p
+    ).all()
+    by_column: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_column[row.column_name].append(row)
+    wanted_edges = _edge_groups(conn, model_id, segment, start, end, by_column, edges)
+    merged: dict[str, Profile] = {}
+    quotas: list[tuple[datetime, str, int]] = []
+    for name, items in by_column.items():
+        if items[-1].profile["type"] == "categorical":
+            merged[name] = _merge_categorical(
+                [r.profile for r in items if r.profile["type"] == "categorical"]
+            )
+            continue
+        digest, column_edges = wanted_edges[name]
+        same = [r for r in items if r.profile["type"] == "numeric" and r.e == digest]
+        if not same:  # every window of the range was profiled on another baseline's edges
+            continue
+        profile, quota = _merge_numeric([r.profile for r in same], column_edges)
+        merged[name] = profile
+        quotas += [(r.window_start, name, q) for r, q in zip(same, quota, strict=True) if q]
+    _fill_samples(conn, model_id, segment, merged, quotas)
     return merged
+
+
+def _edge_groups(
+    conn: sa.Connection,
+    model_id: int,
+    segment: str,
+    start: datetime,
+    end: datetime,
+    by_column: dict[str, list[Any]],
+    edges: dict[str, list[float]] | None,
+) -> dict[str, tuple[str, list[float]]]:
+    """Per numeric column: (md5 of the edges to keep, the edges)."""
+    out: dict[str, tuple[str, list[float]]] = {}
+    for name, items in by_column.items():
+        if items[-1].profile["type"] != "numeric":
+            continue
+        if edges and name in edges:
+            digest = conn.execute(
+                sa.text("SELECT md5(CAST(:e AS jsonb)::text)"), {"e": _json(edges[name])}
+            ).scalar_one()
+            out[name] = (digest, list(edges[name]))
+        else:
+            latest = items[-1]
+            found = conn.execute(
+                sa.text(
+                    "SELECT profile->'edges' FROM window_profiles WHERE model_id = :m AND"
+                    " segment = :s AND window_start = :w AND column_name = :c"
+                ),
+                {"m": model_id, "s": segment, "w": latest.window_start, "c": name},
+            ).scalar_one()
+            out[name] = (latest.e, found)
+    return out
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def _fill_samples(
+    conn: sa.Connection,
+    model_id: int,
+    segment: str,
+    merged: dict[str, Profile],
+    quotas: list[tuple[datetime, str, int]],
+) -> None:
+    """Fetch each window's sample prefix of its quota (one query for the whole range)."""
+    if not quotas:
+        return
+    rows = conn.execute(
+        sa.text(
+            "SELECT q.c, w.sample_num[1:q.k] FROM unnest(CAST(:ws AS timestamptz[]),"
+            " CAST(:cs AS text[]), CAST(:ks AS int[])) AS q(ws, c, k) JOIN window_profiles w"
+            " ON w.model_id = :m AND w.segment = :s AND w.window_start = q.ws"
+            " AND w.column_name = q.c"
+        ),
+        {
+            "ws": [q[0] for q in quotas],
+            "cs": [q[1] for q in quotas],
+            "ks": [q[2] for q in quotas],
+            "m": model_id,
+            "s": segment,
+        },
+    )
+    samples: dict[str, list[float]] = defaultdict(list)
+    for name, values in rows:
+        samples[name] += values or []
+    for name, values in samples.items():
+        profile = merged[name]
+        assert isinstance(profile, NumericProfile)
+        profile.sample = values
 
 
 def drift_over_range(
@@ -52,7 +211,12 @@ def drift_over_range(
         ref = load_training(conn, int(model_id), None)
         if ref is None:
             raise NotFoundError(f"model {model!r} has no baseline")
-        current = merged_profiles(conn, int(model_id), start, end, segment)
+        edges = {
+            c.name: list(c.profile.edges)
+            for c in ref.columns
+            if isinstance(c.profile, NumericProfile)
+        }
+        current = merged_profiles(conn, int(model_id), start, end, segment, edges)
     pairs = [
         ProfilePair(c.name, c.profile, current[c.name])
         for c in ref.columns

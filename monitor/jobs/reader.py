@@ -1,30 +1,36 @@
 """Read one window's rows once, fast, into numpy arrays per feature slot.
 
-Why CSV through pyarrow rather than row tuples: a window can hold millions of rows, and building
-Python tuples costs microseconds per row. Postgres streams ``COPY (SELECT num[1], ..., cat[1],
-...) TO STDOUT (FORMAT CSV)``, one column per feature slot, and pyarrow's multithreaded C++ CSV
-reader parses the stream in blocks straight into typed columns (float64 with NaN for nulls,
-dictionary-encoded strings). The server does one index range scan of the window's partition;
-nothing row-by-row happens in Python.
+A window can hold millions of rows; building Python tuples costs microseconds a row, and text
+formats cost the server as much again to print as the client to parse. So the window is read
+with one ``COPY (SELECT ...) TO STDOUT (FORMAT BINARY)`` whose every field has a fixed width:
+numbers as float8 (NULL sent as NaN), text as its 64-bit hash (``hashtextextended``, NULL as 0).
+Every row then has the same byte layout and the stream decodes with one ``np.frombuffer`` per
+chunk, no Python per row. Hashes are turned back into labels from a per-model cache seeded with
+the baseline's categories; only labels never seen before (new categories, new segments) cost a
+lookup query, which reads the window again filtered on those hashes. Rows holding values of the
+wrong type (``extra``) carry their record id's hash, and one small query names the features.
 
-NULL and the empty string stay distinct: Postgres writes NULL unquoted-empty and ``''`` quoted.
+A label whose 64-bit hash is exactly 0 would read as null (probability 2^-64).
 """
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import psycopg
-import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
-from pyarrow import csv as pacsv
+
+HASH = "hashtextextended({}, 0)"
+CHUNK_ROWS = 65_536
+_LABELS: dict[int, dict[int, str]] = {}
+"""Per model: text hash -> label, for every label seen (bounded below)."""
+MAX_CACHED_LABELS = 200_000
 
 
 @dataclass(frozen=True)
@@ -102,41 +108,137 @@ def _score_expression(conn: psycopg.Connection[Any], model_id: int) -> str | Non
     return f"CASE version_id {' '.join(cases)} END"
 
 
-def _code(column: pa.ChunkedArray) -> Coded:
-    encoded = pc.dictionary_encode(column.combine_chunks() if column.num_chunks else column)
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    indices = encoded.indices.fill_null(-1)
-    return Coded(
-        codes=indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False),
-        labels=[str(v) for v in encoded.dictionary.to_pylist()],
-    )
+def _field(expr: str, kind: str) -> tuple[str, str]:
+    if kind == "f8":
+        return f"coalesce(({expr})::float8, 'NaN')", ">f8"
+    if kind == "i4":
+        return f"coalesce(({expr})::int4, 0)", ">i4"
+    return f"coalesce({HASH.format(expr)}, 0)", ">i8"
 
 
-def _floats(column: pa.ChunkedArray) -> NDArray[np.float64]:
-    return np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+def _copy_out(
+    conn: psycopg.Connection[Any], sql: str, chunk_bytes: int = 8 << 20
+) -> Iterator[bytes]:
+    """Stream ``COPY ... TO STDOUT`` in large chunks, straight from libpq.
+
+    Postgres sends one message per row; psycopg's COPY iterator costs several microseconds per
+    message in Python, more than decoding the whole row. Reading libpq's messages in a tight
+    loop and handing numpy chunks of megabytes keeps the per-row cost at a fraction of that.
+    """
+    from psycopg import pq
+
+    pg = conn.pgconn
+    pg.send_query(sql.encode())
+    result = pg.get_result()
+    if result is None or result.status != pq.ExecStatus.COPY_OUT:
+        message = pg.error_message.decode(errors="replace").strip()
+        while pg.get_result() is not None:
+            pass
+        raise psycopg.DatabaseError(message or "COPY did not start")
+    buffer = bytearray()
+    while True:
+        nbytes, data = pg.get_copy_data(0)
+        if nbytes == -1:
+            break
+        if nbytes == -2:
+            raise psycopg.DatabaseError(pg.error_message.decode(errors="replace").strip())
+        buffer += data
+        if len(buffer) >= chunk_bytes:
+            yield bytes(buffer)
+            buffer.clear()
+    failed = None
+    while (result := pg.get_result()) is not None:
+        if result.status != pq.ExecStatus.COMMAND_OK:
+            failed = result.error_message.decode(errors="replace").strip()
+    if failed:
+        raise psycopg.DatabaseError(failed)
+    if buffer:
+        yield bytes(buffer)
 
 
-class _CopyStream(io.RawIOBase):
-    """A file object over COPY TO STDOUT blocks, so pyarrow parses while Postgres streams."""
+def _decode(chunks: Iterable[bytes], dtype: np.dtype[Any]) -> dict[str, NDArray[Any]]:
+    """Fields of a fixed-width binary COPY stream as native arrays, decoded chunk by chunk."""
+    width = dtype.itemsize
+    names = [n for n in dtype.names or () if n != "count" and not n.startswith("len_")]
+    parts: dict[str, list[NDArray[Any]]] = {n: [] for n in names}
+    pending = b""
+    header: int | None = None
 
-    def __init__(self, blocks: Iterator[Any]) -> None:
-        self._blocks = blocks
-        self._buffer = b""
+    def take(buffer: bytes) -> bytes:
+        usable = len(buffer) // width * width
+        if usable:
+            rows = np.frombuffer(buffer, dtype=dtype, count=usable // width)
+            for n in names:
+                parts[n].append(rows[n].astype(rows[n].dtype.newbyteorder("=")))
+        return buffer[usable:]
 
-    def readable(self) -> bool:
-        return True
+    for block in chunks:
+        buffer = pending + block if pending else block
+        if header is None:
+            if len(buffer) < 19:
+                pending = buffer
+                continue
+            header = 19 + int.from_bytes(buffer[15:19], "big")
+            buffer = buffer[header:]
+        pending = take(buffer)
+    if header is None:
+        raise ValueError("not a binary COPY stream")
+    if len(pending) != 2:  # what is left is the trailer, int16 -1
+        raise ValueError(f"binary COPY stream ended with {len(pending)} stray bytes")
+    return {
+        n: np.concatenate(p) if p else np.empty(0, dtype=dtype[n].newbyteorder("="))
+        for n, p in parts.items()
+    }
 
-    def readinto(self, b: Any) -> int:
-        while not self._buffer:
-            try:
-                self._buffer = bytes(next(self._blocks))
-            except StopIteration:
-                return 0
-        n = min(len(b), len(self._buffer))
-        b[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        return n
+
+def _labels(
+    conn: psycopg.Connection[Any],
+    model_id: int,
+    hashes: dict[str, NDArray[np.int64]],
+    exprs: dict[str, str],
+    where: str,
+    known: Callable[[], Iterable[str]],
+) -> dict[int, str]:
+    """hash -> label for every hash in ``hashes``, from the cache or one lookup query."""
+    cache = _LABELS.setdefault(model_id, {})
+    if len(cache) > MAX_CACHED_LABELS:
+        cache.clear()
+    new_known = [] if cache else [k for k in known() if k is not None]
+    if new_known:
+        cache.update(
+            conn.execute(
+                f"SELECT {HASH.format('x')}, x FROM unnest(%s::text[]) AS x", (new_known,)
+            ).fetchall()
+        )
+    missing: dict[str, NDArray[np.int64]] = {}
+    for name, values in hashes.items():
+        unknown = np.array([h for h in values.tolist() if h and h not in cache], dtype=np.int64)
+        if unknown.size:
+            missing[name] = unknown
+    if missing:
+        cases = ", ".join(f"({exprs[name]})" for name in missing)
+        wanted = sorted({int(h) for v in missing.values() for h in v.tolist()})
+        cache.update(
+            conn.execute(
+                f"SELECT DISTINCT {HASH.format('v.label')}, v.label FROM predictions p"
+                f" CROSS JOIN LATERAL (VALUES {cases}) AS v(label) WHERE {where}"
+                f" AND {HASH.format('v.label')} = ANY(%s::int8[])",
+                (wanted,),
+            ).fetchall()
+        )
+    return cache
+
+
+def _coded(hashes: NDArray[np.int64], labels: dict[int, str]) -> Coded:
+    codes, uniques = pd.factorize(hashes, sort=False)
+    names = [labels.get(int(h), "") for h in uniques.tolist()]
+    null = [i for i, h in enumerate(uniques.tolist()) if h == 0]
+    codes = codes.astype(np.int32)
+    if null:
+        codes[codes == null[0]] = -1
+        codes[codes > null[0]] -= 1
+        del names[null[0]]
+    return Coded(codes=codes, labels=names)
 
 
 def read_window(
@@ -145,61 +247,69 @@ def read_window(
     start: datetime,
     end: datetime,
     slots: list[FeatureSlot] | None = None,
+    known_labels: Callable[[], Iterable[str]] = tuple,
 ) -> WindowData:
-    """Read the rows of ``[start, end)`` for a model: one COPY, parsed column-wise."""
+    """Read the rows of ``[start, end)`` for a model: one fixed-width binary COPY."""
     slots = load_slots(conn, model_id) if slots is None else slots
-    exprs: list[tuple[str, str, pa.DataType]] = []
+    text_exprs: dict[str, str] = {}
+    fields: list[tuple[str, str, str]] = []  # name, SQL, numpy type
     for i, slot in enumerate(slots):
         if slot.kind == "numeric":
-            exprs.append((f"n{i}", f"num[{slot.position + 1}]", pa.float64()))
+            fields.append((f"n{i}", *_field(f"num[{slot.position + 1}]", "f8")))
         else:
-            exprs.append((f"c{i}", f"cat[{slot.position + 1}]", pa.string()))
-    score = _score_expression(conn, model_id)
-    exprs += [
-        ("prediction_num", "prediction_num", pa.float64()),
-        ("prediction_cat", "prediction_cat", pa.string()),
-        ("score", score or "NULL::float8", pa.float64()),
-        ("latency", "latency_ms", pa.float64()),
-        ("segment", "segment::text", pa.string()),
-        ("version", "version_id", pa.int32()),
-        ("extra", "extra::text", pa.string()),
+            text_exprs[f"c{i}"] = f"p.cat[{slot.position + 1}]"
+            fields.append((f"c{i}", *_field(f"cat[{slot.position + 1}]", "i8")))
+    text_exprs["prediction_cat"] = "p.prediction_cat"
+    text_exprs["segment"] = "p.segment::text"
+    fields += [
+        ("prediction_num", *_field("prediction_num", "f8")),
+        ("prediction_cat", *_field("prediction_cat", "i8")),
+        ("score", *_field(_score_expression(conn, model_id) or "NULL", "f8")),
+        ("latency", *_field("latency_ms", "f8")),
+        ("segment", *_field("segment::text", "i8")),
+        ("version", *_field("version_id", "i4")),
+        (
+            "extra",
+            f"CASE WHEN extra IS NULL THEN 0 ELSE coalesce({HASH.format('record_id')}, 1) END",
+            ">i8",
+        ),
     ]
-    select = ", ".join(expr for _, expr, _ in exprs)
-    sql = (
-        f"COPY (SELECT {select} FROM predictions WHERE model_id = {int(model_id)} "
-        f"AND event_ts >= '{start.isoformat()}' AND event_ts < '{end.isoformat()}') "
-        "TO STDOUT (FORMAT CSV)"
+    dtype = np.dtype(
+        [("count", ">i2")]
+        + [item for name, _, typ in fields for item in ((f"len_{name}", ">i4"), (name, typ))]
     )
-    names = [name for name, _, _ in exprs]
-    with conn.cursor() as cur, cur.copy(sql) as copy:
-        reader = pacsv.open_csv(
-            io.BufferedReader(_CopyStream(iter(copy)), buffer_size=1 << 20),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=8 << 20),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: typ for name, _, typ in exprs},
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-        table = reader.read_all()
-    data = WindowData(n=table.num_rows)
+    where = (
+        f"p.model_id = {int(model_id)} AND p.event_ts >= '{start.isoformat()}'"
+        f" AND p.event_ts < '{end.isoformat()}'"
+    )
+    select = ", ".join(sql for _, sql, _ in fields)
+    rows = _decode(
+        _copy_out(
+            conn,
+            f"COPY (SELECT {select} FROM predictions p WHERE {where}) TO STDOUT (FORMAT BINARY)",
+        ),
+        dtype,
+    )
+    n = len(rows["version"])
+    data = WindowData(n=n)
+    hashes = {name: pd.unique(rows[name]) for name in text_exprs}
+    labels = _labels(conn, model_id, hashes, text_exprs, where, known_labels) if n else {}
     for i, slot in enumerate(slots):
         if slot.kind == "numeric":
-            data.numeric[slot.name] = _floats(table.column(f"n{i}"))
+            data.numeric[slot.name] = rows[f"n{i}"]
         else:
-            data.categorical[slot.name] = _code(table.column(f"c{i}"))
-    if table.num_rows == 0:
+            data.categorical[slot.name] = _coded(rows[f"c{i}"], labels)
+    if not n:
         return data
-    data.prediction_num = _floats(table.column("prediction_num"))
-    data.prediction_cat = _code(table.column("prediction_cat"))
-    data.score = _floats(table.column("score"))
-    data.latency = _floats(table.column("latency"))
-    data.versions = table.column("version").to_numpy().astype(np.int32, copy=False)
-    data.segments = _segment_codes(_code(table.column("segment")))
-    extra = table.column("extra")
-    if extra.null_count < len(extra):
-        data.type_errors = _type_errors(extra)
+    data.prediction_num = rows["prediction_num"]
+    data.prediction_cat = _coded(rows["prediction_cat"], labels)
+    data.score = rows["score"]
+    data.latency = rows["latency"]
+    data.versions = rows["version"]
+    data.segments = _segment_codes(_coded(rows["segment"], labels))
+    extra = rows["extra"]
+    if extra.any():
+        data.type_errors = _type_errors(conn, where, extra)
     return data
 
 
@@ -223,19 +333,17 @@ def _segment_key(text: str) -> str:
     return segment_key(value) if isinstance(value, dict) else ""
 
 
-def _type_errors(extra: pa.ChunkedArray) -> dict[str, NDArray[np.bool_]]:
+def _type_errors(
+    conn: psycopg.Connection[Any], where: str, extra: NDArray[np.int64]
+) -> dict[str, NDArray[np.bool_]]:
     """Per feature, the rows whose value did not fit the feature's kind (kept in ``extra``)."""
-    values = extra.to_pylist()
+    rows = conn.execute(
+        f"SELECT {HASH.format('p.record_id')}, k FROM predictions p"
+        f" CROSS JOIN LATERAL jsonb_object_keys(p.extra) AS k WHERE {where}"
+        " AND p.extra IS NOT NULL AND jsonb_typeof(p.extra) = 'object'"
+    ).fetchall()
     masks: dict[str, NDArray[np.bool_]] = {}
-    for row, text in enumerate(values):
-        if text is None:
-            continue
-        try:
-            keys = json.loads(text)
-        except ValueError:
-            continue
-        for key in keys if isinstance(keys, dict) else ():
-            if key not in masks:
-                masks[key] = np.zeros(len(values), dtype=bool)
-            masks[key][row] = True
+    for record_hash, key in rows:
+        hit = extra == (record_hash or 1)
+        masks[key] = masks[key] | hit if key in masks else hit
     return masks

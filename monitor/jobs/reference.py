@@ -8,7 +8,7 @@ results carry in their details so the UI can show it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,7 +38,7 @@ class Reference:
     columns: list[RefColumn]
     performance: dict[str, float] | None = None
     note: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
 
     def details(self) -> dict[str, Any]:
         """What results record about their reference."""
@@ -52,19 +52,37 @@ class Reference:
         return out
 
 
+_CACHE: dict[tuple[int, datetime], list[RefColumn]] = {}
+"""Baseline columns by (baseline id, registration time): a replaced baseline gets a new key."""
+
+
 def load_training(conn: sa.Connection, model_id: int, version_id: int | None) -> Reference | None:
     """The baseline of ``version_id``, else the model's latest one (marked as a fallback)."""
     row = conn.execute(
         sa.text(
-            "SELECT b.id, v.version, b.version_id = :v AS own, b.performance FROM baselines b"
-            " JOIN model_versions v ON v.id = b.version_id WHERE b.model_id = :m"
+            "SELECT b.id, v.version, b.version_id = :v AS own, b.performance, b.created_at,"
+            " b.columns FROM baselines b JOIN model_versions v ON v.id = b.version_id"
+            " WHERE b.model_id = :m"
             " ORDER BY (b.version_id = :v) DESC, b.created_at DESC, b.id DESC LIMIT 1"
         ),
         {"m": model_id, "v": version_id if version_id is not None else -1},
     ).first()
     if row is None:
         return None
-    baseline_id, version, own, performance = row
+    baseline_id, version, own, performance, created_at, spec = row
+    key = (baseline_id, created_at)
+    if key not in _CACHE:
+        if len(_CACHE) > 64:
+            _CACHE.clear()
+        _CACHE[key] = _load_columns(conn, baseline_id, spec)
+    fallback = version_id is not None and not own
+    return Reference(
+        baseline_id, version, fallback, "training", _CACHE[key], performance, created_at=created_at
+    )
+
+
+def _load_columns(conn: sa.Connection, baseline_id: int, spec: list[Any]) -> list[RefColumn]:
+    """The baseline's columns: features in the baseline's order, then the model's outputs."""
     columns = []
     for name, role, kind, prof, sample in conn.execute(
         sa.text(
@@ -73,23 +91,33 @@ def load_training(conn: sa.Connection, model_id: int, version_id: int | None) ->
         ),
         {"b": baseline_id},
     ):
+        if role == "rows":
+            continue
         source = prof.get("source_column", name)
         if prof.get("type") == "numeric":
             prof = {**prof, "sample": sample or []}
         columns.append(RefColumn(name, source, role, kind, profile_from_dict(prof)))
-    order = {"feature": 0, "prediction": 1, "score": 2, "target": 3}
-    columns.sort(key=lambda c: order.get(c.role, 9))
-    columns = _feature_order(conn, baseline_id, columns)
-    fallback = version_id is not None and not own
-    return Reference(baseline_id, version, fallback, "training", columns, performance)
-
-
-def _feature_order(conn: sa.Connection, baseline_id: int, cols: list[RefColumn]) -> list[RefColumn]:
-    spec = conn.execute(
-        sa.text("SELECT columns FROM baselines WHERE id = :b"), {"b": baseline_id}
-    ).scalar_one()
     position = {c["name"]: i for i, c in enumerate(spec)}
-    return sorted(cols, key=lambda c: (c.role != "feature", position.get(c.source, 1 << 30)))
+    order = {"feature": 0, "prediction": 1, "score": 2, "target": 3}
+    return sorted(columns, key=lambda c: (order.get(c.role, 9), position.get(c.source, 1 << 30)))
+
+
+_ROWS: dict[tuple[int, datetime | None], dict[str, Any] | None] = {}
+
+
+def load_row_sample(conn: sa.Connection, ref: Reference) -> dict[str, Any] | None:
+    """The baseline's row-aligned feature sample (for multivariate drift), if it has one."""
+    key = (ref.baseline_id, ref.created_at)
+    if key not in _ROWS:
+        if len(_ROWS) > 16:
+            _ROWS.clear()
+        _ROWS[key] = conn.execute(
+            sa.text(
+                "SELECT profile FROM baseline_profiles WHERE baseline_id = :b AND role = 'rows'"
+            ),
+            {"b": ref.baseline_id},
+        ).scalar()
+    return _ROWS[key]
 
 
 def load_rolling(

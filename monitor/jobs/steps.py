@@ -53,6 +53,7 @@ def process_one(
             claim,
             lease_seconds=settings.lease_seconds,
             min_segment_rows=settings.min_segment_rows,
+            multivariate_methods=settings.multivariate_methods,
         )
         log.info(
             "window %s/%s: %d rows, %d results",

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from monitor.jobs import runs
 from monitor.jobs.drift import ProfilePair, profile_drift
 from monitor.jobs.reader import Coded, WindowData, load_slots, read_window
-from monitor.jobs.reference import RefColumn, Reference, load_reference
+from monitor.jobs.reference import RefColumn, Reference, load_reference, load_row_sample
 from monitor.stats.profiles import (
     CategoricalProfile,
     NumericProfile,
@@ -31,6 +31,7 @@ from monitor.stats.profiles import (
     category_label,
     profile_numeric,
 )
+from monitor.stats.quality import quality_checks
 from monitor.storage import vocabulary as v
 
 log = logging.getLogger(__name__)
@@ -154,50 +155,6 @@ def _finite(x: Any) -> float | None:
     return x if np.isfinite(x) else None
 
 
-def _quality(col: RefColumn, prof: Profile, segment: str) -> list[dict[str, Any]]:
-    total = prof.total
-    out = [
-        _row(
-            v.QUALITY,
-            v.NULL_SHARE,
-            prof.nulls / total if total else None,
-            col.name,
-            segment,
-            n_current=total,
-        ),
-        _row(v.QUALITY, v.TYPE_ERRORS, float(prof.invalid), col.name, segment, n_current=total),
-    ]
-    if isinstance(prof, NumericProfile) and prof.count:
-        outside = prof.hist[0] + prof.hist[-1]
-        out.append(
-            _row(
-                v.QUALITY,
-                v.OUT_OF_RANGE_SHARE,
-                outside / prof.count,
-                col.name,
-                segment,
-                n_current=prof.count,
-            )
-        )
-    if (
-        isinstance(prof, CategoricalProfile)
-        and isinstance(col.profile, CategoricalProfile)
-        and prof.count
-    ):
-        unseen = sum(c for k, c in prof.counts.items() if k not in col.profile.counts)
-        out.append(
-            _row(
-                v.QUALITY,
-                v.UNSEEN_CATEGORY_SHARE,
-                (unseen + prof.other) / prof.count,
-                col.name,
-                segment,
-                n_current=prof.count,
-            )
-        )
-    return out
-
-
 def _drift_rows(result: Any, segment: str, ref: Reference) -> list[dict[str, Any]]:
     rows = []
     for r in result.columns:
@@ -271,19 +228,38 @@ def _operational(
     return rows
 
 
-def _schema_checks(data: WindowData, ref: Reference, seen: set[str]) -> list[dict[str, Any]]:
+def _quality_rows(
+    ref: Reference, current: dict[str, Profile], data: WindowData, segment: str
+) -> list[dict[str, Any]]:
+    """Data-quality checks (stats' ``quality_checks``) as result rows."""
+    refs = {c.name: c.profile for c in ref.columns if c.role != "target"}
+    features = [c.name for c in ref.columns if c.role == "feature"]
+    seen = [name for name, p in current.items() if p.count]
+    expected: list[str] | None = None
+    if segment == "":
+        expected = list(refs)
+        present = [n for n, values in data.numeric.items() if np.isfinite(values).any()]
+        present += [n for n, coded in data.categorical.items() if (coded.codes >= 0).any()]
+        seen += [n for n in present if n not in refs]
+        expected = [n for n in expected if n in features or n in current]
+    else:
+        expected = [n for n in refs if n in current]
     rows = []
-    expected = {c.source for c in ref.columns if c.role == "feature"}
-    for col in ref.columns:
-        if col.role == "feature":
-            missing = col.source not in seen
-            rows.append(
-                _row(v.QUALITY, v.MISSING_COLUMN, float(missing), col.name, drifted=missing)
+    for check in quality_checks(refs, current, expected, seen):
+        prof = current.get(check.column or "")
+        rows.append(
+            _row(
+                v.QUALITY,
+                check.check,
+                check.value,
+                check.column or "",
+                segment,
+                threshold=check.threshold,
+                drifted=not check.passed,
+                n_current=prof.total if prof is not None else None,
+                details={"message": check.message},
             )
-    present = [name for name, values in data.numeric.items() if np.isfinite(values).any()]
-    present += [name for name, coded in data.categorical.items() if (coded.codes >= 0).any()]
-    for name in sorted(set(present) - expected):
-        rows.append(_row(v.QUALITY, v.UNEXPECTED_COLUMN, 1.0, name, drifted=True))
+        )
     return rows
 
 
@@ -298,27 +274,21 @@ def compute(
     segments: list[tuple[str, NDArray[np.bool_] | None]] = [("", None)]
     if data.n:
         segments += list(data.segment_masks(min_segment_rows))
+    profiles = _segment_profiles(data, ref, segments, seed) if ref is not None and data.n else {}
     for segment, mask in segments:
         out.results += _operational(data, mask, segment)
         if ref is None or data.n == 0:
             continue
         pairs = []
-        seen = set()
         for col in ref.columns:
-            if col.role == "target":
-                continue
-            prof = _profile(data, col, mask, seed)
+            prof = profiles[segment].get(col.name)
             if prof is None:
                 continue
-            if prof.count:
-                seen.add(col.source)
             out.profiles.append({"segment": segment, "column_name": col.name, "profile": prof})
-            out.results += _quality(col, prof, segment)
             if prof.count:
                 pairs.append(ProfilePair(col.name, col.profile, prof))
         out.results += _drift_rows(profile_drift(pairs), segment, ref)
-        if segment == "":
-            out.results += _schema_checks(data, ref, seen)
+        out.results += _quality_rows(ref, profiles[segment], data, segment)
     if ref is None and data.n:
         out.results.append(
             _row(
@@ -332,6 +302,107 @@ def compute(
     return out
 
 
+def _segment_profiles(
+    data: WindowData,
+    ref: Reference,
+    segments: list[tuple[str, NDArray[np.bool_] | None]],
+    seed: int,
+) -> dict[str, dict[str, Profile]]:
+    """Profiles per segment and for all traffic, touching each row once.
+
+    With segments, every row is profiled once in its segment (or in the rest), and all
+    traffic is the exact merge of those profiles rather than a second pass over the rows.
+    """
+    columns = [c for c in ref.columns if c.role != "target"]
+    out: dict[str, dict[str, Profile]] = {}
+    if len(segments) == 1:
+        out[""] = {c.name: p for c in columns if (p := _profile(data, c, None, seed)) is not None}
+        return out
+    rest = np.ones(data.n, dtype=bool)
+    parts: list[dict[str, Profile]] = []
+    for segment, mask in segments[1:]:
+        assert mask is not None
+        rest &= ~mask
+        out[segment] = {
+            c.name: p for c in columns if (p := _profile(data, c, mask, seed)) is not None
+        }
+        parts.append(out[segment])
+    if rest.any():
+        parts.append(
+            {c.name: p for c in columns if (p := _profile(data, c, rest, seed)) is not None}
+        )
+    merged: dict[str, Profile] = {}
+    for part in parts:
+        for name, prof in part.items():
+            merged[name] = merged[name].merge(prof) if name in merged else prof  # type: ignore[arg-type]
+    out[""] = merged
+    return out
+
+
+MULTIVARIATE_ROWS = 2_000
+MULTIVARIATE_METRICS = {
+    "domain_classifier": "domain_classifier_auc",
+    "pca_reconstruction": "pca_reconstruction",
+}
+
+
+def _multivariate(
+    data: WindowData, ref: Reference, rows: dict[str, Any] | None, seed: int, methods: list[str]
+) -> list[dict[str, Any]]:
+    """Multivariate drift of a row sample of the window against the baseline's row sample."""
+    from monitor.stats import multivariate
+
+    detectors: dict[str, Any] = {
+        "domain_classifier": multivariate.domain_classifier_drift,
+        "pca_reconstruction": multivariate.pca_reconstruction_drift,
+    }
+    if not rows or not data.n or not methods:
+        return []
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(data.n, min(data.n, MULTIVARIATE_ROWS), replace=False))
+    current: dict[str, Any] = {}
+    reference: dict[str, Any] = {}
+    for name, kind in rows["kinds"].items():
+        if kind == "numeric" and name in data.numeric:
+            current[name] = data.numeric[name][pick]
+            reference[name] = np.array(
+                [np.nan if x is None else x for x in rows["values"][name]], dtype=np.float64
+            )
+        elif kind == "categorical" and name in data.categorical:
+            coded = data.categorical[name]
+            labels = np.array([*coded.labels, None], dtype=object)
+            current[name] = labels[coded.codes[pick]]
+            reference[name] = np.array(rows["values"][name], dtype=object)
+    if not current:
+        return []
+    out = []
+    results = [
+        detectors[m](reference, current, max_rows=MULTIVARIATE_ROWS, seed=seed)
+        for m in methods
+        if m in detectors
+    ]
+    for r in results:
+        out.append(
+            _row(
+                v.MULTIVARIATE,
+                MULTIVARIATE_METRICS.get(r.method, r.method),
+                r.statistic,
+                p_value=_finite(r.p_value),
+                threshold=_finite(r.threshold),
+                drifted=bool(r.drifted) if r.status == "ok" else None,
+                status=r.status,
+                n_reference=r.n_reference,
+                n_current=r.n_current,
+                details={
+                    "top_features": [{"feature": f, "contribution": c} for f, c in r.top_features],
+                    **r.details,
+                    **ref.details(),
+                },
+            )
+        )
+    return out
+
+
 def _dominant_version(data: WindowData) -> int | None:
     if data.versions is None or not data.n:
         return None
@@ -339,24 +410,67 @@ def _dominant_version(data: WindowData) -> int | None:
     return int(values[np.argmax(counts)])
 
 
+def _baseline_labels(conn: sa.Connection, model_id: int) -> list[str]:
+    """Every category the model's baselines know (seeds the reader's label cache)."""
+    return list(
+        conn.execute(
+            sa.text(
+                "SELECT DISTINCT jsonb_object_keys(p.profile->'counts') FROM baseline_profiles p"
+                " JOIN baselines b ON b.id = p.baseline_id WHERE b.model_id = :m"
+                " AND p.kind = 'categorical'"
+            ),
+            {"m": model_id},
+        ).scalars()
+    )
+
+
 def run_window(
-    engine: sa.Engine, claim: runs.Claim, *, lease_seconds: int, min_segment_rows: int
+    engine: sa.Engine,
+    claim: runs.Claim,
+    *,
+    lease_seconds: int,
+    min_segment_rows: int,
+    multivariate_methods: list[str] | None = None,
 ) -> WindowOutput:
     """Compute a claimed window and store it, fenced; raises LeaseLost if it was taken over."""
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None
         slots = load_slots(raw, claim.model_id)
-        data = read_window(raw, claim.model_id, claim.window_start, claim.window_end, slots)
+        data = read_window(
+            raw,
+            claim.model_id,
+            claim.window_start,
+            claim.window_end,
+            slots,
+            known_labels=lambda: _baseline_labels(conn, claim.model_id),
+        )
         ref = load_reference(conn, claim.model_id, _dominant_version(data), claim.window_start)
+        rows = load_row_sample(conn, ref) if ref is not None else None
     with engine.begin() as conn:
         runs.renew(conn, claim, lease_seconds=lease_seconds)
     seed = int(claim.window_start.timestamp()) & 0x7FFFFFFF
     output = compute(data, ref, seed=seed, min_segment_rows=min_segment_rows)
+    if ref is not None:
+        output.results += _multivariate(data, ref, rows, seed, multivariate_methods or [])
     with engine.begin() as conn:
         runs.complete(conn, claim, rows=output.rows)
         store(conn, claim, output)
     return output
+
+
+def _array_literal(values: list[float] | None) -> str | None:
+    """A float8[] literal (repr round-trips floats exactly); far cheaper than list adaptation."""
+    return None if values is None else "{" + ",".join(map(repr, values)) + "}"
+
+
+def _shuffled(sample: list[float] | None, window_start: Any) -> list[float] | None:
+    """Samples are stored in random order, so any prefix is itself a uniform sample (which is
+    what lets a range merge fetch only the few values it needs from each window)."""
+    if not sample:
+        return sample
+    rng = np.random.default_rng(int(window_start.timestamp()) & 0x7FFFFFFF)
+    return rng.permutation(np.asarray(sample, dtype=np.float64)).tolist()
 
 
 def store(conn: sa.Connection, claim: runs.Claim, output: WindowOutput) -> None:
@@ -381,7 +495,7 @@ def store(conn: sa.Connection, claim: runs.Claim, output: WindowOutput) -> None:
         rows = []
         for p in output.profiles:
             d = p["profile"].to_dict()
-            sample = d.pop("sample", None)
+            sample = _shuffled(d.pop("sample", None), key["ws"])
             rows.append(
                 {
                     **key,
@@ -391,14 +505,14 @@ def store(conn: sa.Connection, claim: runs.Claim, output: WindowOutput) -> None:
                     "kind": d["type"],
                     "n": p["profile"].total,
                     "prof": json.dumps(d),
-                    "sample": sample,
+                    "sample": _array_literal(sample),
                 }
             )
         conn.execute(
             sa.text(
                 "INSERT INTO window_profiles (model_id, window_start, window_end, segment,"
                 " column_name, kind, n, profile, sample_num) VALUES (:m, :ws, :we, :seg,"
-                " :col, :kind, :n, CAST(:prof AS jsonb), :sample)"
+                " :col, :kind, :n, CAST(:prof AS jsonb), CAST(:sample AS float8[]))"
             ),
             rows,
         )

@@ -39,8 +39,18 @@ class Categories:
         return int(self.cur[self.ref == 0].sum())
 
 
-def _count(arr: NDArray[Any]) -> tuple[dict[Any, int], int]:
-    """Non-null value counts and the number of nulls (NaN, None, NA)."""
+def count_values(values: Any) -> tuple[dict[Any, int], int]:
+    """Non-null value counts and the number of nulls (NaN, None, NA).
+
+    A pandas Series is counted with its own hash table (``value_counts``), duck-typed so that
+    this package never imports pandas; it is about four times faster than a Counter on object
+    strings, which matters at a million rows.
+    """
+    if hasattr(values, "value_counts") and hasattr(values, "__len__"):
+        vc = values.value_counts(sort=False, dropna=True)
+        counts = dict(zip(vc.index.tolist(), vc.to_numpy().tolist(), strict=True))
+        return counts, len(values) - sum(counts.values())
+    arr = as_1d(values)
     if arr.dtype.kind in "fc":
         nan = np.isnan(arr)
         vals, cnt = np.unique(arr[~nan], return_counts=True)
@@ -66,13 +76,15 @@ class ColumnPair:
     count them lazily with a hash table, which beats sorting object arrays by far.
     """
 
-    def __init__(self, kind: ColumnKind, reference: Any, current: Any, name: str = "") -> None:
+    def __init__(self, kind: ColumnKind, reference: Any, current: Any, name: str = "",
+                 current_counts: tuple[dict[Any, int], int] | None = None) -> None:
         if kind not in ("num", "cat"):
             raise InputError(f"column kind must be 'num' or 'cat', not {kind!r}")
         self.kind: ColumnKind = kind
         self.name = name
         self.cache: dict[str, Any] = {}  # results shared between methods of this column
         self.invalid_ref = self.invalid_cur = 0
+        self.has_values = True  # False for pairs built from counts only
         if kind == "num":
             self.ref, self.nulls_ref, self.invalid_ref = split_numeric(reference)
             self.cur, self.nulls_cur, self.invalid_cur = split_numeric(current)
@@ -81,8 +93,22 @@ class ColumnPair:
         else:
             self.ref = as_1d(reference)
             self.cur = as_1d(current)
-            self._ref_counts, self.nulls_ref = _count(self.ref)
-            self._cur_counts, self.nulls_cur = _count(self.cur)
+            self._ref_counts, self.nulls_ref = count_values(reference)
+            self._cur_counts, self.nulls_cur = current_counts or count_values(current)
+
+    @classmethod
+    def from_counts(cls, ref_counts: dict[Any, int], cur_counts: dict[Any, int],
+                    name: str = "") -> ColumnPair:
+        """A categorical pair known only by its counts (e.g. from profiles).
+
+        Every count-based method works on it; methods that need the individual values
+        (``codes``) do not, and Evidently's TVD falls back to drawing permuted counts.
+        """
+        pair = cls("cat", np.empty(0, dtype=object), np.empty(0, dtype=object), name=name)
+        pair._ref_counts = {k: int(v) for k, v in ref_counts.items() if v > 0}
+        pair._cur_counts = {k: int(v) for k, v in cur_counts.items() if v > 0}
+        pair.has_values = False
+        return pair
 
     @property
     def n_ref(self) -> int:

@@ -49,11 +49,58 @@ def confidence_interval(value: float, se: float, level: float = CI_LEVEL) -> tup
     return max(0.0, value - z * se), value + z * se
 
 
+@dataclass(frozen=True)
+class MergedCdfs:
+    """Both empirical CDFs evaluated on the pooled sorted values.
+
+    ``f_ref[i]``/``f_cur[i]`` are the shares of each side at or below ``values[i]``; inside a
+    run of tied values only the run's last position has complete counts, which is harmless for
+    integrals (the run's width is 0) and is why maxima use ``run_end`` only.
+    """
+
+    values: NDArray[np.float64]
+    f_ref: NDArray[np.float64]
+    f_cur: NDArray[np.float64]
+    is_ref: NDArray[np.bool_]
+    run_end: NDArray[np.bool_]
+
+
+def merged_cdfs(pair: ColumnPair) -> MergedCdfs:
+    """Pooled CDFs of a numeric pair, from a linear-time merge of the two sorted sides.
+
+    A stable argsort of two concatenated sorted runs is a merge (timsort), so this replaces
+    scipy's two binary searches over all pooled values, the dominant cost at 1M rows, while
+    producing the same CDF values at every position where they matter.
+    """
+    cached = pair.cache.get("merged_cdfs")
+    if cached is not None:
+        return cached
+    a, b = pair.sorted_ref, pair.sorted_cur
+    pooled = np.concatenate([a, b])
+    order = np.argsort(pooled, kind="stable")
+    values = pooled[order]
+    is_ref = order < a.size
+    count_ref = np.cumsum(is_ref)
+    count_cur = np.arange(1, values.size + 1) - count_ref
+    run_end = np.ones(values.size, dtype=bool)
+    run_end[:-1] = values[1:] != values[:-1]
+    out = MergedCdfs(values, count_ref / a.size, count_cur / b.size, is_ref, run_end)
+    pair.cache["merged_cdfs"] = out
+    return out
+
+
+def ks_statistic(pair: ColumnPair) -> float:
+    """Two-sided KS statistic, equal to scipy's ``ks_2samp(...).statistic``."""
+    m = merged_cdfs(pair)
+    diff = (m.f_ref - m.f_cur)[m.run_end]
+    return float(max(diff.max(), np.clip(-diff.min(), 0, 1)))
+
+
 def wasserstein_with_se(pair: ColumnPair) -> tuple[float, float]:
     """Wasserstein-1 distance of the two samples and its delta-method standard error.
 
-    Computes scipy's ``wasserstein_distance`` (same CDF integral, same rounding) on arrays
-    sorted once per column, and caches the result on the pair.
+    The same CDF integral as scipy's ``wasserstein_distance`` (equal to rounding), computed on
+    the pooled merge shared with the KS statistic, and cached on the pair.
 
     Parameters
     ----------
@@ -67,21 +114,17 @@ def wasserstein_with_se(pair: ColumnPair) -> tuple[float, float]:
     cached = pair.cache.get("wasserstein")
     if cached is not None:
         return cached
-    a, b = pair.sorted_ref, pair.sorted_cur
-    allv = np.concatenate([a, b])
-    allv.sort(kind="mergesort")
-    deltas = np.diff(allv)
-    fa = np.searchsorted(a, allv[:-1], "right") / a.size
-    fb = np.searchsorted(b, allv[:-1], "right") / b.size
-    diff = fb - fa
+    m = merged_cdfs(pair)
+    deltas = np.diff(m.values)
+    diff = m.f_cur[:-1] - m.f_ref[:-1]
     w = float(np.dot(np.abs(diff), deltas))
-    # influence function h(y) = sum over intervals at or above y of delta * sign(F_cur - F_ref)
+    # influence function h(y) = sum over intervals at or above y of delta * sign(F_cur - F_ref);
+    # constant along a run of ties because the run's inner intervals have zero width.
     term = deltas * np.sign(diff)
-    suffix = np.zeros(allv.size)
-    suffix[:-1] = np.cumsum(term[::-1])[::-1]
-    ha = suffix[np.searchsorted(allv, a, "left")]
-    hb = suffix[np.searchsorted(allv, b, "left")]
-    se = math.sqrt(float(ha.var()) / a.size + float(hb.var()) / b.size)
+    h = np.zeros(m.values.size)
+    h[:-1] = np.cumsum(term[::-1])[::-1]
+    h_ref, h_cur = h[m.is_ref], h[~m.is_ref]
+    se = math.sqrt(float(h_ref.var()) / h_ref.size + float(h_cur.var()) / h_cur.size)
     pair.cache["wasserstein"] = (w, se)
     return w, se
 
@@ -135,11 +178,34 @@ def tvd_with_se(ref_counts: NDArray[np.int64],
     return tvd, math.sqrt(max(var_r, 0.0) / n_r + max(var_c, 0.0) / n_c)
 
 
+def debiased_tvd(ref_counts: NDArray[np.int64], cur_counts: NDArray[np.int64]) -> float:
+    """Total variation with the sampling noise of each share difference removed.
+
+    The plug-in TVD is biased upward by noise in every category (about 0.1 between two clean
+    samples of 1,000 rows over 50 categories), so its interval would call noise "big enough to
+    matter". Each ``|d_k|`` is replaced by ``sqrt(max(d_k^2 - var_k, 0))`` (``E d_k^2 =
+    delta_k^2 + var_k``), which removes most of that bias and leaves large differences intact.
+    """
+    n_r, n_c = float(ref_counts.sum()), float(cur_counts.sum())
+    if n_r == 0 or n_c == 0:
+        return math.nan
+    p, q = ref_counts / n_r, cur_counts / n_c
+    pooled = (ref_counts + cur_counts) / (n_r + n_c)
+    var = pooled * (1 - pooled) * (1 / n_r + 1 / n_c)
+    return 0.5 * float(np.sqrt(np.maximum((q - p) ** 2 - var, 0.0)).sum())
+
+
 def categorical_effect(pair: ColumnPair, level: float = CI_LEVEL) -> Effect:
-    """Total variation distance between the category shares, with a delta-method interval."""
+    """Total variation distance between the category shares, with a delta-method interval.
+
+    The lower end of the interval is taken around the debiased TVD (:func:`debiased_tvd`),
+    the upper end around the plug-in value, so the interval is conservative on both sides.
+    """
     cats = pair.categories
     tvd, se = tvd_with_se(cats.ref, cats.cur)
-    return Effect("tvd", tvd, se, confidence_interval(tvd, se, level))
+    lo, _ = confidence_interval(debiased_tvd(cats.ref, cats.cur), se, level)
+    _, hi = confidence_interval(tvd, se, level)
+    return Effect("tvd", tvd, se, (lo, hi))
 
 
 def effect_for(pair: ColumnPair, level: float = CI_LEVEL) -> Effect:

@@ -10,8 +10,7 @@ bad column never sinks the report.
 
 from __future__ import annotations
 
-import math
-from collections import Counter
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,12 +18,12 @@ import numpy as np
 
 from monitor.errors import InputError
 
-from .columns import ColumnPair
+from .columns import ColumnPair, count_values
 from .effect import effect_for
 from .policy import (
     EVIDENTLY_DRIFT_SHARE,
     DefaultPolicy,
-    benjamini_hochberg,
+    apply_default_policy,
     check_policy,
     evidently_default_method,
 )
@@ -46,34 +45,37 @@ def infer_column_kind(values: Any) -> ColumnKind | None:
     (Evidently's *text*, which we skip: per-value categories of IDs or free text are not a
     drift signal); datetimes, empty and mixed-type object columns -> None (skipped).
     """
+    return _infer(values)[0]
+
+
+def _infer(values: Any) -> tuple[ColumnKind | None, tuple[dict[Any, int], int] | None]:
+    """The kind, plus the category counts when inference had to count them anyway."""
     dtype = getattr(values, "dtype", None)
     name = getattr(dtype, "name", "") if dtype is not None else ""
     if name == "category":
-        return "cat"
+        return "cat", None
     arr = as_1d(values)
     kind = arr.dtype.kind
     if name.startswith(("Int", "UInt")):  # pandas nullable integers (Evidently: unknown)
         distinct = {v for v in arr.tolist() if not _is_null(v)}
-        return "cat" if len(distinct) <= INTEGER_CARDINALITY_LIMIT else "num"
+        return ("cat" if len(distinct) <= INTEGER_CARDINALITY_LIMIT else "num"), None
     if name.startswith(("Float", "float")) or kind == "f":
-        return "num"
+        return "num", None
     if kind in "iu":
-        return "cat" if np.unique(arr).size <= INTEGER_CARDINALITY_LIMIT else "num"
+        return ("cat" if np.unique(arr).size <= INTEGER_CARDINALITY_LIMIT else "num"), None
     if name == "boolean" or kind == "b":
-        return "cat"
-    if kind in "mM":
-        return None
-    if kind in "OUS":
-        items = arr.tolist()
-        first = next((v for v in items if not _is_null(v)), None)
-        last = next((v for v in reversed(items) if not _is_null(v)), None)
-        if not (isinstance(first, str) and isinstance(last, str)):
-            return None
-        counts = Counter(items)
-        n_null = sum(c for v, c in counts.items() if _is_null(v))
-        n_distinct = len(counts) - sum(1 for v in counts if _is_null(v))
-        return None if n_distinct > (len(items) - n_null) * TEXT_CARDINALITY_SHARE else "cat"
-    return None
+        return "cat", None
+    if kind not in "OUS":
+        return None, None
+    first = next((v for v in arr if not _is_null(v)), None)
+    last = next((v for v in arr[::-1] if not _is_null(v)), None)
+    if not (isinstance(first, str) and isinstance(last, str)):
+        return None, None
+    counts = count_values(values)
+    n_valid = len(arr) - counts[1]
+    if len(counts[0]) > n_valid * TEXT_CARDINALITY_SHARE:
+        return None, None
+    return "cat", counts
 
 
 def _columns_of(data: Any) -> list[str]:
@@ -136,7 +138,10 @@ def column_drift(pair: ColumnPair, method: DriftMethod, threshold: float, *,
                              f"not enough data: {pair.n_ref} reference and {pair.n_cur} "
                              f"current values (need {max(min_n, 1)} on each side)")
     try:
-        with np.errstate(all="ignore"):
+        # scipy warns about precision loss on (near-)constant data; the numbers it returns are
+        # still the right ones (p = 1, nan handled by the policy), so the warning is noise here.
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             out = method.func(pair)
             effect = effect_for(pair, ci_level)
     except (InputError, ValueError, ZeroDivisionError, FloatingPointError) as exc:
@@ -148,26 +153,6 @@ def column_drift(pair: ColumnPair, method: DriftMethod, threshold: float, *,
         drifted=method.decide(score, threshold),
         effect_size=effect.value, effect_name=effect.name, effect_ci=effect.ci,
         n_reference=pair.n_ref, n_current=pair.n_cur)
-
-
-def _apply_default_policy(results: list[DriftResult], params: DefaultPolicy,
-                          tolerances: Mapping[ColumnKind, float]) -> None:
-    """Benjamini-Hochberg across the window's tests, then the practical-tolerance gate."""
-    tested = [r for r in results if r.status == "ok" and r.method_kind == "p_value"
-              and r.p_value is not None and not math.isnan(r.p_value)]
-    for r, adj in zip(tested, benjamini_hochberg([r.p_value for r in tested]),  # type: ignore[misc]
-                      strict=True):
-        r.p_value_adjusted = adj
-    for r in results:
-        if r.status != "ok":
-            continue
-        r.tolerance = tolerances[r.kind]
-        lower = r.effect_ci[0] if r.effect_ci else (r.effect_size or 0.0)
-        big_enough = lower > r.tolerance
-        if r.method_kind == "p_value":
-            r.drifted = (r.p_value_adjusted is not None and r.p_value_adjusted <= r.threshold
-                         and big_enough)
-        # distance methods keep their own threshold rule (set by column_drift)
 
 
 def detect_drift(reference: Any, current: Any, *, policy: str = "default",
@@ -226,11 +211,15 @@ def detect_drift(reference: Any, current: Any, *, policy: str = "default",
     results: list[DriftResult] = []
     skipped: dict[str, str] = {}
     for name in names:
-        kind = kinds.get(name) or infer_column_kind(current[name])
+        counts = None
+        kind = kinds.get(name)
+        if kind is None:
+            kind, counts = _infer(current[name])
         if kind is None:
             skipped[name] = "not numeric or categorical (text, datetime or unknown type)"
             continue
-        pair = ColumnPair(kind, reference[name], current[name], name=name)
+        pair = ColumnPair(kind, reference[name], current[name], name=name,
+                          current_counts=counts)
         chosen = _override(name, kind, methods, kind_methods, method)
         if chosen is None:
             if policy == "evidently":
@@ -246,7 +235,7 @@ def detect_drift(reference: Any, current: Any, *, policy: str = "default",
         min_n = 1 if policy == "evidently" else params.min_n
         results.append(column_drift(pair, m, float(t), min_n=min_n, ci_level=params.ci_level))
     if policy == "default":
-        _apply_default_policy(results, params, params.tolerance)
+        apply_default_policy(results, params)
         share = drift_share
     else:
         share = EVIDENTLY_DRIFT_SHARE if drift_share is None else drift_share

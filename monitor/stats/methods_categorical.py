@@ -114,7 +114,7 @@ def tvd_permutation(pair: ColumnPair) -> MethodOutput:
     k = len(cats.keys)
     observed = float(_tvd(cats.ref, cats.cur, n_r, n_c))
     total = cats.ref + cats.cur
-    if n_r + n_c <= TVD_EXACT_MAX:
+    if pair.has_values and n_r + n_c <= TVD_EXACT_MAX:
         codes_r, codes_c = pair.codes
         combined = np.concatenate([codes_r, codes_c])
         rs = np.random.RandomState(0)  # Evidently: np.random.seed(0); np.random.choice(...)

@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -32,7 +33,7 @@ import numpy as np
 from monitor.errors import InputError
 
 from .columns import ColumnPair
-from .results import ColumnKind
+from .results import ColumnKind, DriftResult
 
 POLICIES = ("default", "evidently")
 
@@ -55,7 +56,7 @@ class DefaultPolicy:
     tolerance: dict[ColumnKind, float] = field(
         default_factory=lambda: {"num": 0.1, "cat": 0.02})
     methods: dict[ColumnKind, str] = field(
-        default_factory=lambda: {"num": "ks", "cat": "chi2_contingency"})
+        default_factory=lambda: {"num": "ks_t", "cat": "chi2_contingency"})
     min_n: int = 30
     ci_level: float = 0.90
 
@@ -103,3 +104,27 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     out = np.empty(m)
     out[order] = np.minimum(adjusted, 1.0)
     return out.tolist()
+
+
+def apply_default_policy(results: list[DriftResult], params: DefaultPolicy | None = None) -> None:
+    """Judge a window's column records together (in place): BH, then the tolerance gate.
+
+    Window jobs that compute columns one by one (e.g. with ``drift_from_profiles``) call this
+    on the list of a window's records so false alarms are controlled across its columns.
+    Records of distance methods keep their own threshold verdict; records without a verdict
+    (``status != "ok"``) are left alone.
+    """
+    params = params or DefaultPolicy()
+    tested = [r for r in results if r.status == "ok" and r.method_kind == "p_value"
+              and r.p_value is not None and not math.isnan(r.p_value)]
+    adjusted = benjamini_hochberg([r.p_value for r in tested])  # type: ignore[misc]
+    for r, adj in zip(tested, adjusted, strict=True):
+        r.p_value_adjusted = adj
+    for r in results:
+        if r.status != "ok":
+            continue
+        r.tolerance = params.tolerance[r.kind]
+        lower = r.effect_ci[0] if r.effect_ci else (r.effect_size or 0.0)
+        if r.method_kind == "p_value":
+            r.drifted = (r.p_value_adjusted is not None and r.p_value_adjusted <= r.threshold
+                         and lower > r.tolerance)

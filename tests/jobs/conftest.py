@@ -15,4 +15,9 @@ def db(clean_db: sa.Engine) -> Iterator[sa.Engine]:
 
 @pytest.fixture()
 def job_settings() -> Settings:
-    return Settings(lease_seconds=30, min_segment_rows=20, catchup_max_age_days=14)
+    return Settings(
+        lease_seconds=30,
+        min_segment_rows=20,
+        catchup_max_age_days=14,
+        multivariate_methods=["pca_reconstruction"],
+    )

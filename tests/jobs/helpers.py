@@ -104,7 +104,12 @@ def seed_hours(
 
 
 def worker_env(database_url: str, **settings: Any) -> dict[str, str]:
-    env = {**os.environ, "MONITOR_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "MONITOR_DATABASE_URL": database_url,
+        "PYTHONPATH": str(ROOT),
+        "MONITOR_MULTIVARIATE_METHODS": '["pca_reconstruction"]',
+    }
     for key, value in settings.items():
         env[f"MONITOR_{key.upper()}"] = str(value)
     return env

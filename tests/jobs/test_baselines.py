@@ -16,6 +16,7 @@ from monitor.jobs.baselines import (
     show_baseline,
 )
 from monitor.jobs.reference import load_training
+from monitor.stats.profiles import DEFAULT_N_BINS
 from tests.jobs.helpers import baseline_frame, scalar
 
 
@@ -92,7 +93,7 @@ def test_stored_baseline_is_reduced_and_keeps_what_drift_needs(db: sa.Engine) ->
     x = by_name["x"].profile
     assert x.count == 20_000 and len(x.sample) == 1_000
     assert x.mean == pytest.approx(df["x"].mean()) and x.max == df["x"].max()
-    assert sum(x.hist) == 20_000 and len(x.edges) == 51
+    assert sum(x.hist) == 20_000 and len(x.edges) == DEFAULT_N_BINS + 1
     assert by_name["color"].profile.counts == df["color"].value_counts().to_dict()
     assert {"@prediction", "@score", "label"} <= set(by_name)
     assert size < df.memory_usage(deep=True).sum() / 4  # not the whole file

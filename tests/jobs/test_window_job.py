@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from scipy import stats as sps
 
 from monitor.jobs.baselines import register_baseline, set_baseline_mode
 from monitor.jobs.ranges import drift_over_range, merged_profiles
@@ -13,6 +12,8 @@ from monitor.jobs.reader import read_window
 from monitor.jobs.tick import make_context, run_until_idle
 from monitor.sdk.records import PredictionRecord
 from monitor.settings import Settings
+from monitor.stats.policy import DefaultPolicy
+from monitor.stats.profile_drift import drift_from_profiles
 from monitor.stats.profiles import profile_numeric
 from tests.jobs.helpers import HOUR, WINDOW_STEPS, baseline_frame, closed_hour, records, writer
 
@@ -49,11 +50,15 @@ def shifted(db: sa.Engine, database_url: str) -> sa.Engine:
 def test_windows_get_profiles_drift_quality_and_operational_results(
     shifted: sa.Engine, job_settings: Settings
 ) -> None:
-    assert run_until_idle(make_context(shifted, job_settings), steps=WINDOW_STEPS) == 3
+    settings = job_settings.model_copy(
+        update={"multivariate_methods": ["pca_reconstruction", "domain_classifier"]}
+    )
+    assert run_until_idle(make_context(shifted, settings), steps=WINDOW_STEPS) == 3
     x = _results(shifted, family="drift", column_name="x", segment="")
     assert [r["drifted"] for r in x] == [False, True, False]
     for r in x:
-        assert r["metric"] == "ks" and r["threshold"] == 0.01 and r["status"] == "ok"
+        assert r["metric"] == DefaultPolicy().methods["num"] and r["threshold"] == 0.01
+        assert r["status"] == "ok" and r["details"]["p_value_adjusted"] >= r["p_value"]
         assert r["p_value"] is not None and r["effect_size"] is not None
         assert r["n_reference"] == 5_000 and r["n_current"] in (399, 400)
         assert r["details"]["reference"] == "training"
@@ -70,11 +75,17 @@ def test_windows_get_profiles_drift_quality_and_operational_results(
         for r in _results(shifted, family="quality", segment="")
         if r["window_start"] == x[2]["window_start"]
     }
-    assert quality[("x", "type_errors")] == 1.0
+    assert quality[("x", "type_errors")] == pytest.approx(1 / 400)
     assert quality[("x", "null_share")] == 0.0
     assert quality[("y", "out_of_range_share")] == pytest.approx(1 / 400)
     assert quality[("color", "unseen_category_share")] == pytest.approx(1 / 400)
-    assert quality[("x", "missing_column")] == 0.0
+    assert ("x", "missing_column") not in quality
+
+    multivariate = _results(shifted, family="multivariate", segment="")
+    auc = [r for r in multivariate if r["metric"] == "domain_classifier_auc"]
+    assert {r["metric"] for r in multivariate} == {"domain_classifier_auc", "pca_reconstruction"}
+    assert [r["drifted"] for r in auc] == [False, True, False]
+    assert auc[1]["details"]["top_features"][0]["feature"] == "x"
 
     volume = _results(shifted, family="operational", metric="volume", segment="")
     assert [r["value"] for r in volume] == [400.0, 400.0, 400.0]
@@ -131,8 +142,10 @@ def test_profiles_equal_a_direct_profile_and_ranges_merge_them(
     result, ref = drift_over_range(shifted, "m", first, first + 3 * HOUR)
     x = result.column("x")
     assert x.n_current == 1199 and x.drifted  # a third of the rows shifted by 1 sd
-    ks = sps.ks_2samp(ref.columns[0].profile.sample, merged["x"].sample)
-    assert x.p_value == pytest.approx(ks.pvalue)
+    # the same number as drift computed on a profile of the rows themselves
+    direct_drift = drift_from_profiles(ref.columns[0].profile, direct, column="x")
+    assert x.statistic == pytest.approx(direct_drift.statistic)
+    assert x.p_value == pytest.approx(direct_drift.p_value, rel=1e-6)
 
 
 def test_rolling_reference_compares_with_recent_production(

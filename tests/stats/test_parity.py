@@ -87,6 +87,8 @@ def test_numeric_parity(evidently, name: str, data: str) -> None:  # type: ignor
 @pytest.mark.parametrize("name", CATEGORICAL_METHODS)
 def test_categorical_parity(evidently, name: str, data: str) -> None:  # type: ignore[no-untyped-def]
     ref, cur = CATEGORICAL_DATA[data]
+    if name == "TVD":  # Evidently's permutation loop is pure Python: keep it small
+        ref, cur = ref[:250], cur[:200]
     ev = evidently_score(evidently, name, "cat", ref, cur)
     us = ours(name, "cat", ref, cur)
     assert_same(us[0], ev[0])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,18 +25,12 @@ from typing import Any
 import numpy as np
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from numpy.typing import NDArray
 from pyarrow import csv as pacsv
 
-from monitor.jobs.reader import (
-    Coded,
-    _code,
-    _CopyStream,
-    _floats,
-    _score_expression,
-    _segment_codes,
-)
+from monitor.jobs.reader import Coded, _score_expression, _segment_codes
 from monitor.storage.vocabulary import JOB_PERFORMANCE
 
 log = logging.getLogger(__name__)
@@ -82,6 +77,42 @@ class LabelledWindow:
         ]
 
 
+class _CopyStream(io.RawIOBase):
+    """A file object over COPY TO STDOUT blocks, so pyarrow parses while Postgres streams."""
+
+    def __init__(self, blocks: Iterator[Any]) -> None:
+        self._blocks = blocks
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._buffer:
+            try:
+                self._buffer = bytes(next(self._blocks))
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self._buffer))
+        b[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+
+def _code(column: pa.ChunkedArray) -> Coded:
+    encoded = pc.dictionary_encode(column.combine_chunks() if column.num_chunks else column)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    return Coded(
+        codes=encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32),
+        labels=[str(v) for v in encoded.dictionary.to_pylist()],
+    )
+
+
+def _floats(column: pa.ChunkedArray) -> NDArray[np.float64]:
+    return np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
 _COLUMNS: list[tuple[str, str, pa.DataType]] = [
     ("record_id", "p.record_id", pa.string()),
     ("ts", "extract(epoch FROM p.event_ts)", pa.float64()),
@@ -102,6 +133,9 @@ def read_labelled_window(
     conn: psycopg.Connection[Any], model_id: int, start: datetime, end: datetime
 ) -> LabelledWindow:
     """One COPY of the window's predictions LEFT JOINed to their labels, parsed column-wise.
+
+    CSV through pyarrow's C++ reader: the record ids and label texts a join needs are text, and
+    no Python runs per row.
 
     A record id logged twice in the window (a retried request with a new timestamp) counts once,
     at its first timestamp; how many were dropped is kept in ``duplicates``.

@@ -244,35 +244,43 @@ def _model_info(
 
 def _features(
     engine: sa.Engine, claim: runs.Claim, w: LabelledWindow
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Feature arrays aligned with the labelled window's rows (for the regression loss model)."""
-    from monitor.jobs.reader import read_window
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Feature arrays in the labelled window's row order (for the regression loss model).
+
+    Joined by record id, not by scan order, so the two reads cannot be misaligned. Rows are
+    built in Python: only regression windows with a loss model pay for it.
+    """
+    from monitor.jobs.reader import load_slots
 
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None
-        data = read_window(raw, claim.model_id, claim.window_start, claim.window_end)
-        order = [
-            r[0]
-            for r in raw.execute(
-                "SELECT record_id FROM predictions WHERE model_id = %s AND event_ts >= %s"
-                " AND event_ts < %s",
-                (claim.model_id, claim.window_start, claim.window_end),
-            ).fetchall()
-        ]
-    # both reads scan the same index range in the same order; align by record id to be sure
-    if len(order) != data.n:
-        return None
-    first: dict[str, int] = {}
-    for i, rid in enumerate(order):
-        first.setdefault(rid, i)
-    idx = np.array([first[r] for r in w.record_ids])
-    num = {k: val[idx] for k, val in data.numeric.items()}
-    cat = {
-        k: np.array([*c.labels, None], dtype=object)[c.codes][idx]
-        for k, c in data.categorical.items()
-    }
-    return num, cat
+        slots = load_slots(raw, claim.model_id)
+        rows = raw.execute(
+            "SELECT DISTINCT ON (record_id) record_id, num, cat FROM predictions"
+            " WHERE model_id = %s AND event_ts >= %s AND event_ts < %s"
+            " ORDER BY record_id, event_ts",
+            (claim.model_id, claim.window_start, claim.window_end),
+        ).fetchall()
+    by_id = {rid: (num or [], cat or []) for rid, num, cat in rows}
+    num_out: dict[str, Any] = {}
+    cat_out: dict[str, Any] = {}
+    for slot in slots:
+        k = slot.position
+        if slot.kind == "numeric":
+            num_out[slot.name] = np.array(
+                [_at(by_id.get(r, ([], []))[0], k, np.nan) for r in w.record_ids], dtype=float
+            )
+        else:
+            cat_out[slot.name] = np.array(
+                [_at(by_id.get(r, ([], []))[1], k, None) for r in w.record_ids], dtype=object
+            )
+    return num_out, cat_out
+
+
+def _at(values: list[Any], k: int, missing: Any) -> Any:
+    value = values[k] if k < len(values) else None
+    return missing if value is None else value
 
 
 def _dominant(versions: np.ndarray) -> int | None:

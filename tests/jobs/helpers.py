@@ -149,6 +149,10 @@ def scalar(engine: sa.Engine, sql: str, **params: Any) -> Any:
         return conn.execute(sa.text(sql), params).scalar()
 
 
-def runs_by_status(engine: sa.Engine) -> dict[str, int]:
+def runs_by_status(engine: sa.Engine, job: str = "window") -> dict[str, int]:
     with engine.connect() as conn:
-        return dict(conn.execute(sa.text("SELECT status, count(*) FROM runs GROUP BY 1")).all())
+        return dict(
+            conn.execute(
+                sa.text("SELECT status, count(*) FROM runs WHERE job = :j GROUP BY 1"), {"j": job}
+            ).all()
+        )

@@ -42,7 +42,7 @@ def demo(host: str, port: int, reseed: bool, no_serve: bool) -> None:
     click.echo("computing drift, quality, volume and performance for every hourly window...")
     window_started = time.monotonic()
     computed = demo_jobs.compute_due_windows(engine)
-    click.echo(f"  {computed} window jobs computed in {time.monotonic() - window_started:.1f} s")
+    click.echo(f"  {computed} windows computed in {time.monotonic() - window_started:.1f} s")
     with session_scope(engine) as session:
         token, _ = create_token(
             session, f"demo login {time.strftime('%Y-%m-%d %H:%M:%S')}", "admin"

@@ -193,7 +193,10 @@ def estimated(
                 estimation.CBPE_METRICS, n, "predictions carry no probability"
             )
         model = estimation.CBPEModel.from_dict(est)
-        return estimation.estimate_cbpe(model, p.score[mask], p.pred[mask])
+        # same minimum as realised metrics: the 3-sigma band shows how uncertain a small window is
+        return estimation.estimate_cbpe(
+            model, p.score[mask], p.pred[mask], min_rows=info.min_labels
+        )
     if p.task == "regression":
         if est.get("method") != "dle" or features is None:
             reason = est.get("reason") or "no loss model: the baseline needs a target"
@@ -205,6 +208,7 @@ def estimated(
             {k: val[mask] for k, val in num.items()},
             {k: val[mask] for k, val in cat.items()},
             p.pred[mask],
+            min_rows=info.min_labels,
         )
     return estimation.not_available(
         ("accuracy",), n, "label-free estimation covers binary classification and regression"

@@ -57,6 +57,23 @@ class Settings(BaseSettings):
         "seconds a window; [] turns multivariate drift off).",
     )
 
+    # performance (labels, estimation, operational signals)
+    min_labels: int = Field(
+        default=30, description="Labelled rows a window needs before its performance is shown."
+    )
+    label_horizon_days: int = Field(
+        default=30, description="How long after a window its late labels still recompute it."
+    )
+    label_sweep_seconds: int = Field(
+        default=60, description="How often the worker looks for newly arrived labels."
+    )
+    cold_start_seconds: float = Field(
+        default=120.0, description="Requests this soon after a deploy or an idle gap are cold."
+    )
+    idle_seconds: float = Field(
+        default=900.0, description="A gap in traffic this long makes the next requests cold."
+    )
+
     # alerts
     webhook_allow_private: list[str] = Field(
         default_factory=list,

@@ -66,7 +66,12 @@ def add(
     click.echo(f"baseline of {model} {version}: {info.n_rows:,} rows; columns: {kinds}")
     if info.performance:
         click.echo(
-            "performance: " + ", ".join(f"{k} {val:.4f}" for k, val in info.performance.items())
+            "performance: "
+            + ", ".join(
+                f"{k} {val:.4f}"
+                for k, val in info.performance.items()
+                if isinstance(val, int | float)  # "estimator" holds the CBPE/DLE fit
+            )
         )
 
 
@@ -112,7 +117,12 @@ def show(model: str, version: str | None) -> None:
         click.echo(f"  {name} [{p['kind']}, {p['role']}]: {stats}")
     if b["performance"]:
         click.echo(
-            "performance: " + ", ".join(f"{k} {val:.4f}" for k, val in b["performance"].items())
+            "performance: "
+            + ", ".join(
+                f"{k} {val:.4f}"
+                for k, val in b["performance"].items()
+                if isinstance(val, int | float)
+            )
         )
 
 

@@ -39,7 +39,7 @@ def demo(host: str, port: int, reseed: bool, no_serve: bool) -> None:
     if not demo_jobs.has_baseline(engine):
         click.echo("registering the training baseline (version 2026.11.1)")
         demo_jobs.register_demo_baseline(engine, settings.home / "demo")
-    click.echo("computing drift, quality and volume for every hourly window...")
+    click.echo("computing drift, quality, volume and performance for every hourly window...")
     window_started = time.monotonic()
     computed = demo_jobs.compute_due_windows(engine)
     click.echo(f"  {computed} windows computed in {time.monotonic() - window_started:.1f} s")
@@ -55,10 +55,14 @@ def demo(host: str, port: int, reseed: bool, no_serve: bool) -> None:
         return
     import uvicorn
 
+    from monitor.demo.labels import SPEED, start_label_feeder
     from monitor.web.app import create_app
 
     scheduler = demo_jobs.start_background_worker(engine)
+    _, stop_labels = start_label_feeder(engine)
+    click.echo(f"late labels: landing {SPEED / 1440:.0f} day(s) of them every minute")
     try:
         uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
     finally:
+        stop_labels.set()
         scheduler.shutdown(wait=False)

@@ -35,8 +35,12 @@ def worker(until_idle: bool, metrics_port: int | None, show_status: bool) -> Non
         return
     ctx = make_context(engine)
     if until_idle:
-        done = run_until_idle(ctx)
-        click.echo(f"worker {ctx.owner}: {done} windows processed, nothing left due")
+        totals: dict[str, int] = {}
+        run_until_idle(ctx, totals=totals)
+        click.echo(
+            f"worker {ctx.owner}: {totals.get('compute', 0)} windows processed,"
+            f" {totals.get('performance', 0)} performance windows, nothing left due"
+        )
         return
     if metrics_port is not None:
         from prometheus_client import REGISTRY, start_http_server

@@ -12,12 +12,13 @@ labels). Live traffic covers the last two weeks hour by hour, with daily seasona
   ``2026.11.2`` is deployed at day 11.
 
 Labels (did the loan default?) arrive 1-6 days after the prediction for ~80% of rows, so the
-latest days have few or none yet.
+latest days have few or none yet; those still to come are ``pending_actuals`` (the demo lands
+them on an accelerated clock, :mod:`monitor.demo.labels`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -51,6 +52,7 @@ class DemoData:
     baseline: pd.DataFrame  # features + prediction + proba + target
     traffic: pd.DataFrame  # features + prediction + proba + id, timestamp, version, latency
     actuals: pd.DataFrame  # id, actual, timestamp (labels already arrived by `now`)
+    pending_actuals: pd.DataFrame = field(default_factory=pd.DataFrame)  # labels still to come
 
 
 def _features(rng: np.random.Generator, n: int, drift: np.ndarray) -> pd.DataFrame:
@@ -159,12 +161,21 @@ def generate(
 
     delay_hours = 24 + rng.gamma(3, 24, n)
     arrives = (traffic["timestamp"] + pd.to_timedelta(delay_hours, unit="h")).dt.floor("us")
-    labelled = (rng.random(n) < 0.8) & (arrives <= pd.Timestamp(now))
-    actuals = pd.DataFrame(
-        {
-            "id": traffic.loc[labelled, "id"],
-            "actual": traffic.loc[labelled, "target"],
-            "timestamp": arrives[labelled],
-        }
-    ).reset_index(drop=True)
-    return DemoData(baseline=baseline, traffic=traffic.drop(columns=["target"]), actuals=actuals)
+    will_label = rng.random(n) < 0.8
+    landed = arrives <= pd.Timestamp(now)
+
+    def labels(mask: pd.Series) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "id": traffic.loc[mask, "id"],
+                "actual": traffic.loc[mask, "target"],
+                "timestamp": arrives[mask],
+            }
+        ).reset_index(drop=True)
+
+    return DemoData(
+        baseline=baseline,
+        traffic=traffic.drop(columns=["target"]),
+        actuals=labels(will_label & landed),
+        pending_actuals=labels(will_label & ~landed).sort_values("timestamp", ignore_index=True),
+    )

@@ -65,9 +65,12 @@ def compute_due_windows(engine: sa.Engine) -> int:
     # the windows computed while the demo serves; the cheap PCA detector covers the history.
     settings = get_settings()
     quick = [m for m in settings.multivariate_methods if m != "domain_classifier"]
-    return run_until_idle(
-        make_context(engine, settings.model_copy(update={"multivariate_methods": quick}))
+    totals: dict[str, int] = {}
+    run_until_idle(
+        make_context(engine, settings.model_copy(update={"multivariate_methods": quick})),
+        totals=totals,
     )
+    return totals.get("compute", 0)
 
 
 def start_background_worker(engine: sa.Engine) -> Any:

@@ -87,6 +87,13 @@ def seed(engine: sa.Engine, data: DemoData, home: Path) -> dict[str, int]:
                 counts["predictions"] += writer.write_predictions(
                     MODEL, str(version), batch
                 ).inserted
+        # a version was deployed when its traffic began (staleness is measured from there)
+        conn.execute(
+            "UPDATE model_versions v SET created_at = first.ts FROM (SELECT version_id,"
+            " min(event_ts) AS ts FROM predictions WHERE model_id = %s GROUP BY version_id)"
+            " AS first WHERE v.id = first.version_id",
+            (model_id,),
+        )
         labels = (
             ActualRecord(r.id, r.timestamp.to_pydatetime(), int(r.actual))
             for r in data.actuals.itertuples(index=False)

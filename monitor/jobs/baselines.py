@@ -50,7 +50,7 @@ class BaselineInfo:
     version: str
     n_rows: int
     columns: list[ColumnSpec]
-    performance: dict[str, float] | None
+    performance: dict[str, Any] | None
 
 
 def infer_kind(series: pd.Series) -> str | None:
@@ -149,7 +149,7 @@ def _task(df: pd.DataFrame, specs: list[ColumnSpec], task: str | None) -> str | 
 
 def baseline_performance(
     df: pd.DataFrame, specs: list[ColumnSpec], task: str | None, positive: str = "1"
-) -> dict[str, float] | None:
+) -> dict[str, Any] | None:
     """The model's performance on its own baseline (the yardstick for production)."""
     from sklearn import metrics
 
@@ -179,6 +179,15 @@ def baseline_performance(
     if task == "binary" and "score" in by_role and y_text.nunique() == 2:
         out["roc_auc"] = float(metrics.roc_auc_score(y_text == positive, frame[by_role["score"]]))
     return out or None
+
+
+def _estimator(
+    df: pd.DataFrame, specs: list[ColumnSpec], task: str | None, positive: str
+) -> dict[str, Any] | None:
+    """The label-free performance estimator fitted on the baseline (CBPE or DLE)."""
+    from monitor.jobs.performance import fit_estimator
+
+    return fit_estimator(df, specs, task, positive)
 
 
 def _label(value: Any) -> str:
@@ -233,6 +242,9 @@ def register_baseline(
         model_id, version_id, model_task, positive = _register_model(conn, model, version)
         task = _task(df, specs, task or model_task)
         performance = baseline_performance(df, specs, task, positive or "1")
+        estimator = _estimator(df, specs, task, positive or "1")
+        if estimator is not None:
+            performance = {**(performance or {}), "estimator": estimator}
         _register_features(conn, model_id, [s for s in specs if s.role == "feature"])
         if task and not model_task:
             conn.execute(

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 STEPS: dict[str, str] = {
     "windows": "monitor.jobs.steps:create_windows",
     "compute": "monitor.jobs.steps:compute_windows",
+    "performance": "monitor.jobs.performance:performance_step",
     "maintenance": "monitor.jobs.maintenance:maintenance_step",
 }
 
@@ -71,11 +72,23 @@ def run_tick(ctx: TickContext, steps: dict[str, str] | None = None) -> dict[str,
     return done
 
 
-def run_until_idle(ctx: TickContext, *, max_ticks: int = 10_000) -> int:
-    """Tick until a tick finds nothing to do; returns the total work done."""
+def run_until_idle(
+    ctx: TickContext,
+    *,
+    max_ticks: int = 10_000,
+    steps: dict[str, str] | None = None,
+    totals: dict[str, int] | None = None,
+) -> int:
+    """Tick until a tick finds nothing to do; returns the total work done (of ``steps``).
+
+    ``totals``, when given, receives the work of each step (e.g. windows vs performance runs).
+    """
     total = 0
     for _ in range(max_ticks):
-        done = run_tick(ctx)
+        done = run_tick(ctx, steps)
+        if totals is not None:
+            for name, n in done.items():
+                totals[name] = totals.get(name, 0) + max(n, 0)
         work = sum(n for n in done.values() if n > 0)
         total += work
         if work == 0:

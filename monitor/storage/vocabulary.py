@@ -38,7 +38,37 @@ VOLUME = "volume"
 LATENCY_P50 = "latency_p50"
 LATENCY_P95 = "latency_p95"
 LATENCY_P99 = "latency_p99"
-LABEL_COVERAGE = "label_coverage"
+LABEL_COVERAGE = "label_coverage"  # share of the window's predictions with a label (Wilson CI)
+LABELS = "labels"  # labelled predictions in the window
+LABEL_DELAY_P50 = "label_delay_p50"  # seconds from prediction to the label's own timestamp
+LABEL_DELAY_P90 = "label_delay_p90"
+LABELS_UNMATCHED = "labels_unmatched"  # labels received in the window matching no prediction
+DUPLICATE_IDS = "duplicate_ids"  # record ids logged more than once in the window
+ERRORS = "errors"  # records the database refused (dead letters) received during the window
+VOLUME_ANOMALY = "volume_anomaly"  # robust z of the volume; drifted = drop_to_zero/drop/spike
+COLD_REQUESTS = "cold_requests"  # requests after a deploy or an idle gap
+LATENCY_COLD_P50 = "latency_cold_p50"
+LATENCY_COLD_P95 = "latency_cold_p95"
+LATENCY_WARM_P50 = "latency_warm_p50"
+COLD_START_RATIO = "cold_start_ratio"  # cold p50 / warm p50
+COST = "cost"  # cost of the window (per 1k predictions and/or per compute-second)
+COST_PER_DAY = "cost_per_day"  # the window's cost rate over 24 hours
+VERSION_AGE_DAYS = "version_age_days"
+BASELINE_AGE_DAYS = "baseline_age_days"
+RETRAIN_INTERVAL_DAYS = "retrain_interval_days"
+DRIFT_TREND = "drift_trend"  # Theil-Sen slope per day of share_drifted over the last week
+
+# performance metrics (families performance / estimated_performance; metric = name below)
+CLASSIFICATION_METRICS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "log_loss",
+    "calibration_error",
+)
+REGRESSION_METRICS = ("mae", "rmse", "mape", "r2")
 
 # pseudo-columns for the model's outputs, so they never clash with a feature's name
 PREDICTION_COLUMN = "@prediction"
@@ -47,6 +77,7 @@ SCORE_COLUMN = "@score"  # probability of the positive class (binary) or the reg
 # result status
 OK = "ok"
 INSUFFICIENT_DATA = "insufficient_data"
+NOT_AVAILABLE = "not_available"  # e.g. no label-free estimator for this task or baseline
 
 # job names in the runs table
 JOB_WINDOW = "window"

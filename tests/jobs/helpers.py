@@ -18,12 +18,15 @@ import pandas as pd
 import psycopg
 import sqlalchemy as sa
 
+from monitor.jobs.tick import STEPS
 from monitor.sdk.pgwriter import PostgresWriter
 from monitor.sdk.records import PredictionRecord
 from monitor.storage.engine import libpq_url
 from monitor.storage.partitions import ensure_partitions
 
 ROOT = Path(__file__).resolve().parents[2]
+WINDOW_STEPS = {name: spec for name, spec in STEPS.items() if name != "performance"}
+"""The tick without the performance job, for tests that count window computations."""
 HOUR = timedelta(hours=1)
 
 
@@ -146,6 +149,10 @@ def scalar(engine: sa.Engine, sql: str, **params: Any) -> Any:
         return conn.execute(sa.text(sql), params).scalar()
 
 
-def runs_by_status(engine: sa.Engine) -> dict[str, int]:
+def runs_by_status(engine: sa.Engine, job: str = "window") -> dict[str, int]:
     with engine.connect() as conn:
-        return dict(conn.execute(sa.text("SELECT status, count(*) FROM runs GROUP BY 1")).all())
+        return dict(
+            conn.execute(
+                sa.text("SELECT status, count(*) FROM runs WHERE job = :j GROUP BY 1"), {"j": job}
+            ).all()
+        )

@@ -53,7 +53,10 @@ def _one_result_set_per_window(engine: sa.Engine) -> None:
                 "SELECT r.model_id, r.window_start, count(res.id) FILTER (WHERE res.metric ="
                 " 'volume' AND res.segment = '') AS volume_rows, count(res.id) AS n_results"
                 " FROM runs r LEFT JOIN results res ON res.model_id = r.model_id"
-                " AND res.window_start = r.window_start GROUP BY 1, 2"
+                " AND res.window_start = r.window_start AND res.family NOT IN"
+                " ('performance', 'estimated_performance') AND (res.family <> 'operational'"
+                " OR res.metric IN ('volume', 'latency_p50', 'latency_p95', 'latency_p99'))"
+                " WHERE r.job = 'window' GROUP BY 1, 2"
             )
         ).all()
     assert per_window and all(row.volume_rows == 1 for row in per_window)
@@ -111,7 +114,10 @@ def test_a_worker_killed_mid_window_loses_it_to_another_after_its_lease(
         stop(victim)
     with db.connect() as conn:
         killed = conn.execute(
-            sa.text("SELECT window_start, attempt, lease_owner FROM runs WHERE status = 'running'")
+            sa.text(
+                "SELECT window_start, attempt, lease_owner FROM runs WHERE status = 'running'"
+                " AND job = 'window'"
+            )
         ).one()
     assert killed.attempt == 1 and killed.lease_owner
     rescuer = start_monitor("worker", env=env, log=tmp_path / "rescuer.log")
@@ -120,7 +126,11 @@ def test_a_worker_killed_mid_window_loses_it_to_another_after_its_lease(
     finally:
         stop(rescuer)
     with db.connect() as conn:
-        attempts = dict(conn.execute(sa.text("SELECT window_start, attempt FROM runs")).all())
+        attempts = dict(
+            conn.execute(
+                sa.text("SELECT window_start, attempt FROM runs WHERE job = 'window'")
+            ).all()
+        )
     assert attempts[killed.window_start] == 2
     assert sorted(attempts.values()) == [1, 2]
     _one_result_set_per_window(db)
@@ -150,7 +160,8 @@ def test_downtime_is_caught_up_newest_first_and_a_late_batch_recomputes_its_wind
         order = (
             conn.execute(
                 sa.text(
-                    "SELECT window_start FROM runs WHERE window_start >= :t ORDER BY started_at"
+                    "SELECT window_start FROM runs WHERE window_start >= :t AND job = 'window'"
+                    " ORDER BY started_at"
                 ),
                 {"t": newest},
             )
@@ -171,6 +182,7 @@ def test_downtime_is_caught_up_newest_first_and_a_late_batch_recomputes_its_wind
             sa.text(
                 "SELECT r.window_start, r.attempt, res.value FROM runs r JOIN results res USING"
                 " (model_id, window_start) WHERE res.metric = 'volume' AND res.segment = ''"
+                " AND r.job = 'window'"
                 " ORDER BY 1"
             )
         ).all()

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from monitor.jobs import runs
 from monitor.jobs.tick import make_context, run_until_idle
 from monitor.settings import Settings
-from tests.jobs.helpers import HOUR, closed_hour, records, scalar, seed_hours, writer
+from tests.jobs.helpers import HOUR, WINDOW_STEPS, closed_hour, records, scalar, seed_hours, writer
 
 
 def _create(engine: sa.Engine, days: int = 14) -> int:
@@ -101,7 +101,7 @@ def test_late_rows_mark_a_computed_window_stale_and_it_is_recomputed_once(
     first = closed_hour() - 3 * HOUR
     seed_hours(db, database_url, "m", first, 3, 30)
     ctx = make_context(db, job_settings)
-    assert run_until_idle(ctx) == 3
+    assert run_until_idle(ctx, steps=WINDOW_STEPS) == 3
     late = first + HOUR
     with writer(database_url) as w:
         w.write_predictions("m", "v1", records(late, 7, seed=99, prefix="late"))
@@ -110,7 +110,7 @@ def test_late_rows_mark_a_computed_window_stale_and_it_is_recomputed_once(
         states = dict(conn.execute(sa.text("SELECT window_start, status FROM runs")).all())
     assert states[late] == "stale"
     assert sorted(states.values()) == ["stale", "succeeded", "succeeded"]
-    assert run_until_idle(ctx) == 1
+    assert run_until_idle(ctx, steps=WINDOW_STEPS) == 1
     with db.connect() as conn:
         rows = conn.execute(
             sa.text(
@@ -121,7 +121,7 @@ def test_late_rows_mark_a_computed_window_stale_and_it_is_recomputed_once(
         ).all()
     assert [(r[1], r[2]) for r in rows] == [("succeeded", 1), ("succeeded", 2), ("succeeded", 1)]
     assert rows[1][3] == 37 and rows[1][4] == 37.0
-    assert run_until_idle(ctx) == 0
+    assert run_until_idle(ctx, steps=WINDOW_STEPS) == 0
 
 
 def test_rows_landing_while_a_window_computes_reject_its_completion(

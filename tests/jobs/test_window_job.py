@@ -15,7 +15,7 @@ from monitor.settings import Settings
 from monitor.stats.policy import DefaultPolicy
 from monitor.stats.profile_drift import drift_from_profiles
 from monitor.stats.profiles import profile_numeric
-from tests.jobs.helpers import HOUR, baseline_frame, closed_hour, records, writer
+from tests.jobs.helpers import HOUR, WINDOW_STEPS, baseline_frame, closed_hour, records, writer
 
 
 def _results(engine: sa.Engine, **where: str) -> list[dict]:
@@ -53,7 +53,7 @@ def test_windows_get_profiles_drift_quality_and_operational_results(
     settings = job_settings.model_copy(
         update={"multivariate_methods": ["pca_reconstruction", "domain_classifier"]}
     )
-    assert run_until_idle(make_context(shifted, settings)) == 3
+    assert run_until_idle(make_context(shifted, settings), steps=WINDOW_STEPS) == 3
     x = _results(shifted, family="drift", column_name="x", segment="")
     assert [r["drifted"] for r in x] == [False, True, False]
     for r in x:
@@ -172,6 +172,6 @@ def test_a_window_without_a_baseline_still_gets_volume(
     from tests.jobs.helpers import seed_hours
 
     seed_hours(db, database_url, "nobase", closed_hour() - HOUR, 1, 10)
-    assert run_until_idle(make_context(db, job_settings)) == 1
+    assert run_until_idle(make_context(db, job_settings), steps=WINDOW_STEPS) == 1
     assert [r["value"] for r in _results(db, metric="volume", segment="")] == [10.0]
     assert _results(db, family="drift")[0]["status"] == "insufficient_data"

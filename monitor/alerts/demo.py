@@ -73,7 +73,7 @@ def setup_demo_alerts(engine: sa.Engine, model_name: str, home: Path) -> DemoAle
     def on_request(received: Received) -> None:
         event = received.json() or {}
         data = event.get("data", {}) if isinstance(event, dict) else {}
-        log.warning(
+        log.info(
             "demo webhook received %s %s (%s): %s firing, %s resolved, %s",
             received.webhook_id,
             event.get("type"),

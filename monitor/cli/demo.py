@@ -39,10 +39,23 @@ def demo(host: str, port: int, reseed: bool, no_serve: bool) -> None:
     if not demo_jobs.has_baseline(engine):
         click.echo("registering the training baseline (version 2026.11.1)")
         demo_jobs.register_demo_baseline(engine, settings.home / "demo")
-    click.echo("computing drift, quality, volume and performance for every hourly window...")
+    from monitor.alerts.demo import setup_demo_alerts
+
+    alerts = setup_demo_alerts(engine, MODEL, settings.home / "demo")
+    click.echo(f"alerts:    default rules; webhook receiver {alerts.url}")
+    click.echo(f"           signed events it receives are logged to {alerts.log_path}")
+    click.echo("computing drift, quality, volume, performance and alerts for every window...")
     window_started = time.monotonic()
     computed = demo_jobs.compute_due_windows(engine)
     click.echo(f"  {computed} windows computed in {time.monotonic() - window_started:.1f} s")
+    events = alerts.received()
+    kinds = [str(e["event"].get("type", "")) for e in events if isinstance(e["event"], dict)]
+    firing = sum(1 for kind in kinds if kind.endswith("firing"))
+    verified = sum(1 for e in events if e["verified"])
+    click.echo(
+        f"  {len(events)} alert notifications reached the demo webhook ({firing} firing, "
+        f"{len(events) - firing} resolved; {verified} with verified signatures)"
+    )
     with session_scope(engine) as session:
         token, _ = create_token(
             session, f"demo login {time.strftime('%Y-%m-%d %H:%M:%S')}", "admin"

@@ -28,6 +28,8 @@ STEPS: dict[str, str] = {
     "windows": "monitor.jobs.steps:create_windows",
     "compute": "monitor.jobs.steps:compute_windows",
     "performance": "monitor.jobs.performance:performance_step",
+    "alerts": "monitor.alerts.steps:evaluate_step",
+    "deliveries": "monitor.alerts.steps:deliver_step",
     "maintenance": "monitor.jobs.maintenance:maintenance_step",
 }
 

@@ -134,7 +134,7 @@ def test_default_rules_are_created_once_and_never_overwritten(alerts_env) -> Non
     assert {
         "dataset-drift",
         "prediction-drift",
-        "schema-change",
+        "data-quality",
         "null-share",
         "out-of-range",
         "performance-drop",

@@ -129,6 +129,22 @@ def wasserstein_with_se(pair: ColumnPair) -> tuple[float, float]:
     return w, se
 
 
+def debiased_wasserstein(pair: ColumnPair) -> float:
+    """Wasserstein-1 with the pointwise sampling noise of the CDF difference removed.
+
+    Between two clean samples ``|F_cur - F_ref|`` is never 0: its noise variance at ``x`` is
+    ``F(x)(1 - F(x))(1/n_ref + 1/n_cur)``, which makes the plug-in distance ~0.05 sd at
+    1,000 rows a side. As for categories (:func:`debiased_tvd`), each ``|d(x)|`` becomes
+    ``sqrt(max(d(x)^2 - var(x), 0))``: noise shrinks, real shifts stay.
+    """
+    m = merged_cdfs(pair)
+    n_r, n_c = m.is_ref.sum(), (~m.is_ref).sum()
+    pooled = (m.f_ref[:-1] * n_r + m.f_cur[:-1] * n_c) / (n_r + n_c)
+    var = pooled * (1 - pooled) * (1 / n_r + 1 / n_c)
+    diff = m.f_cur[:-1] - m.f_ref[:-1]
+    return float(np.dot(np.sqrt(np.maximum(diff * diff - var, 0.0)), np.diff(m.values)))
+
+
 def numeric_scale(pair: ColumnPair) -> float:
     """The sd that normalises numeric effects: reference sd, else pooled sd, else 0."""
     for values in (pair.ref, np.concatenate([pair.ref, pair.cur])):
@@ -142,6 +158,9 @@ def numeric_scale(pair: ColumnPair) -> float:
 def numeric_effect(pair: ColumnPair, level: float = CI_LEVEL) -> Effect:
     """Wasserstein distance in reference-sd units with a delta-method interval.
 
+    The interval's lower end is centred on the debiased distance
+    (:func:`debiased_wasserstein`), its upper end on the plug-in one.
+
     Two constant columns give 0 if equal and ``inf`` if not (no scale to express it in).
     """
     w, se = wasserstein_with_se(pair)
@@ -150,7 +169,9 @@ def numeric_effect(pair: ColumnPair, level: float = CI_LEVEL) -> Effect:
         value = 0.0 if w == 0.0 else math.inf
         return Effect("wasserstein_sd", value, 0.0, (value, value))
     value, se_n = w / scale, se / scale
-    return Effect("wasserstein_sd", value, se_n, confidence_interval(value, se_n, level))
+    lo, _ = confidence_interval(debiased_wasserstein(pair) / scale, se_n, level)
+    _, hi = confidence_interval(value, se_n, level)
+    return Effect("wasserstein_sd", value, se_n, (lo, hi))
 
 
 def tvd_with_se(ref_counts: NDArray[np.int64],

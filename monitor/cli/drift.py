@@ -77,7 +77,7 @@ def _float(value: str, what: str) -> float:
 
 def run_drift(reference: str, current: str, *, policy: str, columns: str | None,
               categorical: str | None, numerical: str | None, method: tuple[str, ...],
-              threshold: tuple[str, ...]) -> tuple[Any, Any, Any]:
+              threshold: tuple[str, ...], multivariate: bool = False) -> tuple[Any, Any, Any]:
     """Load both files and compute drift; returns (result, reference frame, current frame)."""
     from monitor.stats import detect_drift
 
@@ -98,8 +98,6 @@ def run_drift(reference: str, current: str, *, policy: str, columns: str | None,
         if col not in common:
             raise InputError(f"column {col!r} is not in both files")
     kinds: dict[str, Any] = {c: "cat" for c in cats} | {c: "num" for c in nums}
-    if selected is None and (cats or nums):
-        selected = None  # explicit kinds only override inference of the common columns
     m_all, m_cols = _parse_assignments(method, "--method")
     t_all, t_cols = _parse_assignments(threshold, "--threshold")
     result = detect_drift(
@@ -107,6 +105,11 @@ def run_drift(reference: str, current: str, *, policy: str, columns: str | None,
         methods=m_cols or None,
         threshold=None if t_all is None else _float(t_all, "--threshold"),
         thresholds={c: _float(v, f"--threshold for {c}") for c, v in t_cols.items()} or None)
+    if multivariate:
+        from monitor.stats.multivariate import multivariate_drift
+
+        cols = [c.column for c in result.columns]
+        result.multivariate = [r.to_dict() for r in multivariate_drift(ref, cur, columns=cols)]
     return result, ref, cur
 
 
@@ -139,6 +142,11 @@ def render_table(result: Any) -> str:
                  f"{'DRIFT' if result.drifted else 'no drift'}")
     for col, reason in result.skipped.items():
         lines.append(f"skipped {col}: {reason}")
+    for mv in result.multivariate:
+        top = ", ".join(f"{t['feature']} ({t['contribution']:.3g})" for t in mv["top_features"])
+        verdict = "DRIFT" if mv["drifted"] else "no drift"
+        lines.append(f"multivariate {mv['method']}: {_fmt(mv['statistic'])} (threshold "
+                     f"{_fmt(mv['threshold'])}) -> {verdict}; top features: {top or '-'}")
     return "\n".join(lines)
 
 
@@ -205,21 +213,27 @@ def render_html(result: Any, ref: Any, cur: Any) -> str:
 @click.option("--method", multiple=True,
               help="COLUMN=METHOD for one column or METHOD for all; repeatable.")
 @click.option("--threshold", multiple=True,
-              help="COLUMN=VALUE for one column or VALUE for all; repeatable.")
+              help="COLUMN=VALUE for one column or VALUE for all; repeatable. Under the "
+                   "default policy a p-value method's threshold is its FDR level.")
+@click.option("--multivariate", is_flag=True,
+              help="Also run the domain-classifier and PCA-reconstruction detectors.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "html"]), default="table",
               show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the report here.")
 def drift(reference: str, current: str, policy: str, columns: str | None,
           categorical: str | None, numerical: str | None, method: tuple[str, ...],
-          threshold: tuple[str, ...], fmt: str, output: str | None) -> None:
+          threshold: tuple[str, ...], multivariate: bool, fmt: str,
+          output: str | None) -> None:
     """Compare CURRENT with REFERENCE (CSV or Parquet) column by column.
 
-    Exit code: 0 when no column drifted, 1 when some did, 2 on bad input.
+    Exit code: 0 when no column drifted, 1 when some did (or a multivariate detector
+    did, with --multivariate), 2 on bad input.
     """
     try:
         result, ref, cur = run_drift(reference, current, policy=policy, columns=columns,
                                      categorical=categorical, numerical=numerical,
-                                     method=method, threshold=threshold)
+                                     method=method, threshold=threshold,
+                                     multivariate=multivariate)
         if fmt == "json":
             text = json.dumps(result.to_dict(), indent=2, allow_nan=False)
         elif fmt == "html":
@@ -241,7 +255,8 @@ def drift(reference: str, current: str, policy: str, columns: str | None,
         click.echo(f"{result.n_drifted} of {result.n_columns} columns drifted", err=True)
     # sys.exit, not ctx.exit: `monitor`'s main() runs click with standalone_mode=False, where
     # ctx.exit only returns the code (and main() discards it); SystemExit reaches the shell.
-    sys.exit(1 if result.n_drifted else 0)
+    drifted = result.n_drifted or any(m["drifted"] for m in result.multivariate)
+    sys.exit(1 if drifted else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

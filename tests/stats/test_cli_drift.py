@@ -112,3 +112,14 @@ def test_output_file_for_json(files: dict[str, str], tmp_path: Path) -> None:
     code, out, _ = run(files["ref"], files["clean"], "--format", "json", "--output", str(target))
     assert code == 0 and out == ""
     assert json.loads(target.read_text())["dataset"]["drifted_columns"] == 0
+
+
+def test_multivariate_option(files: dict[str, str]) -> None:
+    code, out, _ = run(files["ref"], files["clean"], "--multivariate", "--format", "json",
+                       "--columns", "score,amount,segment")
+    doc = json.loads(out)
+    assert [m["method"] for m in doc["multivariate"]] == ["domain_classifier",
+                                                          "pca_reconstruction"]
+    assert code == 0 and not any(m["drifted"] for m in doc["multivariate"])
+    code, out, _ = run(files["ref"], files["clean"], "--multivariate", "--columns", "score")
+    assert "multivariate domain_classifier" in out

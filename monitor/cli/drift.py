@@ -68,6 +68,15 @@ def _parse_assignments(values: tuple[str, ...], what: str) -> tuple[str | None, 
     return everywhere, per_column
 
 
+def _kinds(values: tuple[str, ...], what: str) -> dict[str, str]:
+    """``num=VALUE`` / ``cat=VALUE`` items."""
+    everywhere, per_kind = _parse_assignments(values, what)
+    bad = [k for k in per_kind if k not in ("num", "cat")] + ([everywhere] if everywhere else [])
+    if bad:
+        raise InputError(f"bad {what} {bad[0]!r}; expected num=VALUE or cat=VALUE")
+    return per_kind
+
+
 def _float(value: str, what: str) -> float:
     try:
         return float(value)
@@ -77,7 +86,9 @@ def _float(value: str, what: str) -> float:
 
 def run_drift(reference: str, current: str, *, policy: str, columns: str | None,
               categorical: str | None, numerical: str | None, method: tuple[str, ...],
-              threshold: tuple[str, ...], multivariate: bool = False) -> tuple[Any, Any, Any]:
+              threshold: tuple[str, ...], multivariate: bool = False,
+              kind_method: tuple[str, ...] = (), kind_threshold: tuple[str, ...] = ()
+              ) -> tuple[Any, Any, Any]:
     """Load both files and compute drift; returns (result, reference frame, current frame)."""
     from monitor.stats import detect_drift
 
@@ -100,9 +111,13 @@ def run_drift(reference: str, current: str, *, policy: str, columns: str | None,
     kinds: dict[str, Any] = {c: "cat" for c in cats} | {c: "num" for c in nums}
     m_all, m_cols = _parse_assignments(method, "--method")
     t_all, t_cols = _parse_assignments(threshold, "--threshold")
+    k_methods = _kinds(kind_method, "--kind-method")
+    k_thresholds = {k: _float(v, f"--kind-threshold for {k}")
+                    for k, v in _kinds(kind_threshold, "--kind-threshold").items()}
     result = detect_drift(
         ref, cur, policy=policy, columns=selected, column_kinds=kinds, method=m_all,
-        methods=m_cols or None,
+        methods=m_cols or None, kind_methods=k_methods or None,
+        kind_thresholds=k_thresholds or None,
         threshold=None if t_all is None else _float(t_all, "--threshold"),
         thresholds={c: _float(v, f"--threshold for {c}") for c, v in t_cols.items()} or None)
     if multivariate:
@@ -177,7 +192,7 @@ def _column_figure(rec: Any, ref: Any, cur: Any) -> Any:
                .index[:HTML_MAX_CATEGORIES].tolist())
         for name, s in zip(("reference", "current"), shares, strict=True):
             fig.add_trace(go.Bar(x=top, y=[float(s.get(k, 0.0)) for k in top], name=name))
-        fig.update_layout(barmode="group")
+        fig.update_layout(barmode="group", xaxis_type="category")
     verdict = "drifted" if rec.drifted else "no drift"
     fig.update_layout(title=f"{rec.column} - {rec.method}: {verdict}", height=320,
                       margin={"l": 40, "r": 20, "t": 50, "b": 40}, yaxis_title="share")
@@ -215,6 +230,10 @@ def render_html(result: Any, ref: Any, cur: Any) -> str:
 @click.option("--threshold", multiple=True,
               help="COLUMN=VALUE for one column or VALUE for all; repeatable. Under the "
                    "default policy a p-value method's threshold is its FDR level.")
+@click.option("--kind-method", multiple=True,
+              help="num=METHOD or cat=METHOD: method for a column kind; repeatable.")
+@click.option("--kind-threshold", multiple=True,
+              help="num=VALUE or cat=VALUE: threshold for a column kind; repeatable.")
 @click.option("--multivariate", is_flag=True,
               help="Also run the domain-classifier and PCA-reconstruction detectors.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "html"]), default="table",
@@ -222,7 +241,8 @@ def render_html(result: Any, ref: Any, cur: Any) -> str:
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the report here.")
 def drift(reference: str, current: str, policy: str, columns: str | None,
           categorical: str | None, numerical: str | None, method: tuple[str, ...],
-          threshold: tuple[str, ...], multivariate: bool, fmt: str,
+          threshold: tuple[str, ...], kind_method: tuple[str, ...],
+          kind_threshold: tuple[str, ...], multivariate: bool, fmt: str,
           output: str | None) -> None:
     """Compare CURRENT with REFERENCE (CSV or Parquet) column by column.
 
@@ -233,7 +253,8 @@ def drift(reference: str, current: str, policy: str, columns: str | None,
         result, ref, cur = run_drift(reference, current, policy=policy, columns=columns,
                                      categorical=categorical, numerical=numerical,
                                      method=method, threshold=threshold,
-                                     multivariate=multivariate)
+                                     multivariate=multivariate, kind_method=kind_method,
+                                     kind_threshold=kind_threshold)
         if fmt == "json":
             text = json.dumps(result.to_dict(), indent=2, allow_nan=False)
         elif fmt == "html":

@@ -77,6 +77,12 @@ def test_options(files: dict[str, str]) -> None:
     _, out, _ = run(files["ref"], files["cur_pq"], "--format", "json", "--method", "ks",
                        "--categorical", "segment", "--columns", "score,amount")
     assert {c["method"] for c in json.loads(out)["columns"]} == {"ks"}
+    _, out, _ = run(files["ref"], files["cur_pq"], "--format", "json", "--policy", "evidently",
+                    "--kind-method", "num=psi", "--kind-method", "cat=TVD",
+                    "--kind-threshold", "num=0.3", "--method", "level=linf")
+    by = {c["column"]: c for c in json.loads(out)["columns"]}
+    assert by["score"]["method"] == "psi" and by["score"]["threshold"] == 0.3
+    assert by["segment"]["method"] == "TVD" and by["level"]["method"] == "linf"
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -88,6 +94,7 @@ def test_options(files: dict[str, str]) -> None:
     (["ref", "clean", "--columns", "zzz"], "column 'zzz' is not in both files"),
     (["ref", "clean", "--threshold", "abc"], "--threshold must be a number"),
     (["ref", "clean", "--method", "segment=ks"], "does not accept 'cat'"),
+    (["ref", "clean", "--kind-method", "text=ks"], "expected num=VALUE or cat=VALUE"),
 ])
 def test_bad_input_exits_2_with_one_line(files: dict[str, str], args: list[str],
                                          message: str) -> None:

@@ -9,14 +9,17 @@
     Decisions that stay sound at any sample size. Evidently's defaults change character with
     n: below 1,000 reference rows a p-value test flags any detectable difference (and at large
     current sizes everything is detectable), above it fixed distance thresholds flag noise at
-    small n and miss nothing at large n. Here every column gets a test *and* an effect size with
-    a confidence interval; a column drifts only when
+    small n and miss nothing at large n. Here every column gets a test (numeric: ``ks_t``, KS
+    and Welch's t combined; categorical: ``chi2_contingency``, Pearson's test of homogeneity)
+    *and* an effect size with a confidence interval (numeric: Wasserstein distance in
+    reference sd; categorical: total variation); a column drifts only when
 
     1. its p-value, adjusted with Benjamini-Hochberg across the columns of the window, is below
        ``alpha`` (false alarms are controlled for the whole window, not per column), and
     2. the lower confidence bound of its effect size exceeds a practical tolerance (the shift
        is big enough to matter: 0.1 reference sd for numeric columns, total variation 0.02
-       for categorical ones by default).
+       for categorical ones by default). The lower bound is centred on a debiased distance,
+       so sampling noise in many categories or a small sample is not mistaken for a shift.
 
     Columns with fewer than ``min_n`` values on a side get ``status="insufficient_data"``
     instead of a verdict.

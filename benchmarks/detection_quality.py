@@ -15,7 +15,7 @@ column). For each size pair and scenario, independent reference/current draws:
 ``evidently`` policy (value-identical to Evidently, see ``drift_vs_evidently.py``; running
 Evidently itself would take hours here).
 
-    python benchmarks/drift_vs_evidently.py [--quick]
+    python benchmarks/detection_quality.py [--quick]
 """
 
 from __future__ import annotations
@@ -145,8 +145,8 @@ def main() -> None:
     if args.quick:
         plan = [(1_000, 1_000, 100), (5_000, 5_000, 60), (10_000, 100_000, 10)]
     else:
-        plan = [(1_000, 1_000, 300), (5_000, 5_000, 150), (10_000, 100_000, 30),
-                (100_000, 1_000_000, 8)]
+        plan = [(1_000, 1_000, 200), (5_000, 5_000, 100), (10_000, 100_000, 20),
+                (100_000, 1_000_000, 6)]
     print(__doc__.split("\n\n")[1].replace("\n", " ") + "\n")
     print(f"{'reference/current':>18} {'draws':>5}  {'clean: any flag':>22}  "
           f"{'shift 0.2sd/TV0.05 caught':>26}  {'  num / cat (ours)':>18}  "

@@ -143,7 +143,8 @@ def main() -> None:
     print(f"reference {N_REFERENCE:,} rows, 20 columns; each engine in its own subprocess\n")
     head = (f"{'current':>9}  {'evidently s':>11}  {'ours s':>7}  {'speedup':>7}  "
             f"{'evidently MB':>12}  {'ours MB':>7}  {'mem ratio':>9}  "
-            f"{'max rel diff':>12}  {'verdict diffs':>13}  {'method diffs':>12}")
+            f"{'engine MB ev/ours':>17}  {'max rel diff':>12}  {'verdict diffs':>13}  "
+            f"{'method diffs':>12}")
     rows = []
     for n in sizes:
         ev = in_subprocess("evidently", n)
@@ -153,11 +154,14 @@ def main() -> None:
             f"{n:>9,}  {ev['seconds']:>11.2f}  {us['seconds']:>7.2f}  "
             f"{ev['seconds'] / us['seconds']:>6.1f}x  {ev['peak_mb']:>12.0f}  "  # type: ignore[operator]
             f"{us['peak_mb']:>7.0f}  {us['peak_mb'] / ev['peak_mb']:>9.2f}  "  # type: ignore[operator]
+            f"{ev['peak_mb'] - ev['before_mb']:>8.0f} / {us['peak_mb'] - us['before_mb']:<6.0f}  "  # type: ignore[operator]
             f"{worst:>12.1e}  {verdicts:>13}  {methods:>12}")
         print(head if len(rows) == 1 else "", end="\n" if len(rows) == 1 else "")
         print(rows[-1], flush=True)
     print("\nseconds: the drift computation on in-memory DataFrames (data generation and imports"
-          " excluded);\nMB: peak RSS of the engine's process (data included, same data in both)."
+          " excluded);\nMB: peak RSS of the engine's process (data included, same data in both);"
+          "\nengine MB: peak RSS minus RSS before the drift computation (the engine's own "
+          "footprint)."
           "\nverdict/method diffs: columns where ours (evidently policy) disagrees with "
           "Evidently.")
 

@@ -79,12 +79,17 @@ def merged_cdfs(pair: ColumnPair) -> MergedCdfs:
     pooled = np.concatenate([a, b])
     order = np.argsort(pooled, kind="stable")
     values = pooled[order]
+    del pooled  # at a million rows every temporary is ~9 MB: keep few alive at once
     is_ref = order < a.size
-    count_ref = np.cumsum(is_ref)
-    count_cur = np.arange(1, values.size + 1) - count_ref
+    del order
+    f_ref = np.cumsum(is_ref, dtype=np.float64)
+    f_cur = np.arange(1, values.size + 1, dtype=np.float64)
+    f_cur -= f_ref
+    f_cur /= b.size
+    f_ref /= a.size
     run_end = np.ones(values.size, dtype=bool)
-    run_end[:-1] = values[1:] != values[:-1]
-    out = MergedCdfs(values, count_ref / a.size, count_cur / b.size, is_ref, run_end)
+    np.not_equal(values[1:], values[:-1], out=run_end[:-1])
+    out = MergedCdfs(values, f_ref, f_cur, is_ref, run_end)
     pair.cache["merged_cdfs"] = out
     return out
 
@@ -116,15 +121,21 @@ def wasserstein_with_se(pair: ColumnPair) -> tuple[float, float]:
         return cached
     m = merged_cdfs(pair)
     deltas = np.diff(m.values)
-    diff = m.f_cur[:-1] - m.f_ref[:-1]
-    w = float(np.dot(np.abs(diff), deltas))
+    term = m.f_cur[:-1] - m.f_ref[:-1]
+    w = float(np.dot(np.abs(term), deltas))
     # influence function h(y) = sum over intervals at or above y of delta * sign(F_cur - F_ref);
     # constant along a run of ties because the run's inner intervals have zero width.
-    term = deltas * np.sign(diff)
+    np.sign(term, out=term)
+    term *= deltas
+    del deltas
     h = np.zeros(m.values.size)
     h[:-1] = np.cumsum(term[::-1])[::-1]
-    h_ref, h_cur = h[m.is_ref], h[~m.is_ref]
-    se = math.sqrt(float(h_ref.var()) / h_ref.size + float(h_cur.var()) / h_cur.size)
+    del term
+    h_ref = h[m.is_ref]
+    var_ref = float(h_ref.var()) / h_ref.size
+    del h_ref
+    h_cur = h[~m.is_ref]
+    se = math.sqrt(var_ref + float(h_cur.var()) / h_cur.size)
     pair.cache["wasserstein"] = (w, se)
     return w, se
 
@@ -138,11 +149,18 @@ def debiased_wasserstein(pair: ColumnPair) -> float:
     ``sqrt(max(d(x)^2 - var(x), 0))``: noise shrinks, real shifts stay.
     """
     m = merged_cdfs(pair)
-    n_r, n_c = m.is_ref.sum(), (~m.is_ref).sum()
-    pooled = (m.f_ref[:-1] * n_r + m.f_cur[:-1] * n_c) / (n_r + n_c)
-    var = pooled * (1 - pooled) * (1 / n_r + 1 / n_c)
+    n_r, n_c = int(m.is_ref.sum()), int((~m.is_ref).sum())
+    var = m.f_ref[:-1] * (n_r / (n_r + n_c))
+    var += m.f_cur[:-1] * (n_c / (n_r + n_c))  # pooled CDF
+    var *= 1 - var
+    var *= 1 / n_r + 1 / n_c
     diff = m.f_cur[:-1] - m.f_ref[:-1]
-    return float(np.dot(np.sqrt(np.maximum(diff * diff - var, 0.0)), np.diff(m.values)))
+    diff *= diff
+    diff -= var
+    del var
+    np.maximum(diff, 0.0, out=diff)
+    np.sqrt(diff, out=diff)
+    return float(np.dot(diff, np.diff(m.values)))
 
 
 def numeric_scale(pair: ColumnPair) -> float:

@@ -234,6 +234,7 @@ def detect_drift(reference: Any, current: Any, *, policy: str = "default",
                 else params.alpha
         min_n = 1 if policy == "evidently" else params.min_n
         results.append(column_drift(pair, m, float(t), min_n=min_n, ci_level=params.ci_level))
+        del pair  # free this column's sorted copies before the next column is read
     if policy == "default":
         apply_default_policy(results, params)
         share = drift_share

@@ -15,7 +15,7 @@ column). For each size pair and scenario, independent reference/current draws:
 ``evidently`` policy (value-identical to Evidently, see ``drift_vs_evidently.py``; running
 Evidently itself would take hours here).
 
-    python benchmarks/drift_vs_evidently.py [--quick]
+    python benchmarks/detection_quality.py [--quick]
 """
 
 from __future__ import annotations
@@ -32,16 +32,45 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.stats import detect_drift
 
-NUMERIC = ["normal", "lognormal", "exponential", "uniform", "student_t3", "bimodal",
-           "with_nan", "beta_score", "poisson_counts", "gamma", "normal_wide", "int_age"]
-CATEGORICAL = {"flag": 2, "pred_class": 2, "cat3": 3, "cat5": 5, "cat10": 10, "cat50": 50,
-               "with_nulls": 4, "int_level": 4}
+NUMERIC = [
+    "normal",
+    "lognormal",
+    "exponential",
+    "uniform",
+    "student_t3",
+    "bimodal",
+    "with_nan",
+    "beta_score",
+    "poisson_counts",
+    "gamma",
+    "normal_wide",
+    "int_age",
+]
+CATEGORICAL = {
+    "flag": 2,
+    "pred_class": 2,
+    "cat3": 3,
+    "cat5": 5,
+    "cat10": 10,
+    "cat50": 50,
+    "with_nulls": 4,
+    "int_level": 4,
+}
 KINDS = {**{c: "num" for c in NUMERIC}, **{c: "cat" for c in CATEGORICAL}}
-SD = {"normal": 1.0, "lognormal": float(np.sqrt((np.exp(0.36) - 1) * np.exp(0.36))),
-      "exponential": 2.0, "uniform": 10 / np.sqrt(12), "student_t3": np.sqrt(3.0),
-      "bimodal": None, "with_nan": 2.0, "beta_score": float(np.sqrt(10 / (49 * 8))),
-      "poisson_counts": np.sqrt(30.0), "gamma": np.sqrt(2.0) * 2, "normal_wide": 10.0,
-      "int_age": np.sqrt((72**2 - 1) / 12)}
+SD = {
+    "normal": 1.0,
+    "lognormal": float(np.sqrt((np.exp(0.36) - 1) * np.exp(0.36))),
+    "exponential": 2.0,
+    "uniform": 10 / np.sqrt(12),
+    "student_t3": np.sqrt(3.0),
+    "bimodal": None,
+    "with_nan": 2.0,
+    "beta_score": float(np.sqrt(10 / (49 * 8))),
+    "poisson_counts": np.sqrt(30.0),
+    "gamma": np.sqrt(2.0) * 2,
+    "normal_wide": 10.0,
+    "int_age": np.sqrt((72**2 - 1) / 12),
+}
 
 
 def _probs(k: int, name: str) -> np.ndarray:
@@ -60,6 +89,7 @@ SD["bimodal"] = float(np.std(_bimodal(np.random.default_rng(0), 2_000_000)))
 
 def draw(rng: np.random.Generator, n: int, shifts: dict[str, float]) -> dict[str, np.ndarray]:
     """One window; ``shifts`` maps numeric columns to a shift in sd, categoricals to a TV."""
+
     def num(name: str, x: np.ndarray) -> np.ndarray:
         return x + shifts.get(name, 0.0) * SD[name]  # type: ignore[operator]
 
@@ -112,10 +142,12 @@ def one_window(args: tuple[int, int, str, int]) -> dict[str, object]:
     cur = draw(rng, n_cur, changed)
     ours = detect_drift(ref, cur, column_kinds=KINDS)  # type: ignore[arg-type]
     theirs = detect_drift(ref, cur, column_kinds=KINDS, policy="evidently")  # type: ignore[arg-type]
-    return {"changed": list(changed),
-            "ours": [c.column for c in ours.columns if c.drifted],
-            "evidently": [c.column for c in theirs.columns if c.drifted],
-            "kinds": {c: KINDS[c] for c in changed}}
+    return {
+        "changed": list(changed),
+        "ours": [c.column for c in ours.columns if c.drifted],
+        "evidently": [c.column for c in theirs.columns if c.drifted],
+        "kinds": {c: KINDS[c] for c in changed},
+    }
 
 
 def summarise(results: list[dict[str, object]], engine: str, scenario: str) -> str:
@@ -132,8 +164,7 @@ def summarise(results: list[dict[str, object]], engine: str, scenario: str) -> s
 
 def false_flags(results: list[dict[str, object]], engine: str) -> str:
     """Share of windows flagging an *unchanged* column (shift/tiny scenarios)."""
-    bad = sum(1 for r in results
-              if set(r[engine]) - set(r["changed"]))  # type: ignore[arg-type]
+    bad = sum(1 for r in results if set(r[engine]) - set(r["changed"]))  # type: ignore[arg-type]
     return f"{bad / len(results):6.1%}"
 
 
@@ -145,21 +176,30 @@ def main() -> None:
     if args.quick:
         plan = [(1_000, 1_000, 100), (5_000, 5_000, 60), (10_000, 100_000, 10)]
     else:
-        plan = [(1_000, 1_000, 300), (5_000, 5_000, 150), (10_000, 100_000, 30),
-                (100_000, 1_000_000, 8)]
+        plan = [
+            (1_000, 1_000, 200),
+            (5_000, 5_000, 100),
+            (10_000, 100_000, 20),
+            (100_000, 1_000_000, 6),
+        ]
     print(__doc__.split("\n\n")[1].replace("\n", " ") + "\n")
-    print(f"{'reference/current':>18} {'draws':>5}  {'clean: any flag':>22}  "
-          f"{'shift 0.2sd/TV0.05 caught':>26}  {'  num / cat (ours)':>18}  "
-          f"{'tiny 0.02sd flagged':>22}  {'other cols flagged':>19}")
-    print(f"{'':>18} {'':>5}  {'ours':>10} {'evidently':>11}  {'ours':>12} {'evidently':>13}  "
-          f"{'':>18}  {'ours':>10} {'evidently':>11}  {'ours':>8} {'evidently':>10}")
+    print(
+        f"{'reference/current':>18} {'draws':>5}  {'clean: any flag':>22}  "
+        f"{'shift 0.2sd/TV0.05 caught':>26}  {'  num / cat (ours)':>18}  "
+        f"{'tiny 0.02sd flagged':>22}  {'other cols flagged':>19}"
+    )
+    print(
+        f"{'':>18} {'':>5}  {'ours':>10} {'evidently':>11}  {'ours':>12} {'evidently':>13}  "
+        f"{'':>18}  {'ours':>10} {'evidently':>11}  {'ours':>8} {'evidently':>10}"
+    )
     t0 = time.perf_counter()
     with Pool(args.workers) as pool:
         for n_ref, n_cur, reps in plan:
             res = {}
             for k, scenario in enumerate(("clean", "shift", "tiny")):
-                jobs = [(n_ref, n_cur, scenario, 1_000_000 * k + 1000 * n_ref + i)
-                        for i in range(reps)]
+                jobs = [
+                    (n_ref, n_cur, scenario, 1_000_000 * k + 1000 * n_ref + i) for i in range(reps)
+                ]
                 res[scenario] = pool.map(one_window, jobs)
             shift = res["shift"]
             by_kind = []
@@ -171,18 +211,23 @@ def main() -> None:
                             tot += 1
                             hit += c in r["ours"]  # type: ignore[operator]
                 by_kind.append(f"{hit / max(tot, 1):.1%}")
-            print(f"{n_ref:>8,}/{n_cur:<9,} {reps:>5}  "
-                  f"{summarise(res['clean'], 'ours', 'clean'):>10} "
-                  f"{summarise(res['clean'], 'evidently', 'clean'):>11}  "
-                  f"{summarise(shift, 'ours', 'shift'):>12} "
-                  f"{summarise(shift, 'evidently', 'shift'):>13}  "
-                  f"{' / '.join(by_kind):>18}  "
-                  f"{summarise(res['tiny'], 'ours', 'tiny'):>10} "
-                  f"{summarise(res['tiny'], 'evidently', 'tiny'):>11}  "
-                  f"{false_flags(shift + res['tiny'], 'ours'):>8} "
-                  f"{false_flags(shift + res['tiny'], 'evidently'):>10}", flush=True)
-    print(f"\n{time.perf_counter() - t0:.0f} s. Targets (ours): clean <= 1%; shift >= 95% "
-          "from 5,000 rows; tiny <= 5% at 1M rows.")
+            print(
+                f"{n_ref:>8,}/{n_cur:<9,} {reps:>5}  "
+                f"{summarise(res['clean'], 'ours', 'clean'):>10} "
+                f"{summarise(res['clean'], 'evidently', 'clean'):>11}  "
+                f"{summarise(shift, 'ours', 'shift'):>12} "
+                f"{summarise(shift, 'evidently', 'shift'):>13}  "
+                f"{' / '.join(by_kind):>18}  "
+                f"{summarise(res['tiny'], 'ours', 'tiny'):>10} "
+                f"{summarise(res['tiny'], 'evidently', 'tiny'):>11}  "
+                f"{false_flags(shift + res['tiny'], 'ours'):>8} "
+                f"{false_flags(shift + res['tiny'], 'evidently'):>10}",
+                flush=True,
+            )
+    print(
+        f"\n{time.perf_counter() - t0:.0f} s. Targets (ours): clean <= 1%; shift >= 95% "
+        "from 5,000 rows; tiny <= 5% at 1M rows."
+    )
 
 
 if __name__ == "__main__":

@@ -69,6 +69,15 @@ def _parse_assignments(values: tuple[str, ...], what: str) -> tuple[str | None, 
     return everywhere, per_column
 
 
+def _kinds(values: tuple[str, ...], what: str) -> dict[str, str]:
+    """``num=VALUE`` / ``cat=VALUE`` items."""
+    everywhere, per_kind = _parse_assignments(values, what)
+    bad = [k for k in per_kind if k not in ("num", "cat")] + ([everywhere] if everywhere else [])
+    if bad:
+        raise InputError(f"bad {what} {bad[0]!r}; expected num=VALUE or cat=VALUE")
+    return per_kind
+
+
 def _float(value: str, what: str) -> float:
     try:
         return float(value)
@@ -86,6 +95,9 @@ def run_drift(
     numerical: str | None,
     method: tuple[str, ...],
     threshold: tuple[str, ...],
+    multivariate: bool = False,
+    kind_method: tuple[str, ...] = (),
+    kind_threshold: tuple[str, ...] = (),
 ) -> tuple[Any, Any, Any]:
     """Load both files and compute drift; returns (result, reference frame, current frame)."""
     from monitor.stats import detect_drift
@@ -108,10 +120,13 @@ def run_drift(
         if col not in common:
             raise InputError(f"column {col!r} is not in both files")
     kinds: dict[str, Any] = {c: "cat" for c in cats} | {c: "num" for c in nums}
-    if selected is None and (cats or nums):
-        selected = None  # explicit kinds only override inference of the common columns
     m_all, m_cols = _parse_assignments(method, "--method")
     t_all, t_cols = _parse_assignments(threshold, "--threshold")
+    k_methods = _kinds(kind_method, "--kind-method")
+    k_thresholds = {
+        k: _float(v, f"--kind-threshold for {k}")
+        for k, v in _kinds(kind_threshold, "--kind-threshold").items()
+    }
     result = detect_drift(
         ref,
         cur,
@@ -120,9 +135,16 @@ def run_drift(
         column_kinds=kinds,
         method=m_all,
         methods=m_cols or None,
+        kind_methods=k_methods or None,
+        kind_thresholds=k_thresholds or None,
         threshold=None if t_all is None else _float(t_all, "--threshold"),
         thresholds={c: _float(v, f"--threshold for {c}") for c, v in t_cols.items()} or None,
     )
+    if multivariate:
+        from monitor.stats.multivariate import multivariate_drift
+
+        cols = [c.column for c in result.columns]
+        result.multivariate = [r.to_dict() for r in multivariate_drift(ref, cur, columns=cols)]
     return result, ref, cur
 
 
@@ -181,6 +203,13 @@ def render_table(result: Any) -> str:
     )
     for col, reason in result.skipped.items():
         lines.append(f"skipped {col}: {reason}")
+    for mv in result.multivariate:
+        top = ", ".join(f"{t['feature']} ({t['contribution']:.3g})" for t in mv["top_features"])
+        verdict = "DRIFT" if mv["drifted"] else "no drift"
+        lines.append(
+            f"multivariate {mv['method']}: {_fmt(mv['statistic'])} (threshold "
+            f"{_fmt(mv['threshold'])}) -> {verdict}; top features: {top or '-'}"
+        )
     return "\n".join(lines)
 
 
@@ -216,7 +245,7 @@ def _column_figure(rec: Any, ref: Any, cur: Any) -> Any:
         )
         for name, s in zip(("reference", "current"), shares, strict=True):
             fig.add_trace(go.Bar(x=top, y=[float(s.get(k, 0.0)) for k in top], name=name))
-        fig.update_layout(barmode="group")
+        fig.update_layout(barmode="group", xaxis_type="category")
     verdict = "drifted" if rec.drifted else "no drift"
     fig.update_layout(
         title=f"{rec.column} - {rec.method}: {verdict}",
@@ -266,7 +295,25 @@ def render_html(result: Any, ref: Any, cur: Any) -> str:
     "--method", multiple=True, help="COLUMN=METHOD for one column or METHOD for all; repeatable."
 )
 @click.option(
-    "--threshold", multiple=True, help="COLUMN=VALUE for one column or VALUE for all; repeatable."
+    "--threshold",
+    multiple=True,
+    help="COLUMN=VALUE for one column or VALUE for all; repeatable. Under the "
+    "default policy a p-value method's threshold is its FDR level.",
+)
+@click.option(
+    "--kind-method",
+    multiple=True,
+    help="num=METHOD or cat=METHOD: method for a column kind; repeatable.",
+)
+@click.option(
+    "--kind-threshold",
+    multiple=True,
+    help="num=VALUE or cat=VALUE: threshold for a column kind; repeatable.",
+)
+@click.option(
+    "--multivariate",
+    is_flag=True,
+    help="Also run the domain-classifier and PCA-reconstruction detectors.",
 )
 @click.option(
     "--format",
@@ -285,12 +332,16 @@ def drift(
     numerical: str | None,
     method: tuple[str, ...],
     threshold: tuple[str, ...],
+    kind_method: tuple[str, ...],
+    kind_threshold: tuple[str, ...],
+    multivariate: bool,
     fmt: str,
     output: str | None,
 ) -> None:
     """Compare CURRENT with REFERENCE (CSV or Parquet) column by column.
 
-    Exit code: 0 when no column drifted, 1 when some did, 2 on bad input.
+    Exit code: 0 when no column drifted, 1 when some did (or a multivariate detector
+    did, with --multivariate), 2 on bad input.
     """
     try:
         result, ref, cur = run_drift(
@@ -302,6 +353,9 @@ def drift(
             numerical=numerical,
             method=method,
             threshold=threshold,
+            multivariate=multivariate,
+            kind_method=kind_method,
+            kind_threshold=kind_threshold,
         )
         if fmt == "json":
             text = json.dumps(result.to_dict(), indent=2, allow_nan=False)
@@ -325,7 +379,8 @@ def drift(
         click.echo(f"{result.n_drifted} of {result.n_columns} columns drifted", err=True)
     # sys.exit, not ctx.exit: `monitor`'s main() runs click with standalone_mode=False, where
     # ctx.exit only returns the code (and main() discards it); SystemExit reaches the shell.
-    sys.exit(1 if result.n_drifted else 0)
+    drifted = result.n_drifted or any(m["drifted"] for m in result.multivariate)
+    sys.exit(1 if drifted else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

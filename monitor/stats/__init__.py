@@ -26,7 +26,7 @@ Results
 
 Profiles (mergeable window summaries, :mod:`monitor.stats.profiles`)
     ``NumericProfile``, ``CategoricalProfile`` (``merge``, ``to_dict``, ``from_dict``),
-    ``reference_profile_numeric(values, *, n_bins=50, sample_size=2000, seed=0)``,
+    ``reference_profile_numeric(values, *, n_bins=100, sample_size=2000, seed=0)``,
     ``profile_numeric(values, edges, *, sample_size=2000, seed=0)``,
     ``reference_profile_categorical(values)``, ``profile_categorical(values)``,
     ``profile_from_dict(d)``,

@@ -76,8 +76,14 @@ class ColumnPair:
     count them lazily with a hash table, which beats sorting object arrays by far.
     """
 
-    def __init__(self, kind: ColumnKind, reference: Any, current: Any, name: str = "",
-                 current_counts: tuple[dict[Any, int], int] | None = None) -> None:
+    def __init__(
+        self,
+        kind: ColumnKind,
+        reference: Any,
+        current: Any,
+        name: str = "",
+        current_counts: tuple[dict[Any, int], int] | None = None,
+    ) -> None:
         if kind not in ("num", "cat"):
             raise InputError(f"column kind must be 'num' or 'cat', not {kind!r}")
         self.kind: ColumnKind = kind
@@ -97,8 +103,9 @@ class ColumnPair:
             self._cur_counts, self.nulls_cur = current_counts or count_values(current)
 
     @classmethod
-    def from_counts(cls, ref_counts: dict[Any, int], cur_counts: dict[Any, int],
-                    name: str = "") -> ColumnPair:
+    def from_counts(
+        cls, ref_counts: dict[Any, int], cur_counts: dict[Any, int], name: str = ""
+    ) -> ColumnPair:
         """A categorical pair known only by its counts (e.g. from profiles).
 
         Every count-based method works on it; methods that need the individual values
@@ -156,7 +163,8 @@ class ColumnPair:
         return Categories(
             keys=keys,
             ref=np.fromiter((ref_counts.get(k, 0) for k in keys), np.int64, len(keys)),
-            cur=np.fromiter((cur_counts.get(k, 0) for k in keys), np.int64, len(keys)))
+            cur=np.fromiter((cur_counts.get(k, 0) for k in keys), np.int64, len(keys)),
+        )
 
     @cached_property
     def ref_nunique(self) -> int:

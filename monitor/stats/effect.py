@@ -79,12 +79,17 @@ def merged_cdfs(pair: ColumnPair) -> MergedCdfs:
     pooled = np.concatenate([a, b])
     order = np.argsort(pooled, kind="stable")
     values = pooled[order]
+    del pooled  # at a million rows every temporary is ~9 MB: keep few alive at once
     is_ref = order < a.size
-    count_ref = np.cumsum(is_ref)
-    count_cur = np.arange(1, values.size + 1) - count_ref
+    del order
+    f_ref = np.cumsum(is_ref, dtype=np.float64)
+    f_cur = np.arange(1, values.size + 1, dtype=np.float64)
+    f_cur -= f_ref
+    f_cur /= b.size
+    f_ref /= a.size
     run_end = np.ones(values.size, dtype=bool)
-    run_end[:-1] = values[1:] != values[:-1]
-    out = MergedCdfs(values, count_ref / a.size, count_cur / b.size, is_ref, run_end)
+    np.not_equal(values[1:], values[:-1], out=run_end[:-1])
+    out = MergedCdfs(values, f_ref, f_cur, is_ref, run_end)
     pair.cache["merged_cdfs"] = out
     return out
 
@@ -116,17 +121,46 @@ def wasserstein_with_se(pair: ColumnPair) -> tuple[float, float]:
         return cached
     m = merged_cdfs(pair)
     deltas = np.diff(m.values)
-    diff = m.f_cur[:-1] - m.f_ref[:-1]
-    w = float(np.dot(np.abs(diff), deltas))
+    term = m.f_cur[:-1] - m.f_ref[:-1]
+    w = float(np.dot(np.abs(term), deltas))
     # influence function h(y) = sum over intervals at or above y of delta * sign(F_cur - F_ref);
     # constant along a run of ties because the run's inner intervals have zero width.
-    term = deltas * np.sign(diff)
+    np.sign(term, out=term)
+    term *= deltas
+    del deltas
     h = np.zeros(m.values.size)
     h[:-1] = np.cumsum(term[::-1])[::-1]
-    h_ref, h_cur = h[m.is_ref], h[~m.is_ref]
-    se = math.sqrt(float(h_ref.var()) / h_ref.size + float(h_cur.var()) / h_cur.size)
+    del term
+    h_ref = h[m.is_ref]
+    var_ref = float(h_ref.var()) / h_ref.size
+    del h_ref
+    h_cur = h[~m.is_ref]
+    se = math.sqrt(var_ref + float(h_cur.var()) / h_cur.size)
     pair.cache["wasserstein"] = (w, se)
     return w, se
+
+
+def debiased_wasserstein(pair: ColumnPair) -> float:
+    """Wasserstein-1 with the pointwise sampling noise of the CDF difference removed.
+
+    Between two clean samples ``|F_cur - F_ref|`` is never 0: its noise variance at ``x`` is
+    ``F(x)(1 - F(x))(1/n_ref + 1/n_cur)``, which makes the plug-in distance ~0.05 sd at
+    1,000 rows a side. As for categories (:func:`debiased_tvd`), each ``|d(x)|`` becomes
+    ``sqrt(max(d(x)^2 - var(x), 0))``: noise shrinks, real shifts stay.
+    """
+    m = merged_cdfs(pair)
+    n_r, n_c = int(m.is_ref.sum()), int((~m.is_ref).sum())
+    var = m.f_ref[:-1] * (n_r / (n_r + n_c))
+    var += m.f_cur[:-1] * (n_c / (n_r + n_c))  # pooled CDF
+    var *= 1 - var
+    var *= 1 / n_r + 1 / n_c
+    diff = m.f_cur[:-1] - m.f_ref[:-1]
+    diff *= diff
+    diff -= var
+    del var
+    np.maximum(diff, 0.0, out=diff)
+    np.sqrt(diff, out=diff)
+    return float(np.dot(diff, np.diff(m.values)))
 
 
 def numeric_scale(pair: ColumnPair) -> float:
@@ -142,6 +176,9 @@ def numeric_scale(pair: ColumnPair) -> float:
 def numeric_effect(pair: ColumnPair, level: float = CI_LEVEL) -> Effect:
     """Wasserstein distance in reference-sd units with a delta-method interval.
 
+    The interval's lower end is centred on the debiased distance
+    (:func:`debiased_wasserstein`), its upper end on the plug-in one.
+
     Two constant columns give 0 if equal and ``inf`` if not (no scale to express it in).
     """
     w, se = wasserstein_with_se(pair)
@@ -150,11 +187,14 @@ def numeric_effect(pair: ColumnPair, level: float = CI_LEVEL) -> Effect:
         value = 0.0 if w == 0.0 else math.inf
         return Effect("wasserstein_sd", value, 0.0, (value, value))
     value, se_n = w / scale, se / scale
-    return Effect("wasserstein_sd", value, se_n, confidence_interval(value, se_n, level))
+    lo, _ = confidence_interval(debiased_wasserstein(pair) / scale, se_n, level)
+    _, hi = confidence_interval(value, se_n, level)
+    return Effect("wasserstein_sd", value, se_n, (lo, hi))
 
 
-def tvd_with_se(ref_counts: NDArray[np.int64],
-                cur_counts: NDArray[np.int64]) -> tuple[float, float]:
+def tvd_with_se(
+    ref_counts: NDArray[np.int64], cur_counts: NDArray[np.int64]
+) -> tuple[float, float]:
     """Total variation distance of two count vectors and its delta-method standard error.
 
     Parameters

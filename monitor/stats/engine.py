@@ -86,8 +86,13 @@ def _columns_of(data: Any) -> list[str]:
     raise InputError("reference and current must be DataFrames or mappings of column -> values")
 
 
-def _override(name: str, kind: ColumnKind, per_column: Mapping[str, Any] | None,
-              per_kind: Mapping[str, Any] | None, everywhere: Any) -> Any:
+def _override(
+    name: str,
+    kind: ColumnKind,
+    per_column: Mapping[str, Any] | None,
+    per_kind: Mapping[str, Any] | None,
+    everywhere: Any,
+) -> Any:
     """Evidently's precedence: per column, then per column kind, then for all columns."""
     if per_column and name in per_column:
         return per_column[name]
@@ -103,16 +108,40 @@ def _pick_method(method_name: str, kind: ColumnKind, column: str) -> DriftMethod
         raise InputError(f"column {column!r}: {exc}") from exc
 
 
-def _empty_result(column: str, kind: ColumnKind, method: DriftMethod, threshold: float,
-                  pair: ColumnPair, status: str, message: str) -> DriftResult:
-    return DriftResult(column=column, kind=kind, method=method.name, method_kind=method.kind,
-                       statistic=None, p_value=None, threshold=threshold, drifted=False,
-                       effect_size=None, n_reference=pair.n_ref, n_current=pair.n_cur,
-                       status=status, message=message)  # type: ignore[arg-type]
+def _empty_result(
+    column: str,
+    kind: ColumnKind,
+    method: DriftMethod,
+    threshold: float,
+    pair: ColumnPair,
+    status: str,
+    message: str,
+) -> DriftResult:
+    return DriftResult(
+        column=column,
+        kind=kind,
+        method=method.name,
+        method_kind=method.kind,
+        statistic=None,
+        p_value=None,
+        threshold=threshold,
+        drifted=False,
+        effect_size=None,
+        n_reference=pair.n_ref,
+        n_current=pair.n_cur,
+        status=status,
+        message=message,
+    )  # type: ignore[arg-type]
 
 
-def column_drift(pair: ColumnPair, method: DriftMethod, threshold: float, *,
-                 min_n: int = 1, ci_level: float = 0.90) -> DriftResult:
+def column_drift(
+    pair: ColumnPair,
+    method: DriftMethod,
+    threshold: float,
+    *,
+    min_n: int = 1,
+    ci_level: float = 0.90,
+) -> DriftResult:
     """Run one method on one column and judge it by the method's own rule.
 
     Parameters
@@ -134,9 +163,16 @@ def column_drift(pair: ColumnPair, method: DriftMethod, threshold: float, *,
     """
     kind = pair.kind
     if pair.n_ref < max(min_n, 1) or pair.n_cur < max(min_n, 1):
-        return _empty_result(pair.name, kind, method, threshold, pair, "insufficient_data",
-                             f"not enough data: {pair.n_ref} reference and {pair.n_cur} "
-                             f"current values (need {max(min_n, 1)} on each side)")
+        return _empty_result(
+            pair.name,
+            kind,
+            method,
+            threshold,
+            pair,
+            "insufficient_data",
+            f"not enough data: {pair.n_ref} reference and {pair.n_cur} "
+            f"current values (need {max(min_n, 1)} on each side)",
+        )
     try:
         # scipy warns about precision loss on (near-)constant data; the numbers it returns are
         # still the right ones (p = 1, nan handled by the policy), so the warning is noise here.
@@ -148,22 +184,38 @@ def column_drift(pair: ColumnPair, method: DriftMethod, threshold: float, *,
         return _empty_result(pair.name, kind, method, threshold, pair, "error", str(exc))
     score = method.score(out)
     return DriftResult(
-        column=pair.name, kind=kind, method=method.name, method_kind=method.kind,
-        statistic=out.statistic, p_value=out.p_value, threshold=threshold,
+        column=pair.name,
+        kind=kind,
+        method=method.name,
+        method_kind=method.kind,
+        statistic=out.statistic,
+        p_value=out.p_value,
+        threshold=threshold,
         drifted=method.decide(score, threshold),
-        effect_size=effect.value, effect_name=effect.name, effect_ci=effect.ci,
-        n_reference=pair.n_ref, n_current=pair.n_cur)
+        effect_size=effect.value,
+        effect_name=effect.name,
+        effect_ci=effect.ci,
+        n_reference=pair.n_ref,
+        n_current=pair.n_cur,
+    )
 
 
-def detect_drift(reference: Any, current: Any, *, policy: str = "default",
-                 columns: Sequence[str] | None = None,
-                 column_kinds: Mapping[str, ColumnKind] | None = None,
-                 method: str | None = None, methods: Mapping[str, str] | None = None,
-                 kind_methods: Mapping[str, str] | None = None,
-                 threshold: float | None = None, thresholds: Mapping[str, float] | None = None,
-                 kind_thresholds: Mapping[str, float] | None = None,
-                 drift_share: float | None = None,
-                 params: DefaultPolicy | None = None) -> DatasetDriftResult:
+def detect_drift(
+    reference: Any,
+    current: Any,
+    *,
+    policy: str = "default",
+    columns: Sequence[str] | None = None,
+    column_kinds: Mapping[str, ColumnKind] | None = None,
+    method: str | None = None,
+    methods: Mapping[str, str] | None = None,
+    kind_methods: Mapping[str, str] | None = None,
+    threshold: float | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    kind_thresholds: Mapping[str, float] | None = None,
+    drift_share: float | None = None,
+    params: DefaultPolicy | None = None,
+) -> DatasetDriftResult:
     """Drift of every common column of ``reference`` and ``current``.
 
     Parameters
@@ -218,26 +270,31 @@ def detect_drift(reference: Any, current: Any, *, policy: str = "default",
         if kind is None:
             skipped[name] = "not numeric or categorical (text, datetime or unknown type)"
             continue
-        pair = ColumnPair(kind, reference[name], current[name], name=name,
-                          current_counts=counts)
+        pair = ColumnPair(kind, reference[name], current[name], name=name, current_counts=counts)
         chosen = _override(name, kind, methods, kind_methods, method)
         if chosen is None:
             if policy == "evidently":
-                chosen = (evidently_default_method(pair) if pair.n_ref and pair.n_cur
-                          else ("ks" if kind == "num" else "chisquare"))
+                chosen = (
+                    evidently_default_method(pair)
+                    if pair.n_ref and pair.n_cur
+                    else ("ks" if kind == "num" else "chisquare")
+                )
             else:
                 chosen = params.methods[kind]
         m = _pick_method(chosen, kind, name)
         t = _override(name, kind, thresholds, kind_thresholds, threshold)
         if t is None:
-            t = m.default_threshold if policy == "evidently" or m.kind == "distance" \
+            t = (
+                m.default_threshold
+                if policy == "evidently" or m.kind == "distance"
                 else params.alpha
+            )
         min_n = 1 if policy == "evidently" else params.min_n
         results.append(column_drift(pair, m, float(t), min_n=min_n, ci_level=params.ci_level))
+        del pair  # free this column's sorted copies before the next column is read
     if policy == "default":
         apply_default_policy(results, params)
         share = drift_share
     else:
         share = EVIDENTLY_DRIFT_SHARE if drift_share is None else drift_share
-    return DatasetDriftResult(columns=results, policy=policy, drift_share=share,
-                              skipped=skipped)
+    return DatasetDriftResult(columns=results, policy=policy, drift_share=share, skipped=skipped)

@@ -40,8 +40,7 @@ def fill_zeros(shares: NDArray[np.float64]) -> NDArray[np.float64]:
     return out
 
 
-def binned_shares(pair: ColumnPair,
-                  fill: bool) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def binned_shares(pair: ColumnPair, fill: bool) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Reference and current shares per bin, binned as Evidently's ``get_binned_data``."""
     if pair.kind == "num" and pair.ref_nunique > EVIDENTLY_MAX_DISCRETE:
         edges = np.histogram_bin_edges(np.concatenate([pair.ref, pair.cur]), bins="sturges")
@@ -80,8 +79,9 @@ def jensenshannon(pair: ColumnPair) -> MethodOutput:
     return MethodOutput(float(distance.jensenshannon(ref, cur)))
 
 
-@register("linf", kind="distance", column_kinds=("num", "cat"), default_threshold=0.3,
-          source="monitor")
+@register(
+    "linf", kind="distance", column_kinds=("num", "cat"), default_threshold=0.3, source="monitor"
+)
 def linf(pair: ColumnPair) -> MethodOutput:
     """L-infinity distance of the shares (Vertex AI's and SageMaker's categorical measure).
 

@@ -98,8 +98,42 @@ def g_test(pair: ColumnPair) -> MethodOutput:
     return MethodOutput(float(res.statistic), float(res.pvalue))
 
 
-def _tvd(a: NDArray[np.int64], b: NDArray[np.int64], n_a: int, n_b: int) -> NDArray[np.float64]:
-    return 0.5 * np.sum(np.abs(a / n_a - b / n_b), axis=-1)
+def _tvd_numerator(
+    a: NDArray[np.int64], b: NDArray[np.int64], n_a: int, n_b: int
+) -> NDArray[np.int64]:
+    """``2 * n_a * n_b * TVD`` in exact integers, so permutations that tie the observed
+    distance are recognised as ties (in floats they differ by an ulp, depending on the order
+    of the sum)."""
+    return np.abs(a * n_b - b * n_a).sum(axis=-1)
+
+
+def _first_seen(codes: NDArray[np.int64], k: int) -> list[int]:
+    """Distinct codes in order of first appearance (pandas' ``unique`` order)."""
+    first = np.full(k, codes.size, dtype=np.int64)
+    first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)  # last write = first index
+    present = np.flatnonzero(first < codes.size)
+    return present[np.argsort(first[present], kind="stable")].tolist()
+
+
+def _evidently_tvd(
+    keys: list[object],
+    ref_order: list[int],
+    cur_order: list[int],
+    a: NDArray[np.int64],
+    b: NDArray[np.int64],
+    n_a: int,
+    n_b: int,
+) -> float:
+    """TVD summed in the order Evidently sums it: over ``set(ref keys) | set(cur keys)``.
+
+    Permutations often tie the observed distance exactly; whether Evidently counts a tie
+    depends on the rounding of its float sum, which depends on that set's iteration order.
+    Rebuilding the same sets from the same values in the same insertion order reproduces it.
+    """
+    union = set([keys[i] for i in ref_order]) | set([keys[i] for i in cur_order])
+    pos = {key: i for i, key in enumerate(keys)}
+    idx = np.fromiter((pos[key] for key in union), np.int64, len(union))
+    return float(0.5 * np.sum(np.abs(a[idx] / n_a - b[idx] / n_b)))
 
 
 @register("TVD", kind="p_value", column_kinds=("cat",), default_threshold=0.1)
@@ -107,25 +141,40 @@ def tvd_permutation(pair: ColumnPair) -> MethodOutput:
     """Total variation distance with a 1,000-permutation p-value (Evidently's ``TVD``).
 
     The statistic is the distance; the p-value is the share of permutations whose distance is
-    at least the observed one.
+    at least the observed one. Up to ``TVD_EXACT_MAX`` values the permutations and the float
+    arithmetic replay Evidently's exactly (same p-value); above, permuted counts are drawn
+    directly and ties are compared in exact integers.
     """
     cats = pair.categories
     n_r, n_c = pair.n_ref, pair.n_cur
     k = len(cats.keys)
-    observed = float(_tvd(cats.ref, cats.cur, n_r, n_c))
     total = cats.ref + cats.cur
-    if pair.has_values and n_r + n_c <= TVD_EXACT_MAX:
-        codes_r, codes_c = pair.codes
-        combined = np.concatenate([codes_r, codes_c])
-        rs = np.random.RandomState(0)  # Evidently: np.random.seed(0); np.random.choice(...)
-        perm_ref = np.empty((TVD_PERMUTATIONS, k), dtype=np.int64)
-        for i in range(TVD_PERMUTATIONS):
-            perm_ref[i] = np.bincount(combined[rs.permutation(n_r + n_c)[:n_r]], minlength=k)
-    else:
+    tvd = 0.5 * float(np.abs(cats.ref / n_r - cats.cur / n_c).sum())
+    if not (pair.has_values and n_r + n_c <= TVD_EXACT_MAX):
         rng = np.random.default_rng(0)
         perm_ref = rng.multivariate_hypergeometric(total, n_r, size=TVD_PERMUTATIONS)
-    permuted = _tvd(perm_ref, total - perm_ref, n_r, n_c)
-    return MethodOutput(observed, float(np.mean(observed <= np.abs(permuted))))
+        observed = _tvd_numerator(cats.ref, cats.cur, n_r, n_c)
+        permuted = _tvd_numerator(perm_ref, total - perm_ref, n_r, n_c)
+        return MethodOutput(tvd, float(np.mean(observed <= permuted)))
+    codes_r, codes_c = pair.codes
+    combined = np.concatenate([codes_r, codes_c])
+    keys = cats.keys
+    observed_f = _evidently_tvd(
+        keys, _first_seen(codes_r, k), _first_seen(codes_c, k), cats.ref, cats.cur, n_r, n_c
+    )
+    # Evidently's new "current" lists the remaining values grouped in the order in which the
+    # categories first appear in the combined data (a Counter difference).
+    combined_order = _first_seen(combined, k)
+    rs = np.random.RandomState(0)  # Evidently: np.random.seed(0); np.random.choice(...)
+    hits = 0
+    for _ in range(TVD_PERMUTATIONS):
+        new_ref = combined[rs.permutation(n_r + n_c)[:n_r]]
+        a = np.bincount(new_ref, minlength=k)
+        b = total - a
+        cur_order = [c for c in combined_order if b[c] > 0]
+        value = _evidently_tvd(keys, _first_seen(new_ref, k), cur_order, a, b, n_r, n_c)
+        hits += observed_f <= abs(value)
+    return MethodOutput(tvd, hits / TVD_PERMUTATIONS)
 
 
 def pooled_table(ref: NDArray[np.int64], cur: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -141,8 +190,13 @@ def pooled_table(ref: NDArray[np.int64], cur: NDArray[np.int64]) -> NDArray[np.i
     return np.vstack([ref, cur])
 
 
-@register("chi2_contingency", kind="p_value", column_kinds=("cat",), default_threshold=0.05,
-          source="monitor")
+@register(
+    "chi2_contingency",
+    kind="p_value",
+    column_kinds=("cat",),
+    default_threshold=0.05,
+    source="monitor",
+)
 def chi2_contingency(pair: ColumnPair) -> MethodOutput:
     """Pearson's chi-square test of homogeneity on the 2 x K table (rare categories pooled).
 
@@ -155,4 +209,3 @@ def chi2_contingency(pair: ColumnPair) -> MethodOutput:
         return MethodOutput(0.0, 1.0)
     res = stats.chi2_contingency(table, correction=False)
     return MethodOutput(float(res.statistic), float(res.pvalue))
-

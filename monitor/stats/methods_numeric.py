@@ -46,8 +46,7 @@ def ks(pair: ColumnPair) -> MethodOutput:
     return MethodOutput(d, p)
 
 
-@register("ks_t", kind="p_value", column_kinds=("num",), default_threshold=0.05,
-          source="monitor")
+@register("ks_t", kind="p_value", column_kinds=("num",), default_threshold=0.05, source="monitor")
 def ks_t(pair: ColumnPair) -> MethodOutput:
     """KS and Welch's t test combined (Bonferroni: ``p = min(1, 2 min(p_ks, p_t))``).
 
@@ -108,8 +107,9 @@ def anderson(pair: ColumnPair) -> MethodOutput:
     return MethodOutput(float(res.statistic), float(res.pvalue))
 
 
-@register("cramer_von_mises", kind="p_value", column_kinds=("num",), default_threshold=0.1,
-          rule="<=")
+@register(
+    "cramer_von_mises", kind="p_value", column_kinds=("num",), default_threshold=0.1, rule="<="
+)
 def cramer_von_mises(pair: ColumnPair) -> MethodOutput:
     """Two-sample Cramer-von Mises (scipy ``cramervonmises_2samp``, Evidently's vendored copy)."""
     if pair.n_ref < 2 or pair.n_cur < 2:
@@ -132,9 +132,12 @@ def _squared_dist(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.
     return (y**2).T - 2 * np.dot(x, y.T) + x**2
 
 
-def mmd_test(x: NDArray[np.float64], y: NDArray[np.float64],
-             permutation: Callable[[int], NDArray[np.int64]],
-             n_permutations: int = MMD_PERMUTATIONS) -> tuple[float, float]:
+def mmd_test(
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    permutation: Callable[[int], NDArray[np.int64]],
+    n_permutations: int = MMD_PERMUTATIONS,
+) -> tuple[float, float]:
     """Unbiased MMD^2 with an RBF kernel (median heuristic) and its permutation p-value.
 
     Parameters

@@ -65,19 +65,17 @@ class MultivariateDriftResult:
         return d
 
 
-def _encode(reference: Any, current: Any, columns: Sequence[str] | None,
-            max_rows: int, seed: int) -> tuple[NDArray[np.float64], NDArray[np.float64],
-                                               list[str]]:
+def _encode(
+    reference: Any, current: Any, columns: Sequence[str] | None, max_rows: int, seed: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str]]:
     """Numeric matrices of both sides: numbers as is (NaN -> reference median), categories
     as their reference share (unseen -> 0), so both detectors see comparable features."""
     if isinstance(reference, np.ndarray) and isinstance(current, np.ndarray):
         names = list(columns) if columns else [f"x{i}" for i in range(reference.shape[1])]
         reference = {n: reference[:, i] for i, n in enumerate(names)}
         current = {n: current[:, i] for i, n in enumerate(names)}
-    ref_cols = [str(c) for c in (reference.columns if hasattr(reference, "columns")
-                                 else reference)]
-    cur_cols = set(str(c) for c in (current.columns if hasattr(current, "columns")
-                                    else current))
+    ref_cols = [str(c) for c in (reference.columns if hasattr(reference, "columns") else reference)]
+    cur_cols = set(str(c) for c in (current.columns if hasattr(current, "columns") else current))
     names = list(columns) if columns else [c for c in ref_cols if c in cur_cols]
     rng = np.random.default_rng(seed)
     n_r = len(as_1d(reference[names[0]])) if names else 0
@@ -111,15 +109,23 @@ def _encode(reference: Any, current: Any, columns: Sequence[str] | None,
 
 
 def _insufficient(method: str, n_r: int, n_c: int) -> MultivariateDriftResult:
-    return MultivariateDriftResult(method, None, None, False, None, [], n_r, n_c,
-                                   status="insufficient_data")
+    return MultivariateDriftResult(
+        method, None, None, False, None, [], n_r, n_c, status="insufficient_data"
+    )
 
 
-def domain_classifier_drift(reference: Any, current: Any, *,
-                            columns: Sequence[str] | None = None, alpha: float = 0.01,
-                            min_auc_gain: float = 0.05, max_rows: int = MAX_ROWS,
-                            folds: int = 3, top: int = 5,
-                            seed: int = 0) -> MultivariateDriftResult:
+def domain_classifier_drift(
+    reference: Any,
+    current: Any,
+    *,
+    columns: Sequence[str] | None = None,
+    alpha: float = 0.01,
+    min_auc_gain: float = 0.05,
+    max_rows: int = MAX_ROWS,
+    folds: int = 3,
+    top: int = 5,
+    seed: int = 0,
+) -> MultivariateDriftResult:
     """Domain-classifier drift: cross-validated AUC of telling reference from current.
 
     Parameters
@@ -151,13 +157,22 @@ def domain_classifier_drift(reference: Any, current: Any, *,
     # One OpenMP thread: the model is small, and on a busy 2-core host more threads than
     # cores make gradient boosting ~20x slower (measured), not faster.
     with threadpool_limits(limits=1, user_api="openmp"):
-        return _domain_classifier(reference, current, columns, alpha, min_auc_gain, max_rows,
-                                  folds, top, seed)
+        return _domain_classifier(
+            reference, current, columns, alpha, min_auc_gain, max_rows, folds, top, seed
+        )
 
 
-def _domain_classifier(reference: Any, current: Any, columns: Sequence[str] | None,
-                       alpha: float, min_auc_gain: float, max_rows: int, folds: int, top: int,
-                       seed: int) -> MultivariateDriftResult:
+def _domain_classifier(
+    reference: Any,
+    current: Any,
+    columns: Sequence[str] | None,
+    alpha: float,
+    min_auc_gain: float,
+    max_rows: int,
+    folds: int,
+    top: int,
+    seed: int,
+) -> MultivariateDriftResult:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.inspection import permutation_importance
     from sklearn.metrics import roc_auc_score
@@ -169,30 +184,47 @@ def _domain_classifier(reference: Any, current: Any, columns: Sequence[str] | No
         return _insufficient("domain_classifier", n_r, n_c)
     x = np.vstack([x_r, x_c])
     y = np.r_[np.zeros(n_r), np.ones(n_c)]
-    model = HistGradientBoostingClassifier(max_iter=60, learning_rate=0.1, max_leaf_nodes=15,
-                                           early_stopping=False, random_state=seed)
+    model = HistGradientBoostingClassifier(
+        max_iter=60, learning_rate=0.1, max_leaf_nodes=15, early_stopping=False, random_state=seed
+    )
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     proba = cross_val_predict(model, x, y, cv=cv, method="predict_proba")[:, 1]
     auc = float(roc_auc_score(y, proba))
     sd = math.sqrt((n_r + n_c + 1) / (12.0 * n_r * n_c))
     p = float(stats.norm.sf((auc - 0.5) / sd))
     threshold = max(0.5 + float(stats.norm.isf(alpha)) * sd, 0.5 + min_auc_gain)
-    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.3, stratify=y,
-                                              random_state=seed)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.3, stratify=y, random_state=seed)
     fitted = model.fit(x_tr, y_tr)
-    imp = permutation_importance(fitted, x_te, y_te, scoring="roc_auc", n_repeats=3,
-                                 random_state=seed)
+    imp = permutation_importance(
+        fitted, x_te, y_te, scoring="roc_auc", n_repeats=3, random_state=seed
+    )
     order = np.argsort(-imp.importances_mean)[:top]
     ranked = [(names[i], float(imp.importances_mean[i])) for i in order]
-    return MultivariateDriftResult("domain_classifier", auc, threshold, auc > threshold, p,
-                                   ranked, n_r, n_c, details={"null_sd": sd})
+    return MultivariateDriftResult(
+        "domain_classifier",
+        auc,
+        threshold,
+        auc > threshold,
+        p,
+        ranked,
+        n_r,
+        n_c,
+        details={"null_sd": sd},
+    )
 
 
-def pca_reconstruction_drift(reference: Any, current: Any, *,
-                             columns: Sequence[str] | None = None, z: float = 3.0,
-                             min_relative_increase: float = 0.05,
-                             variance: float = PCA_VARIANCE, max_rows: int = MAX_ROWS,
-                             top: int = 5, seed: int = 0) -> MultivariateDriftResult:
+def pca_reconstruction_drift(
+    reference: Any,
+    current: Any,
+    *,
+    columns: Sequence[str] | None = None,
+    z: float = 3.0,
+    min_relative_increase: float = 0.05,
+    variance: float = PCA_VARIANCE,
+    max_rows: int = MAX_ROWS,
+    top: int = 5,
+    seed: int = 0,
+) -> MultivariateDriftResult:
     """PCA reconstruction-error drift (NannyML's data reconstruction drift).
 
     Parameters
@@ -222,7 +254,7 @@ def pca_reconstruction_drift(reference: Any, current: Any, *,
         return _insufficient("pca_reconstruction", n_r, n_c)
     rng = np.random.default_rng(seed)
     half = rng.permutation(n_r)
-    fit_rows, hold_rows = x_r[half[: n_r // 2]], x_r[half[n_r // 2:]]
+    fit_rows, hold_rows = x_r[half[: n_r // 2]], x_r[half[n_r // 2 :]]
     mu = fit_rows.mean(axis=0)
     sd = fit_rows.std(axis=0)
     sd[sd == 0] = 1.0
@@ -230,8 +262,9 @@ def pca_reconstruction_drift(reference: Any, current: Any, *,
     def standardise(m: NDArray[np.float64]) -> NDArray[np.float64]:
         return (m - mu) / sd
 
-    pca = PCA(n_components=variance if len(names) > 1 else None, svd_solver="full",
-              random_state=seed)
+    pca = PCA(
+        n_components=variance if len(names) > 1 else None, svd_solver="full", random_state=seed
+    )
     pca.fit(standardise(fit_rows))
 
     def residuals(m: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -250,17 +283,32 @@ def pca_reconstruction_drift(reference: Any, current: Any, *,
     order = np.argsort(-contrib)[:top]
     ranked = [(names[i], float(contrib[i])) for i in order]
     return MultivariateDriftResult(
-        "pca_reconstruction", stat, threshold, stat > threshold, p, ranked, n_r, n_c,
-        details={"reference_error": mean_ref, "components": float(pca.n_components_)})
+        "pca_reconstruction",
+        stat,
+        threshold,
+        stat > threshold,
+        p,
+        ranked,
+        n_r,
+        n_c,
+        details={"reference_error": mean_ref, "components": float(pca.n_components_)},
+    )
 
 
-def multivariate_drift(reference: Any, current: Any, **kwargs: Any
-                       ) -> list[MultivariateDriftResult]:
+def multivariate_drift(
+    reference: Any, current: Any, **kwargs: Any
+) -> list[MultivariateDriftResult]:
     """Both detectors with shared arguments (``columns``, ``max_rows``, ``seed``, ``top``)."""
     shared = {k: v for k, v in kwargs.items() if k in ("columns", "max_rows", "seed", "top")}
-    return [domain_classifier_drift(reference, current, **shared),
-            pca_reconstruction_drift(reference, current, **shared)]
+    return [
+        domain_classifier_drift(reference, current, **shared),
+        pca_reconstruction_drift(reference, current, **shared),
+    ]
 
 
-__all__ = ["MultivariateDriftResult", "domain_classifier_drift", "multivariate_drift",
-           "pca_reconstruction_drift"]
+__all__ = [
+    "MultivariateDriftResult",
+    "domain_classifier_drift",
+    "multivariate_drift",
+    "pca_reconstruction_drift",
+]

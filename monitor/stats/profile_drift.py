@@ -56,8 +56,9 @@ def _bin_pair(ref: NumericProfile, cur: NumericProfile, column: str) -> ColumnPa
     return ColumnPair.from_counts(ref_counts, cur_counts, name=column)
 
 
-def _segments(ref: NumericProfile, cur: NumericProfile
-              ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+def _segments(
+    ref: NumericProfile, cur: NumericProfile
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Widths and shares of the bins; under/overflow bins span to the observed extremes."""
     e = np.asarray(ref.edges, dtype=np.float64)
     lows = [v for v in (ref.min, cur.min) if v is not None]
@@ -115,14 +116,19 @@ def binned_ks(ref: NumericProfile, cur: NumericProfile) -> tuple[float, float, f
 def _welch_p(ref: NumericProfile, cur: NumericProfile) -> float:
     if ref.count < 2 or cur.count < 2:
         return 1.0
-    res = stats.ttest_ind_from_stats(ref.mean, math.sqrt(ref.m2 / (ref.count - 1)), ref.count,
-                                     cur.mean, math.sqrt(cur.m2 / (cur.count - 1)), cur.count,
-                                     equal_var=False)
+    res = stats.ttest_ind_from_stats(
+        ref.mean,
+        math.sqrt(ref.m2 / (ref.count - 1)),
+        ref.count,
+        cur.mean,
+        math.sqrt(cur.m2 / (cur.count - 1)),
+        cur.count,
+        equal_var=False,
+    )
     return float(res.pvalue) if np.isfinite(res.pvalue) else 1.0
 
 
-def _numeric_effect(ref: NumericProfile, cur: NumericProfile,
-                    level: float) -> tuple[Effect, float]:
+def _numeric_effect(ref: NumericProfile, cur: NumericProfile, level: float) -> tuple[Effect, float]:
     w, se, bound = binned_wasserstein(ref, cur)
     scale = ref.std
     if scale <= 0:
@@ -133,12 +139,12 @@ def _numeric_effect(ref: NumericProfile, cur: NumericProfile,
         return Effect("wasserstein_sd", value, 0.0, (value, value)), 0.0
     lo, hi = confidence_interval(w / scale, se / scale, level)
     b = bound / scale
-    return Effect("wasserstein_sd", w / scale, se / scale,
-                  (max(0.0, lo - b), hi + b)), b
+    return Effect("wasserstein_sd", w / scale, se / scale, (max(0.0, lo - b), hi + b)), b
 
 
-def _numeric_method(method: DriftMethod, ref: NumericProfile, cur: NumericProfile,
-                    column: str) -> tuple[MethodOutput, float | None, str | None]:
+def _numeric_method(
+    method: DriftMethod, ref: NumericProfile, cur: NumericProfile, column: str
+) -> tuple[MethodOutput, float | None, str | None]:
     """(output, error bound on the statistic, note) for a numeric method from profiles."""
     name = method.name
     if name in BINNED:
@@ -148,12 +154,20 @@ def _numeric_method(method: DriftMethod, ref: NumericProfile, cur: NumericProfil
         return MethodOutput(d, p), bound, "KS at bin edges (conservative p-value)"
     if name == "ks_t":
         d, p, bound = binned_ks(ref, cur)
-        return (MethodOutput(d, min(1.0, 2 * min(p, _welch_p(ref, cur)))), bound,
-                "KS at bin edges and Welch's t from exact moments")
+        return (
+            MethodOutput(d, min(1.0, 2 * min(p, _welch_p(ref, cur)))),
+            bound,
+            "KS at bin edges and Welch's t from exact moments",
+        )
     if name == "t_test":
         res = stats.ttest_ind_from_stats(
-            ref.mean, math.sqrt(ref.m2 / max(ref.count - 1, 1)), ref.count,
-            cur.mean, math.sqrt(cur.m2 / max(cur.count - 1, 1)), cur.count)
+            ref.mean,
+            math.sqrt(ref.m2 / max(ref.count - 1, 1)),
+            ref.count,
+            cur.mean,
+            math.sqrt(cur.m2 / max(cur.count - 1, 1)),
+            cur.count,
+        )
         return MethodOutput(float(res.statistic), float(res.pvalue)), None, None
     if name == "wasserstein":
         w, _, bound = binned_wasserstein(ref, cur)
@@ -161,8 +175,11 @@ def _numeric_method(method: DriftMethod, ref: NumericProfile, cur: NumericProfil
         return MethodOutput(w / norm), bound / norm, "histogram interpolation"
     if name in SAMPLED:
         pair = ColumnPair("num", ref.sample, cur.sample, name=column)
-        return (method.func(pair), None,
-                f"on uniform samples ({len(ref.sample)} and {len(cur.sample)} values)")
+        return (
+            method.func(pair),
+            None,
+            f"on uniform samples ({len(ref.sample)} and {len(cur.sample)} values)",
+        )
     raise InputError(f"drift method {name!r} cannot be computed from numeric profiles")
 
 
@@ -174,11 +191,16 @@ def _discrete_values(ref: NumericProfile, cur: NumericProfile) -> int:
     return occupied if discrete else max(occupied, 6)
 
 
-def drift_from_profiles(reference: NumericProfile | CategoricalProfile,
-                        current: NumericProfile | CategoricalProfile, *,
-                        method: str | None = None, threshold: float | None = None,
-                        policy: str = "default", params: DefaultPolicy | None = None,
-                        column: str = "") -> DriftResult:
+def drift_from_profiles(
+    reference: NumericProfile | CategoricalProfile,
+    current: NumericProfile | CategoricalProfile,
+    *,
+    method: str | None = None,
+    threshold: float | None = None,
+    policy: str = "default",
+    params: DefaultPolicy | None = None,
+    column: str = "",
+) -> DriftResult:
     """Drift of one column from its reference and current profiles.
 
     Parameters
@@ -215,8 +237,9 @@ def drift_from_profiles(reference: NumericProfile | CategoricalProfile,
     raise InputError("reference and current profiles must be of the same kind")
 
 
-def _threshold(m: DriftMethod, threshold: float | None, policy: str,
-               params: DefaultPolicy) -> float:
+def _threshold(
+    m: DriftMethod, threshold: float | None, policy: str, params: DefaultPolicy
+) -> float:
     if threshold is not None:
         return float(threshold)
     if policy == "default" and m.kind == "p_value":
@@ -233,26 +256,42 @@ def _gate(result: DriftResult, policy: str, params: DefaultPolicy) -> DriftResul
     return result
 
 
-def _categorical(ref: CategoricalProfile, cur: CategoricalProfile, method: str | None,
-                 threshold: float | None, policy: str, params: DefaultPolicy,
-                 column: str) -> DriftResult:
+def _categorical(
+    ref: CategoricalProfile,
+    cur: CategoricalProfile,
+    method: str | None,
+    threshold: float | None,
+    policy: str,
+    params: DefaultPolicy,
+    column: str,
+) -> DriftResult:
     def counts(p: CategoricalProfile) -> dict[Any, int]:
         return {**p.counts, **({OTHER: p.other} if p.other else {})}
 
     pair = ColumnPair.from_counts(counts(ref), counts(cur), name=column)
     if method is None:
-        method = (evidently_default_method(pair) if policy == "evidently" and pair.n_ref
-                  and pair.n_cur else params.methods["cat"])
+        method = (
+            evidently_default_method(pair)
+            if policy == "evidently" and pair.n_ref and pair.n_cur
+            else params.methods["cat"]
+        )
     m = get_method(method, "cat")
     min_n = 1 if policy == "evidently" else params.min_n
-    res = column_drift(pair, m, _threshold(m, threshold, policy, params), min_n=min_n,
-                       ci_level=params.ci_level)
+    res = column_drift(
+        pair, m, _threshold(m, threshold, policy, params), min_n=min_n, ci_level=params.ci_level
+    )
     return _gate(res, policy, params)
 
 
-def _numeric(ref: NumericProfile, cur: NumericProfile, method: str | None,
-             threshold: float | None, policy: str, params: DefaultPolicy,
-             column: str) -> DriftResult:
+def _numeric(
+    ref: NumericProfile,
+    cur: NumericProfile,
+    method: str | None,
+    threshold: float | None,
+    policy: str,
+    params: DefaultPolicy,
+    column: str,
+) -> DriftResult:
     if method is None:
         if policy == "evidently":
             n_values = _discrete_values(ref, cur)
@@ -265,24 +304,51 @@ def _numeric(ref: NumericProfile, cur: NumericProfile, method: str | None,
     m = get_method(method, "num")
     t = _threshold(m, threshold, policy, params)
     min_n = 1 if policy == "evidently" else params.min_n
-    base = {"column": column, "kind": "num", "method": m.name, "method_kind": m.kind,
-            "threshold": t, "n_reference": ref.count, "n_current": cur.count}
+    base = {
+        "column": column,
+        "kind": "num",
+        "method": m.name,
+        "method_kind": m.kind,
+        "threshold": t,
+        "n_reference": ref.count,
+        "n_current": cur.count,
+    }
     if ref.count < max(min_n, 1) or cur.count < max(min_n, 1):
-        return DriftResult(**base, statistic=None, p_value=None, drifted=False,  # type: ignore[arg-type]
-                           effect_size=None, status="insufficient_data",
-                           message=f"not enough data: {ref.count} reference and {cur.count} "
-                                   f"current values (need {max(min_n, 1)} on each side)")
+        return DriftResult(
+            **base,
+            statistic=None,
+            p_value=None,
+            drifted=False,  # type: ignore[arg-type]
+            effect_size=None,
+            status="insufficient_data",
+            message=f"not enough data: {ref.count} reference and {cur.count} "
+            f"current values (need {max(min_n, 1)} on each side)",
+        )
     try:
         with np.errstate(all="ignore"):
             out, bound, note = _numeric_method(m, ref, cur, column)
             effect, _ = _numeric_effect(ref, cur, params.ci_level)
     except (ValueError, ZeroDivisionError) as exc:
-        return DriftResult(**base, statistic=None, p_value=None, drifted=False,  # type: ignore[arg-type]
-                           effect_size=None, status="error", message=str(exc))
-    res = DriftResult(**base, statistic=out.statistic, p_value=out.p_value,  # type: ignore[arg-type]
-                      drifted=m.decide(m.score(out), t), effect_size=effect.value,
-                      effect_name=effect.name, effect_ci=effect.ci, error_bound=bound,
-                      message=note)
+        return DriftResult(
+            **base,
+            statistic=None,
+            p_value=None,
+            drifted=False,  # type: ignore[arg-type]
+            effect_size=None,
+            status="error",
+            message=str(exc),
+        )
+    res = DriftResult(
+        **base,
+        statistic=out.statistic,
+        p_value=out.p_value,  # type: ignore[arg-type]
+        drifted=m.decide(m.score(out), t),
+        effect_size=effect.value,
+        effect_name=effect.name,
+        effect_ci=effect.ci,
+        error_bound=bound,
+        message=note,
+    )
     return _gate(res, policy, params)
 
 

@@ -122,8 +122,14 @@ def split_categorical(values: Any) -> tuple[dict[str, int], int, int]:
         x = arr.astype(np.float64)
         nan = np.isnan(x)
         labels, freq = np.unique(x[~nan], return_counts=True)
-        return {category_label(v): int(c) for v, c in zip(labels.tolist(), freq.tolist(),
-                                                          strict=True)}, int(nan.sum()), 0
+        return (
+            {
+                category_label(v): int(c)
+                for v, c in zip(labels.tolist(), freq.tolist(), strict=True)
+            },
+            int(nan.sum()),
+            0,
+        )
     items = arr.tolist()
     raw: Counter[Any]
     try:
@@ -150,8 +156,9 @@ def split_categorical(values: Any) -> tuple[dict[str, int], int, int]:
     return counts, nulls, invalid
 
 
-def reference_edges(values: NDArray[np.float64],
-                    n_bins: int = DEFAULT_N_BINS) -> NDArray[np.float64]:
+def reference_edges(
+    values: NDArray[np.float64], n_bins: int = DEFAULT_N_BINS
+) -> NDArray[np.float64]:
     """Bin edges from reference quantiles, deduplicated.
 
     With at most ``n_bins`` distinct values every value gets a bin of its own (edges are the
@@ -188,8 +195,9 @@ def _initial_sample(x: NDArray[np.float64], size: int, seed: int) -> list[float]
     return x[rng.choice(x.size, size=size, replace=False)].tolist()
 
 
-def merge_samples(a: Sequence[float], n_a: int, b: Sequence[float], n_b: int, size: int,
-                  rng: np.random.Generator) -> list[float]:
+def merge_samples(
+    a: Sequence[float], n_a: int, b: Sequence[float], n_b: int, size: int, rng: np.random.Generator
+) -> list[float]:
     """Merge two uniform samples (without replacement) of populations of size n_a and n_b.
 
     The merged sample has ``min(size, n_a + n_b)`` elements; the number taken from ``a`` is
@@ -263,20 +271,36 @@ class NumericProfile:
         mins = [v for v in (self.min, other.min) if v is not None]
         maxs = [v for v in (self.max, other.max) if v is not None]
         return NumericProfile(
-            count=n, nulls=self.nulls + other.nulls, invalid=self.invalid + other.invalid,
-            min=min(mins) if mins else None, max=max(maxs) if maxs else None,
-            mean=mean, m2=m2, edges=list(self.edges),
+            count=n,
+            nulls=self.nulls + other.nulls,
+            invalid=self.invalid + other.invalid,
+            min=min(mins) if mins else None,
+            max=max(maxs) if maxs else None,
+            mean=mean,
+            m2=m2,
+            edges=list(self.edges),
             hist=[a + b for a, b in zip(self.hist, other.hist, strict=True)],
-            sample=sample, sample_size=size, seed=self.seed,
+            sample=sample,
+            sample_size=size,
+            seed=self.seed,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form; ``from_dict`` inverts it."""
         return {
-            "type": "numeric", "count": self.count, "nulls": self.nulls, "invalid": self.invalid,
-            "min": self.min, "max": self.max, "mean": self.mean, "m2": self.m2,
-            "edges": list(self.edges), "hist": list(self.hist), "sample": list(self.sample),
-            "sample_size": self.sample_size, "seed": self.seed,
+            "type": "numeric",
+            "count": self.count,
+            "nulls": self.nulls,
+            "invalid": self.invalid,
+            "min": self.min,
+            "max": self.max,
+            "mean": self.mean,
+            "m2": self.m2,
+            "edges": list(self.edges),
+            "hist": list(self.hist),
+            "sample": list(self.sample),
+            "sample_size": self.sample_size,
+            "seed": self.seed,
         }
 
     @classmethod
@@ -284,11 +308,15 @@ class NumericProfile:
         """Rebuild a profile from :meth:`to_dict` output."""
         try:
             return cls(
-                count=int(d["count"]), nulls=int(d["nulls"]), invalid=int(d["invalid"]),
+                count=int(d["count"]),
+                nulls=int(d["nulls"]),
+                invalid=int(d["invalid"]),
                 min=None if d["min"] is None else float(d["min"]),
                 max=None if d["max"] is None else float(d["max"]),
-                mean=float(d["mean"]), m2=float(d["m2"]),
-                edges=[float(e) for e in d["edges"]], hist=[int(c) for c in d["hist"]],
+                mean=float(d["mean"]),
+                m2=float(d["m2"]),
+                edges=[float(e) for e in d["edges"]],
+                hist=[int(c) for c in d["hist"]],
                 sample=[float(v) for v in d.get("sample", [])],
                 sample_size=int(d.get("sample_size", DEFAULT_SAMPLE_SIZE)),
                 seed=int(d.get("seed", 0)),
@@ -323,9 +351,10 @@ class CategoricalProfile:
             return self
         ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
         keep = dict(ranked[: self.max_categories])
-        folded = sum(c for _, c in ranked[self.max_categories:])
-        return CategoricalProfile(self.count, self.nulls, self.invalid, keep,
-                                  self.other + folded, self.max_categories)
+        folded = sum(c for _, c in ranked[self.max_categories :])
+        return CategoricalProfile(
+            self.count, self.nulls, self.invalid, keep, self.other + folded, self.max_categories
+        )
 
     def merge(self, other: CategoricalProfile) -> CategoricalProfile:
         """Profile of the union of both windows (exact counts)."""
@@ -335,25 +364,38 @@ class CategoricalProfile:
         for k, c in other.counts.items():
             counts[k] = counts.get(k, 0) + c
         return CategoricalProfile(
-            count=self.count + other.count, nulls=self.nulls + other.nulls,
-            invalid=self.invalid + other.invalid, counts=counts, other=self.other + other.other,
+            count=self.count + other.count,
+            nulls=self.nulls + other.nulls,
+            invalid=self.invalid + other.invalid,
+            counts=counts,
+            other=self.other + other.other,
             max_categories=min(self.max_categories, other.max_categories),
         )._bounded()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form; ``from_dict`` inverts it."""
-        return {"type": "categorical", "count": self.count, "nulls": self.nulls,
-                "invalid": self.invalid, "counts": dict(self.counts), "other": self.other,
-                "max_categories": self.max_categories}
+        return {
+            "type": "categorical",
+            "count": self.count,
+            "nulls": self.nulls,
+            "invalid": self.invalid,
+            "counts": dict(self.counts),
+            "other": self.other,
+            "max_categories": self.max_categories,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CategoricalProfile:
         """Rebuild a profile from :meth:`to_dict` output."""
         try:
-            return cls(count=int(d["count"]), nulls=int(d["nulls"]), invalid=int(d["invalid"]),
-                       counts={str(k): int(v) for k, v in d["counts"].items()},
-                       other=int(d.get("other", 0)),
-                       max_categories=int(d.get("max_categories", DEFAULT_MAX_CATEGORIES)))
+            return cls(
+                count=int(d["count"]),
+                nulls=int(d["nulls"]),
+                invalid=int(d["invalid"]),
+                counts={str(k): int(v) for k, v in d["counts"].items()},
+                other=int(d.get("other", 0)),
+                max_categories=int(d.get("max_categories", DEFAULT_MAX_CATEGORIES)),
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(f"not a categorical profile: {exc}") from exc
 
@@ -371,8 +413,9 @@ def profile_from_dict(d: dict[str, Any]) -> Profile:
     raise InputError(f"unknown profile type {kind!r}; expected 'numeric' or 'categorical'")
 
 
-def profile_numeric(values: Any, edges: Iterable[float], *,
-                    sample_size: int = DEFAULT_SAMPLE_SIZE, seed: int = 0) -> NumericProfile:
+def profile_numeric(
+    values: Any, edges: Iterable[float], *, sample_size: int = DEFAULT_SAMPLE_SIZE, seed: int = 0
+) -> NumericProfile:
     """Profile a window of a numeric column on the reference's bin ``edges``.
 
     Parameters
@@ -400,16 +443,28 @@ def profile_numeric(values: Any, edges: Iterable[float], *,
     mean = float(x.mean()) if n else 0.0
     m2 = float(((x - mean) ** 2).sum()) if n else 0.0
     return NumericProfile(
-        count=n, nulls=nulls, invalid=invalid,
-        min=float(x.min()) if n else None, max=float(x.max()) if n else None,
-        mean=mean, m2=m2, edges=e.tolist(), hist=bin_counts(x, e).tolist(),
-        sample=_initial_sample(x, sample_size, seed), sample_size=sample_size, seed=seed,
+        count=n,
+        nulls=nulls,
+        invalid=invalid,
+        min=float(x.min()) if n else None,
+        max=float(x.max()) if n else None,
+        mean=mean,
+        m2=m2,
+        edges=e.tolist(),
+        hist=bin_counts(x, e).tolist(),
+        sample=_initial_sample(x, sample_size, seed),
+        sample_size=sample_size,
+        seed=seed,
     )
 
 
-def reference_profile_numeric(values: Any, *, n_bins: int = DEFAULT_N_BINS,
-                              sample_size: int = DEFAULT_SAMPLE_SIZE,
-                              seed: int = 0) -> NumericProfile:
+def reference_profile_numeric(
+    values: Any,
+    *,
+    n_bins: int = DEFAULT_N_BINS,
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
+    seed: int = 0,
+) -> NumericProfile:
     """Profile a reference (baseline) numeric column, choosing its bin edges.
 
     Edges are reference quantiles (deduplicated; see :func:`reference_edges`), so each inner
@@ -432,8 +487,9 @@ def reference_profile_numeric(values: Any, *, n_bins: int = DEFAULT_N_BINS,
     return profile_numeric(values, reference_edges(x, n_bins), sample_size=sample_size, seed=seed)
 
 
-def profile_categorical(values: Any, *,
-                        max_categories: int = DEFAULT_MAX_CATEGORIES) -> CategoricalProfile:
+def profile_categorical(
+    values: Any, *, max_categories: int = DEFAULT_MAX_CATEGORIES
+) -> CategoricalProfile:
     """Profile a window of a categorical column (counts by label; see :func:`category_label`).
 
     Parameters
@@ -448,13 +504,18 @@ def profile_categorical(values: Any, *,
     CategoricalProfile
     """
     counts, nulls, invalid = split_categorical(values)
-    return CategoricalProfile(count=sum(counts.values()), nulls=nulls, invalid=invalid,
-                              counts=counts, max_categories=max_categories)._bounded()
+    return CategoricalProfile(
+        count=sum(counts.values()),
+        nulls=nulls,
+        invalid=invalid,
+        counts=counts,
+        max_categories=max_categories,
+    )._bounded()
 
 
-def reference_profile_categorical(values: Any, *,
-                                  max_categories: int = DEFAULT_MAX_CATEGORIES
-                                  ) -> CategoricalProfile:
+def reference_profile_categorical(
+    values: Any, *, max_categories: int = DEFAULT_MAX_CATEGORIES
+) -> CategoricalProfile:
     """Profile a reference categorical column (same as :func:`profile_categorical`)."""
     return profile_categorical(values, max_categories=max_categories)
 

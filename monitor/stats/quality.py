@@ -14,8 +14,15 @@ from typing import Any, Literal
 
 from .profiles import CategoricalProfile, NumericProfile, Profile
 
-CheckName = Literal["null_share", "out_of_range_share", "unseen_category_share", "type_errors",
-                    "kind_mismatch", "missing_column", "unexpected_column"]
+CheckName = Literal[
+    "null_share",
+    "out_of_range_share",
+    "unseen_category_share",
+    "type_errors",
+    "kind_mismatch",
+    "missing_column",
+    "unexpected_column",
+]
 
 NULL_TOLERANCE = 0.05
 """Allowed increase of the null share over the baseline's (absolute share)."""
@@ -47,51 +54,97 @@ def _share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
-def _column_checks(name: str, ref: Profile, cur: Profile, null_tolerance: float,
-                   out_of_range_tolerance: float, unseen_tolerance: float,
-                   type_error_tolerance: float) -> list[QualityCheck]:
+def _column_checks(
+    name: str,
+    ref: Profile,
+    cur: Profile,
+    null_tolerance: float,
+    out_of_range_tolerance: float,
+    unseen_tolerance: float,
+    type_error_tolerance: float,
+) -> list[QualityCheck]:
     out: list[QualityCheck] = []
     if type(ref) is not type(cur):
-        out.append(QualityCheck("kind_mismatch", name, 1.0, 0.0, False,
-                                f"{name}: baseline is {type(ref).__name__}, window is "
-                                f"{type(cur).__name__}"))
+        out.append(
+            QualityCheck(
+                "kind_mismatch",
+                name,
+                1.0,
+                0.0,
+                False,
+                f"{name}: baseline is {type(ref).__name__}, window is {type(cur).__name__}",
+            )
+        )
         return out
     ref_null = _share(ref.nulls, ref.total)
     null = _share(cur.nulls, cur.total)
     limit = min(1.0, ref_null + null_tolerance)
-    out.append(QualityCheck("null_share", name, null, limit, null <= limit,
-                            f"{name}: {null:.1%} nulls (baseline {ref_null:.1%})"))
+    out.append(
+        QualityCheck(
+            "null_share",
+            name,
+            null,
+            limit,
+            null <= limit,
+            f"{name}: {null:.1%} nulls (baseline {ref_null:.1%})",
+        )
+    )
     bad = _share(cur.invalid, cur.total)
-    out.append(QualityCheck("type_errors", name, bad, type_error_tolerance,
-                            bad <= type_error_tolerance,
-                            f"{name}: {cur.invalid} values of the wrong type"))
+    out.append(
+        QualityCheck(
+            "type_errors",
+            name,
+            bad,
+            type_error_tolerance,
+            bad <= type_error_tolerance,
+            f"{name}: {cur.invalid} values of the wrong type",
+        )
+    )
     if isinstance(ref, NumericProfile) and isinstance(cur, NumericProfile):
         outside = _share(cur.hist[0] + cur.hist[-1], cur.count) if cur.hist else 0.0
         limit = out_of_range_tolerance + 2.0 / (ref.count + 1)
-        out.append(QualityCheck(
-            "out_of_range_share", name, outside, limit, outside <= limit,
-            f"{name}: {outside:.2%} of values outside the baseline range "
-            f"[{ref.min}, {ref.max}]"))
+        out.append(
+            QualityCheck(
+                "out_of_range_share",
+                name,
+                outside,
+                limit,
+                outside <= limit,
+                f"{name}: {outside:.2%} of values outside the baseline range "
+                f"[{ref.min}, {ref.max}]",
+            )
+        )
     elif isinstance(ref, CategoricalProfile) and isinstance(cur, CategoricalProfile):
         unseen = sum(c for k, c in cur.counts.items() if k not in ref.counts)
         share = _share(unseen, cur.count)
-        new = sorted((k for k in cur.counts if k not in ref.counts),
-                     key=lambda k: -cur.counts[k])[:5]
-        out.append(QualityCheck(
-            "unseen_category_share", name, share, unseen_tolerance, share <= unseen_tolerance,
-            f"{name}: {share:.2%} of values in unseen categories"
-            + (f" (e.g. {', '.join(map(repr, new))})" if new else "")))
+        new = sorted((k for k in cur.counts if k not in ref.counts), key=lambda k: -cur.counts[k])[
+            :5
+        ]
+        out.append(
+            QualityCheck(
+                "unseen_category_share",
+                name,
+                share,
+                unseen_tolerance,
+                share <= unseen_tolerance,
+                f"{name}: {share:.2%} of values in unseen categories"
+                + (f" (e.g. {', '.join(map(repr, new))})" if new else ""),
+            )
+        )
     return out
 
 
-def quality_checks(reference_profiles: Mapping[str, Profile],
-                   current_profiles: Mapping[str, Profile],
-                   expected_columns: Iterable[str] | None = None,
-                   seen_columns: Iterable[str] | None = None, *,
-                   null_tolerance: float = NULL_TOLERANCE,
-                   out_of_range_tolerance: float = OUT_OF_RANGE_TOLERANCE,
-                   unseen_tolerance: float = UNSEEN_TOLERANCE,
-                   type_error_tolerance: float = TYPE_ERROR_TOLERANCE) -> list[QualityCheck]:
+def quality_checks(
+    reference_profiles: Mapping[str, Profile],
+    current_profiles: Mapping[str, Profile],
+    expected_columns: Iterable[str] | None = None,
+    seen_columns: Iterable[str] | None = None,
+    *,
+    null_tolerance: float = NULL_TOLERANCE,
+    out_of_range_tolerance: float = OUT_OF_RANGE_TOLERANCE,
+    unseen_tolerance: float = UNSEEN_TOLERANCE,
+    type_error_tolerance: float = TYPE_ERROR_TOLERANCE,
+) -> list[QualityCheck]:
     """Quality checks of a window's profiles against the baseline's.
 
     Parameters
@@ -110,22 +163,35 @@ def quality_checks(reference_profiles: Mapping[str, Profile],
     list of QualityCheck
         Column checks in baseline order, then missing and unexpected columns.
     """
-    expected = list(expected_columns) if expected_columns is not None \
-        else list(reference_profiles)
+    expected = list(expected_columns) if expected_columns is not None else list(reference_profiles)
     seen = list(seen_columns) if seen_columns is not None else list(current_profiles)
     seen_set, expected_set = set(seen), set(expected)
     out: list[QualityCheck] = []
     for name in expected:
         if name in reference_profiles and name in current_profiles:
-            out.extend(_column_checks(name, reference_profiles[name], current_profiles[name],
-                                      null_tolerance, out_of_range_tolerance,
-                                      unseen_tolerance, type_error_tolerance))
+            out.extend(
+                _column_checks(
+                    name,
+                    reference_profiles[name],
+                    current_profiles[name],
+                    null_tolerance,
+                    out_of_range_tolerance,
+                    unseen_tolerance,
+                    type_error_tolerance,
+                )
+            )
     for name in expected:
         if name not in seen_set:
-            out.append(QualityCheck("missing_column", name, 1.0, 0.0, False,
-                                    f"expected column {name!r} is missing"))
+            out.append(
+                QualityCheck(
+                    "missing_column", name, 1.0, 0.0, False, f"expected column {name!r} is missing"
+                )
+            )
     for name in seen:
         if name not in expected_set:
-            out.append(QualityCheck("unexpected_column", name, 1.0, 0.0, False,
-                                    f"unexpected column {name!r}"))
+            out.append(
+                QualityCheck(
+                    "unexpected_column", name, 1.0, 0.0, False, f"unexpected column {name!r}"
+                )
+            )
     return out

@@ -59,28 +59,44 @@ class DriftMethod:
         """Evidently's verdict rule for this method."""
         if score != score:  # NaN: no verdict possible, never a drift flag
             return False
-        return {"<": score < threshold, "<=": score <= threshold,
-                ">": score > threshold, ">=": score >= threshold}[self.rule]
+        return {
+            "<": score < threshold,
+            "<=": score <= threshold,
+            ">": score > threshold,
+            ">=": score >= threshold,
+        }[self.rule]
 
 
 _REGISTRY: dict[str, DriftMethod] = {}
 
 
-def register(name: str, *, kind: MethodKind, column_kinds: tuple[ColumnKind, ...],
-             default_threshold: float, rule: Rule | None = None, description: str = "",
-             source: Literal["evidently", "monitor"] = "evidently"
-             ) -> Callable[[MethodFunc], MethodFunc]:
+def register(
+    name: str,
+    *,
+    kind: MethodKind,
+    column_kinds: tuple[ColumnKind, ...],
+    default_threshold: float,
+    rule: Rule | None = None,
+    description: str = "",
+    source: Literal["evidently", "monitor"] = "evidently",
+) -> Callable[[MethodFunc], MethodFunc]:
     """Decorator registering ``func`` under ``name``."""
+
     def deco(func: MethodFunc) -> MethodFunc:
         if name in _REGISTRY:
             raise ValueError(f"drift method {name!r} registered twice")
         _REGISTRY[name] = DriftMethod(
-            name=name, kind=kind, column_kinds=column_kinds,
+            name=name,
+            kind=kind,
+            column_kinds=column_kinds,
             default_threshold=default_threshold,
-            rule=rule or ("<" if kind == "p_value" else ">="), func=func,
+            rule=rule or ("<" if kind == "p_value" else ">="),
+            func=func,
             description=description or (func.__doc__ or "").strip().split("\n")[0],
-            source=source)
+            source=source,
+        )
         return func
+
     return deco
 
 
@@ -93,8 +109,9 @@ def _ensure_loaded() -> None:
 def available_methods(column_kind: ColumnKind | None = None) -> list[str]:
     """Registered method names, optionally only those accepting ``column_kind``."""
     _ensure_loaded()
-    return sorted(n for n, m in _REGISTRY.items()
-                  if column_kind is None or column_kind in m.column_kinds)
+    return sorted(
+        n for n, m in _REGISTRY.items() if column_kind is None or column_kind in m.column_kinds
+    )
 
 
 def get_method(name: str, column_kind: ColumnKind | None = None) -> DriftMethod:
@@ -102,10 +119,13 @@ def get_method(name: str, column_kind: ColumnKind | None = None) -> DriftMethod:
     _ensure_loaded()
     method = _REGISTRY.get(name)
     if method is None:
-        raise InputError(f"unknown drift method {name!r}; available: "
-                         f"{', '.join(available_methods())}")
+        raise InputError(
+            f"unknown drift method {name!r}; available: {', '.join(available_methods())}"
+        )
     if column_kind is not None and column_kind not in method.column_kinds:
-        raise InputError(f"drift method {name!r} does not accept {column_kind!r} columns; "
-                         f"methods for {column_kind!r}: "
-                         f"{', '.join(available_methods(column_kind))}")
+        raise InputError(
+            f"drift method {name!r} does not accept {column_kind!r} columns; "
+            f"methods for {column_kind!r}: "
+            f"{', '.join(available_methods(column_kind))}"
+        )
     return method

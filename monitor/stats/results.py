@@ -121,10 +121,18 @@ class DatasetDriftResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``monitor drift --format json`` object."""
-        return _clean({
-            "dataset": {"columns": self.n_columns, "drifted_columns": self.n_drifted,
-                        "share": self.share, "drifted": self.drifted, "policy": self.policy,
-                        "drift_share": self.drift_share, "skipped": dict(self.skipped)},
-            "columns": [c.to_dict() for c in self.columns],
-            **({"multivariate": self.multivariate} if self.multivariate else {}),
-        })
+        return _clean(
+            {
+                "dataset": {
+                    "columns": self.n_columns,
+                    "drifted_columns": self.n_drifted,
+                    "share": self.share,
+                    "drifted": self.drifted,
+                    "policy": self.policy,
+                    "drift_share": self.drift_share,
+                    "skipped": dict(self.skipped),
+                },
+                "columns": [c.to_dict() for c in self.columns],
+                **({"multivariate": self.multivariate} if self.multivariate else {}),
+            }
+        )

@@ -36,7 +36,8 @@ def evidently_report():  # type: ignore[no-untyped-def]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             snap = Report([DataDriftPreset(**preset_kwargs)]).run(
-                current_data=current, reference_data=reference)
+                current_data=current, reference_data=reference
+            )
             metrics = snap.dict()["metrics"]
         out = {}
         for m in metrics[1:]:

@@ -20,10 +20,15 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     rng = np.random.default_rng(0)
 
     def frame(n: int, shift: float) -> pd.DataFrame:
-        return pd.DataFrame({
-            "score": rng.normal(shift, 1, n), "segment": rng.choice(list("xyz"), n),
-            "level": rng.integers(0, 3, n), "amount": rng.poisson(30, n).astype(float),
-            "row_id": [f"r{i}" for i in range(n)]})
+        return pd.DataFrame(
+            {
+                "score": rng.normal(shift, 1, n),
+                "segment": rng.choice(list("xyz"), n),
+                "level": rng.integers(0, 3, n),
+                "amount": rng.poisson(30, n).astype(float),
+                "row_id": [f"r{i}" for i in range(n)],
+            }
+        )
 
     frame(3000, 0.0).to_csv(d / "ref.csv", index=False)
     frame(2000, 0.5).to_parquet(d / "cur.parquet")
@@ -45,8 +50,19 @@ def test_json_shape_and_exit_code(files: dict[str, str]) -> None:
     doc = json.loads(out)
     assert set(doc["dataset"]) >= {"columns", "drifted_columns", "share", "drifted"}
     assert doc["dataset"]["columns"] == 4 and doc["dataset"]["drifted"] is True
-    required = {"column", "kind", "method", "method_kind", "statistic", "p_value", "threshold",
-                "drifted", "effect_size", "n_reference", "n_current"}
+    required = {
+        "column",
+        "kind",
+        "method",
+        "method_kind",
+        "statistic",
+        "p_value",
+        "threshold",
+        "drifted",
+        "effect_size",
+        "n_reference",
+        "n_current",
+    }
     for col in doc["columns"]:
         assert required <= set(col)
         assert col["kind"] in ("num", "cat") and col["method_kind"] in ("p_value", "distance")
@@ -66,31 +82,78 @@ def test_clean_csv_exits_zero_and_evidently_policy(files: dict[str, str]) -> Non
 
 
 def test_options(files: dict[str, str]) -> None:
-    _, out, _ = run(files["ref"], files["cur_pq"], "--format", "json", "--columns",
-                       "score,level", "--numerical", "level", "--method", "score=psi",
-                       "--threshold", "score=0.5", "--policy", "evidently")
+    _, out, _ = run(
+        files["ref"],
+        files["cur_pq"],
+        "--format",
+        "json",
+        "--columns",
+        "score,level",
+        "--numerical",
+        "level",
+        "--method",
+        "score=psi",
+        "--threshold",
+        "score=0.5",
+        "--policy",
+        "evidently",
+    )
     doc = json.loads(out)
     by = {c["column"]: c for c in doc["columns"]}
     assert set(by) == {"score", "level"}
     assert by["level"]["kind"] == "num" and by["score"]["method"] == "psi"
     assert by["score"]["threshold"] == 0.5
-    _, out, _ = run(files["ref"], files["cur_pq"], "--format", "json", "--method", "ks",
-                       "--categorical", "segment", "--columns", "score,amount")
+    _, out, _ = run(
+        files["ref"],
+        files["cur_pq"],
+        "--format",
+        "json",
+        "--method",
+        "ks",
+        "--categorical",
+        "segment",
+        "--columns",
+        "score,amount",
+    )
     assert {c["method"] for c in json.loads(out)["columns"]} == {"ks"}
+    _, out, _ = run(
+        files["ref"],
+        files["cur_pq"],
+        "--format",
+        "json",
+        "--policy",
+        "evidently",
+        "--kind-method",
+        "num=psi",
+        "--kind-method",
+        "cat=TVD",
+        "--kind-threshold",
+        "num=0.3",
+        "--method",
+        "level=linf",
+    )
+    by = {c["column"]: c for c in json.loads(out)["columns"]}
+    assert by["score"]["method"] == "psi" and by["score"]["threshold"] == 0.3
+    assert by["segment"]["method"] == "TVD" and by["level"]["method"] == "linf"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["missing.csv", "ref"], "reference file not found"),
-    (["ref", "other"], "no columns in common"),
-    (["ref", "bad_pq"], "cannot read current file"),
-    (["ref", "data"], "unsupported format"),
-    (["ref", "clean", "--method", "nope"], "unknown drift method 'nope'; available:"),
-    (["ref", "clean", "--columns", "zzz"], "column 'zzz' is not in both files"),
-    (["ref", "clean", "--threshold", "abc"], "--threshold must be a number"),
-    (["ref", "clean", "--method", "segment=ks"], "does not accept 'cat'"),
-])
-def test_bad_input_exits_2_with_one_line(files: dict[str, str], args: list[str],
-                                         message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.csv", "ref"], "reference file not found"),
+        (["ref", "other"], "no columns in common"),
+        (["ref", "bad_pq"], "cannot read current file"),
+        (["ref", "data"], "unsupported format"),
+        (["ref", "clean", "--method", "nope"], "unknown drift method 'nope'; available:"),
+        (["ref", "clean", "--columns", "zzz"], "column 'zzz' is not in both files"),
+        (["ref", "clean", "--threshold", "abc"], "--threshold must be a number"),
+        (["ref", "clean", "--method", "segment=ks"], "does not accept 'cat'"),
+        (["ref", "clean", "--kind-method", "text=ks"], "expected num=VALUE or cat=VALUE"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    files: dict[str, str], args: list[str], message: str
+) -> None:
     argv = [files.get(a, a) for a in args]
     code, out, err = run(*argv)
     assert code == 2
@@ -112,3 +175,20 @@ def test_output_file_for_json(files: dict[str, str], tmp_path: Path) -> None:
     code, out, _ = run(files["ref"], files["clean"], "--format", "json", "--output", str(target))
     assert code == 0 and out == ""
     assert json.loads(target.read_text())["dataset"]["drifted_columns"] == 0
+
+
+def test_multivariate_option(files: dict[str, str]) -> None:
+    code, out, _ = run(
+        files["ref"],
+        files["clean"],
+        "--multivariate",
+        "--format",
+        "json",
+        "--columns",
+        "score,amount,segment",
+    )
+    doc = json.loads(out)
+    assert [m["method"] for m in doc["multivariate"]] == ["domain_classifier", "pca_reconstruction"]
+    assert code == 0 and not any(m["drifted"] for m in doc["multivariate"])
+    code, out, _ = run(files["ref"], files["clean"], "--multivariate", "--columns", "score")
+    assert "multivariate domain_classifier" in out

@@ -13,15 +13,17 @@ from monitor.stats.registry import get_method
 
 
 def frame(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:
-    return pd.DataFrame({
-        "num": rng.normal(shift, 1, n),
-        "skewed": rng.lognormal(0, 0.5 + shift, n),
-        "few": rng.choice([0.0, 1.0, 2.0, 3.0], n),
-        "flag": rng.choice([0, 1], n, p=[0.7 - shift / 2, 0.3 + shift / 2]),
-        "cat": rng.choice(list("abcdef"), n, p=[0.3, 0.2, 0.2, 0.1, 0.1, 0.1]),
-        "counts": rng.poisson(40 + 10 * shift, n),
-        "with_nan": np.where(rng.random(n) < 0.2, np.nan, rng.normal(shift, 2, n)),
-    })
+    return pd.DataFrame(
+        {
+            "num": rng.normal(shift, 1, n),
+            "skewed": rng.lognormal(0, 0.5 + shift, n),
+            "few": rng.choice([0.0, 1.0, 2.0, 3.0], n),
+            "flag": rng.choice([0, 1], n, p=[0.7 - shift / 2, 0.3 + shift / 2]),
+            "cat": rng.choice(list("abcdef"), n, p=[0.3, 0.2, 0.2, 0.1, 0.1, 0.1]),
+            "counts": rng.poisson(40 + 10 * shift, n),
+            "with_nan": np.where(rng.random(n) < 0.2, np.nan, rng.normal(shift, 2, n)),
+        }
+    )
 
 
 @pytest.mark.parametrize("sizes", [(600, 500), (3000, 800)])
@@ -43,13 +45,23 @@ def test_evidently_policy_matches_data_drift_preset(evidently_report, sizes) -> 
 def test_evidently_overrides_match_preset(evidently_report) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(5)
     ref, cur = frame(rng, 800), frame(rng, 700, shift=0.1)
-    kwargs = {"num_method": "psi", "cat_method": "jensenshannon",
-              "per_column_method": {"num": "anderson"}, "per_column_threshold": {"num": 0.2},
-              "cat_threshold": 0.05}
+    kwargs = {
+        "num_method": "psi",
+        "cat_method": "jensenshannon",
+        "per_column_method": {"num": "anderson"},
+        "per_column_threshold": {"num": 0.2},
+        "cat_threshold": 0.05,
+    }
     _, theirs = evidently_report(ref, cur, **kwargs)
-    ours = detect_drift(ref, cur, policy="evidently", kind_methods={"num": "psi",
-                        "cat": "jensenshannon"}, methods={"num": "anderson"},
-                        thresholds={"num": 0.2}, kind_thresholds={"cat": 0.05})
+    ours = detect_drift(
+        ref,
+        cur,
+        policy="evidently",
+        kind_methods={"num": "psi", "cat": "jensenshannon"},
+        methods={"num": "anderson"},
+        thresholds={"num": 0.2},
+        kind_thresholds={"cat": 0.05},
+    )
     for c in ours.columns:
         method, threshold, value = theirs[c.column]
         assert method in (c.method, _display_name(c.method)) and threshold == c.threshold
@@ -78,10 +90,18 @@ def test_infer_column_kind_follows_evidently() -> None:
 def test_default_policy_flags_big_shift_only() -> None:
     rng = np.random.default_rng(1)
     n = 20_000
-    ref = {"big": rng.normal(0, 1, n), "tiny": rng.normal(0, 1, n), "same": rng.normal(0, 1, n),
-           "cat": rng.choice(list("abc"), n, p=[0.5, 0.3, 0.2])}
-    cur = {"big": rng.normal(0.3, 1, n), "tiny": rng.normal(0.04, 1, n),
-           "same": rng.normal(0, 1, n), "cat": rng.choice(list("abc"), n, p=[0.4, 0.35, 0.25])}
+    ref = {
+        "big": rng.normal(0, 1, n),
+        "tiny": rng.normal(0, 1, n),
+        "same": rng.normal(0, 1, n),
+        "cat": rng.choice(list("abc"), n, p=[0.5, 0.3, 0.2]),
+    }
+    cur = {
+        "big": rng.normal(0.3, 1, n),
+        "tiny": rng.normal(0.04, 1, n),
+        "same": rng.normal(0, 1, n),
+        "cat": rng.choice(list("abc"), n, p=[0.4, 0.35, 0.25]),
+    }
     res = detect_drift(ref, cur)
     by = {c.column: c for c in res.columns}
     assert by["big"].drifted and by["cat"].drifted
@@ -95,12 +115,22 @@ def test_default_policy_flags_big_shift_only() -> None:
 
 
 def test_default_policy_edge_cases() -> None:
-    ref = {"tiny": [1.0, 2.0, 3.0], "const": [5.0] * 100, "nan": [np.nan] * 100,
-           "unseen": ["a"] * 60 + ["b"] * 40, "const_moved": [1.0] * 100,
-           "text": [f"t{i}" for i in range(100)]}
-    cur = {"tiny": [1.0, 2.0], "const": [5.0] * 80, "nan": [1.0] * 80,
-           "unseen": ["a"] * 30 + ["b"] * 20 + ["c"] * 30, "const_moved": [2.0] * 80,
-           "text": [f"u{i}" for i in range(80)]}
+    ref = {
+        "tiny": [1.0, 2.0, 3.0],
+        "const": [5.0] * 100,
+        "nan": [np.nan] * 100,
+        "unseen": ["a"] * 60 + ["b"] * 40,
+        "const_moved": [1.0] * 100,
+        "text": [f"t{i}" for i in range(100)],
+    }
+    cur = {
+        "tiny": [1.0, 2.0],
+        "const": [5.0] * 80,
+        "nan": [1.0] * 80,
+        "unseen": ["a"] * 30 + ["b"] * 20 + ["c"] * 30,
+        "const_moved": [2.0] * 80,
+        "text": [f"u{i}" for i in range(80)],
+    }
     res = detect_drift(ref, cur)
     by = {c.column: c for c in res.columns}
     assert by["tiny"].status == "insufficient_data" and not by["tiny"].drifted
@@ -143,13 +173,13 @@ def test_errors_and_overrides() -> None:
     res = detect_drift(ref, cur, method="psi", threshold=0.5)
     assert res.columns[0].method == "psi" and res.columns[0].threshold == 0.5
     with pytest.raises(InputError, match="methods for 'cat'"):
-        detect_drift({"a": [0.0, 1.0]}, {"a": [0.0, 1.0]}, column_kinds={"a": "cat"},
-                     method="es")
+        detect_drift({"a": [0.0, 1.0]}, {"a": [0.0, 1.0]}, column_kinds={"a": "cat"}, method="es")
 
 
 def test_method_errors_become_column_status() -> None:
-    res = detect_drift({"a": [1.0] * 50 + [2.0]}, {"a": [1.0] * 40}, policy="evidently",
-                       method="es")
+    res = detect_drift(
+        {"a": [1.0] * 50 + [2.0]}, {"a": [1.0] * 40}, policy="evidently", method="es"
+    )
     assert res.columns[0].status == "error" and "interquartile" in res.columns[0].message
     assert not res.columns[0].drifted
 

@@ -96,3 +96,17 @@ def test_registry_metadata() -> None:
         get_method("x")
     with pytest.raises(InputError):
         ColumnPair("text", [1], [2])  # type: ignore[arg-type]
+
+
+def test_import_hygiene() -> None:
+    # monitor.stats needs numpy/scipy only; sklearn is imported lazily by multivariate.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, monitor.stats, monitor.stats.multivariate, monitor.stats.profiles; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'pandas', 'sklearn', 'evidently', 'plotly', 'click'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -35,8 +35,20 @@ NUMERIC_DATA = {
     "discrete": (DISC_REF, DISC_CUR),
     "same": (NUM_REF, NUM_REF[::-1].copy()),
 }
-NUMERIC_METHODS = ["ks", "wasserstein", "ed", "t_test", "mannw", "anderson", "cramer_von_mises",
-                   "es", "psi", "kl_div", "jensenshannon", "hellinger"]
+NUMERIC_METHODS = [
+    "ks",
+    "wasserstein",
+    "ed",
+    "t_test",
+    "mannw",
+    "anderson",
+    "cramer_von_mises",
+    "es",
+    "psi",
+    "kl_div",
+    "jensenshannon",
+    "hellinger",
+]
 CATEGORICAL_DATA = {
     "five_levels_unseen": (CAT_REF, CAT_CUR),
     "with_nulls": (CAT_REF_NULL, CAT_CUR),

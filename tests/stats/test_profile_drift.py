@@ -25,13 +25,27 @@ CAT_REF = rng.choice(list("abcdefg"), 3000, p=[0.3, 0.2, 0.15, 0.15, 0.1, 0.05, 
 CAT_CUR = rng.choice(list("abcdefgh"), 2500, p=[0.25, 0.2, 0.15, 0.15, 0.1, 0.05, 0.05, 0.05])
 
 
-@pytest.mark.parametrize("method", ["chisquare", "z", "psi", "kl_div", "jensenshannon",
-                                    "hellinger", "linf", "g_test", "chi2_contingency", "TVD"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "chisquare",
+        "z",
+        "psi",
+        "kl_div",
+        "jensenshannon",
+        "hellinger",
+        "linf",
+        "g_test",
+        "chi2_contingency",
+        "TVD",
+    ],
+)
 def test_categorical_profiles_are_exact(method: str) -> None:
     ref, cur = reference_profile_categorical(CAT_REF), profile_categorical(CAT_CUR)
     prof = drift_from_profiles(ref, cur, method=method, policy="evidently")
-    raw = detect_drift({"c": CAT_REF}, {"c": CAT_CUR}, policy="evidently", method=method,
-                       column_kinds={"c": "cat"}).columns[0]
+    raw = detect_drift(
+        {"c": CAT_REF}, {"c": CAT_CUR}, policy="evidently", method=method, column_kinds={"c": "cat"}
+    ).columns[0]
     assert prof.statistic == pytest.approx(raw.statistic, rel=1e-9)
     if method != "TVD":  # TVD's permutation p-value: same law, another random stream
         assert prof.score == pytest.approx(raw.score, rel=1e-9)
@@ -45,11 +59,14 @@ def test_numeric_binned_methods_equal_raw_data_on_the_same_bins(method: str) -> 
     ref = reference_profile_numeric(x)
     cur = profile_numeric(y, ref.edges)
     edges = np.asarray(ref.edges)
-    binned = ColumnPair.from_counts(dict(enumerate(bin_counts(x, edges).tolist())),
-                                    dict(enumerate(bin_counts(y, edges).tolist())))
+    binned = ColumnPair.from_counts(
+        dict(enumerate(bin_counts(x, edges).tolist())),
+        dict(enumerate(bin_counts(y, edges).tolist())),
+    )
     expected = get_method(method).func(binned).statistic
-    assert drift_from_profiles(ref, cur, method=method).statistic == pytest.approx(expected,
-                                                                                  rel=1e-12)
+    assert drift_from_profiles(ref, cur, method=method).statistic == pytest.approx(
+        expected, rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("method", ["psi", "jensenshannon", "chisquare", "z"])
@@ -62,21 +79,31 @@ def test_discrete_numeric_profiles_match_evidently_values(method: str) -> None:
     if method == "z":
         x, y = x[x < 2], y[y < 2]
     ref = reference_profile_numeric(x)
-    prof = drift_from_profiles(ref, profile_numeric(y, ref.edges), method=method,
-                               policy="evidently")
-    raw = detect_drift({"v": x}, {"v": y}, method=method, policy="evidently",
-                       column_kinds={"v": "num"}).columns[0]
+    prof = drift_from_profiles(
+        ref, profile_numeric(y, ref.edges), method=method, policy="evidently"
+    )
+    raw = detect_drift(
+        {"v": x}, {"v": y}, method=method, policy="evidently", column_kinds={"v": "num"}
+    ).columns[0]
     assert prof.score == pytest.approx(raw.score, rel=1e-9)
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(0, 2**31), st.floats(-0.5, 0.5), st.floats(0.5, 2.0),
-       st.sampled_from(["normal", "exponential", "t3"]))
-def test_ks_and_wasserstein_within_stated_bounds(seed: int, shift: float, scale: float,
-                                                 dist: str) -> None:
+@given(
+    st.integers(0, 2**31),
+    st.floats(-0.5, 0.5),
+    st.floats(0.5, 2.0),
+    st.sampled_from(["normal", "exponential", "t3"]),
+)
+def test_ks_and_wasserstein_within_stated_bounds(
+    seed: int, shift: float, scale: float, dist: str
+) -> None:
     r = np.random.default_rng(seed)
-    draw = {"normal": r.normal, "exponential": lambda size: r.exponential(1.0, size),
-            "t3": lambda size: r.standard_t(3, size)}[dist]
+    draw = {
+        "normal": r.normal,
+        "exponential": lambda size: r.exponential(1.0, size),
+        "t3": lambda size: r.standard_t(3, size),
+    }[dist]
     x, y = draw(size=3000), draw(size=2000) * scale + shift
     ref = reference_profile_numeric(x)
     cur = profile_numeric(y, ref.edges)
@@ -91,8 +118,9 @@ def test_ks_and_wasserstein_within_stated_bounds(seed: int, shift: float, scale:
 def test_t_test_from_moments_is_exact() -> None:
     x, y = rng.normal(0, 1, 5000), rng.normal(0.05, 1, 4000)
     ref = reference_profile_numeric(x)
-    prof = drift_from_profiles(ref, profile_numeric(y, ref.edges), method="t_test",
-                               policy="evidently")
+    prof = drift_from_profiles(
+        ref, profile_numeric(y, ref.edges), method="t_test", policy="evidently"
+    )
     assert prof.p_value == pytest.approx(stats.ttest_ind(x, y).pvalue, rel=1e-9)
 
 
@@ -129,8 +157,9 @@ def test_default_policy_from_profiles() -> None:
 def test_sampled_methods_and_errors() -> None:
     x, y = rng.normal(0, 1, 5000), rng.normal(1, 1, 5000)
     ref = reference_profile_numeric(x)
-    res = drift_from_profiles(ref, profile_numeric(y, ref.edges), method="anderson",
-                              policy="evidently")
+    res = drift_from_profiles(
+        ref, profile_numeric(y, ref.edges), method="anderson", policy="evidently"
+    )
     assert res.drifted and "samples" in res.message
     with pytest.raises(InputError):
         drift_from_profiles(ref, profile_categorical(["a"]))

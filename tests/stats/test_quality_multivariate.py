@@ -23,13 +23,17 @@ from monitor.stats.quality import quality_checks
 def test_quality_checks_flag_each_problem() -> None:
     rng = np.random.default_rng(0)
     ref_x = rng.normal(size=1000)
-    ref = {"x": reference_profile_numeric(ref_x),
-           "c": reference_profile_categorical(["a", "b"] * 500),
-           "gone": reference_profile_numeric([1.0, 2.0])}
+    ref = {
+        "x": reference_profile_numeric(ref_x),
+        "c": reference_profile_categorical(["a", "b"] * 500),
+        "gone": reference_profile_numeric([1.0, 2.0]),
+    }
     cur_x = list(rng.normal(size=900)) + [10.0] * 50 + [None] * 100 + ["oops"] * 5
-    cur = {"x": profile_numeric(cur_x, ref["x"].edges),
-           "c": profile_categorical(["a"] * 90 + ["z"] * 10),
-           "new": profile_numeric([1.0], [0.0, 1.0])}
+    cur = {
+        "x": profile_numeric(cur_x, ref["x"].edges),
+        "c": profile_categorical(["a"] * 90 + ["z"] * 10),
+        "new": profile_numeric([1.0], [0.0, 1.0]),
+    }
     checks = quality_checks(ref, cur)
     by = {(c.check, c.column): c for c in checks}
     assert not by[("null_share", "x")].passed
@@ -43,18 +47,26 @@ def test_quality_checks_flag_each_problem() -> None:
     assert not by[("missing_column", "gone")].passed
     assert not by[("unexpected_column", "new")].passed
     assert by[("null_share", "c")].passed and by[("type_errors", "c")].passed
-    assert all(set(c.to_dict()) == {"check", "column", "value", "threshold", "passed",
-                                    "message"} for c in checks)
+    assert all(
+        set(c.to_dict()) == {"check", "column", "value", "threshold", "passed", "message"}
+        for c in checks
+    )
 
 
 def test_quality_checks_pass_on_clean_window() -> None:
     rng = np.random.default_rng(1)
-    ref = {"x": reference_profile_numeric(rng.normal(size=5000)),
-           "c": reference_profile_categorical(rng.choice(list("abc"), 5000))}
-    cur = {"x": profile_numeric(rng.normal(size=2000), ref["x"].edges),
-           "c": profile_categorical(rng.choice(list("abc"), 2000))}
-    assert all(c.passed for c in quality_checks(ref, cur, expected_columns=["x", "c"],
-                                                seen_columns=["x", "c"]))
+    ref = {
+        "x": reference_profile_numeric(rng.normal(size=5000)),
+        "c": reference_profile_categorical(rng.choice(list("abc"), 5000)),
+    }
+    cur = {
+        "x": profile_numeric(rng.normal(size=2000), ref["x"].edges),
+        "c": profile_categorical(rng.choice(list("abc"), 2000)),
+    }
+    assert all(
+        c.passed
+        for c in quality_checks(ref, cur, expected_columns=["x", "c"], seen_columns=["x", "c"])
+    )
     mismatch = quality_checks(ref, {"x": cur["c"], "c": cur["c"]})
     assert any(c.check == "kind_mismatch" and not c.passed for c in mismatch)
 
@@ -62,8 +74,9 @@ def test_quality_checks_pass_on_clean_window() -> None:
 def _correlated(rng: np.random.Generator, n: int, rho: float) -> pd.DataFrame:
     a = rng.normal(size=n)
     b = rho * a + np.sqrt(1 - rho**2) * rng.normal(size=n)
-    return pd.DataFrame({"a": a, "b": b, "c": rng.normal(size=n),
-                         "seg": rng.choice(["x", "y", "z"], n)})
+    return pd.DataFrame(
+        {"a": a, "b": b, "c": rng.normal(size=n), "seg": rng.choice(["x", "y", "z"], n)}
+    )
 
 
 def test_domain_classifier_sees_broken_correlation() -> None:

@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.stats import detect_drift
+from monitor.statistics import detect_drift
 
 NUMERIC = [
     "normal",

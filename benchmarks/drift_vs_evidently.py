@@ -82,7 +82,7 @@ def run_engine(engine: str, n_current: int) -> dict[str, object]:
         from evidently.presets import DataDriftPreset
     else:
         sys.path.insert(0, str(ROOT))
-        from monitor.stats import detect_drift
+        from monitor.statistics import detect_drift
     import gc
 
     gc.collect()
@@ -163,7 +163,7 @@ def in_subprocess(engine: str, n_current: int) -> dict[str, object]:
 def compare(ours: dict[str, list], theirs: dict[str, list]) -> tuple[float, int, int]:
     """Max relative difference of values, verdict mismatches, method mismatches."""
     sys.path.insert(0, str(ROOT))
-    from monitor.stats import get_method
+    from monitor.statistics import get_method
 
     worst, verdicts, methods = 0.0, 0, 0
     for col, (m_ev, v_ev, t_ev) in theirs.items():

@@ -33,13 +33,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.stats.estimation import (
+from monitor.statistics.estimation import (
     CBPE_METRICS,
     cbpe_point,
     estimate_cbpe,
     fit_cbpe,
 )
-from monitor.stats.performance import binary_metrics
+from monitor.statistics.performance import binary_metrics
 
 TARGET = {"accuracy": 0.005, "roc_auc": 0.005, "precision": 0.01, "recall": 0.01, "f1": 0.01}
 COVERAGE_TARGET = 0.90

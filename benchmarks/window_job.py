@@ -40,7 +40,7 @@ from monitor.jobs.tick import make_context  # noqa: E402
 from monitor.sdk.pgwriter import PostgresWriter  # noqa: E402
 from monitor.sdk.records import PredictionRecord  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
-from monitor.stats.profiles import CategoricalProfile, profile_numeric  # noqa: E402
+from monitor.statistics.profiles import CategoricalProfile, profile_numeric  # noqa: E402
 from monitor.storage import migrate  # noqa: E402
 from monitor.storage.engine import libpq_url  # noqa: E402
 from monitor.storage.partitions import ensure_partitions  # noqa: E402

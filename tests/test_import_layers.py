@@ -35,10 +35,10 @@ FORBIDDEN: dict[str, set[str]] = {
         "monitor.jobs",
         "monitor.web",
         "monitor.alerts",
-        "monitor.stats",
+        "monitor.statistics",
         "monitor.settings",
     },
-    "monitor.stats": {
+    "monitor.statistics": {
         "sqlalchemy",
         "psycopg",
         "fastapi",
@@ -94,3 +94,15 @@ def test_import_monitor_is_cheap() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert json.loads(out.stdout) == []
+
+
+def test_sdk_stats_function_survives_importing_the_statistics_package() -> None:
+    """``monitor.stats()`` is SDK API; no subpackage may shadow it once imported."""
+    code = (
+        "import monitor.statistics.profiles, monitor.jobs, monitor; "
+        "print(callable(monitor.stats), 'dropped' in monitor.stats())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["True", "True"]

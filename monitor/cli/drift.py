@@ -1,6 +1,6 @@
 """``monitor drift REFERENCE CURRENT``: offline drift report between two files.
 
-Reads CSV or Parquet, runs :func:`monitor.stats.detect_drift` and prints a table, JSON or a
+Reads CSV or Parquet, runs :func:`monitor.statistics.detect_drift` and prints a table, JSON or a
 self-contained HTML report (plotly.js embedded from the installed package, no CDN). The exit
 code makes it a CI gate: 0 when no column drifted, 1 when at least one did, 2 on bad input
 (with one clear line on stderr).
@@ -100,7 +100,7 @@ def run_drift(
     kind_threshold: tuple[str, ...] = (),
 ) -> tuple[Any, Any, Any]:
     """Load both files and compute drift; returns (result, reference frame, current frame)."""
-    from monitor.stats import detect_drift
+    from monitor.statistics import detect_drift
 
     ref = read_table(reference, "reference")
     cur = read_table(current, "current")
@@ -141,7 +141,7 @@ def run_drift(
         thresholds={c: _float(v, f"--threshold for {c}") for c, v in t_cols.items()} or None,
     )
     if multivariate:
-        from monitor.stats.multivariate import multivariate_drift
+        from monitor.statistics.multivariate import multivariate_drift
 
         cols = [c.column for c in result.columns]
         result.multivariate = [r.to_dict() for r in multivariate_drift(ref, cur, columns=cols)]
@@ -217,7 +217,7 @@ def _column_figure(rec: Any, ref: Any, cur: Any) -> Any:
     import numpy as np
     import plotly.graph_objects as go
 
-    from monitor.stats.profiles import category_label
+    from monitor.statistics.profiles import category_label
 
     fig = go.Figure()
     if rec.kind == "num":

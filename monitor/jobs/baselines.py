@@ -22,7 +22,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from monitor.errors import InputError, NotFoundError
-from monitor.stats.profiles import (
+from monitor.statistics.profiles import (
     CategoricalProfile,
     NumericProfile,
     reference_profile_categorical,
@@ -55,7 +55,7 @@ class BaselineInfo:
 
 def infer_kind(series: pd.Series) -> str | None:
     """Evidently 0.7's rules (shared with ``monitor drift``): None means skip (text, dates)."""
-    from monitor.stats.engine import infer_column_kind
+    from monitor.statistics.engine import infer_column_kind
 
     kind = infer_column_kind(series)
     return None if kind is None else NUMERIC if kind == "num" else CATEGORICAL
@@ -191,7 +191,7 @@ def _estimator(
 
 
 def _label(value: Any) -> str:
-    from monitor.stats.profiles import category_label
+    from monitor.statistics.profiles import category_label
 
     return category_label(value)
 
@@ -301,7 +301,7 @@ def row_sample(
     df: pd.DataFrame, specs: list[ColumnSpec], size: int = ROW_SAMPLE_SIZE, seed: int = 0
 ) -> dict[str, Any]:
     """A uniform sample of whole rows (features only), JSON-ready: numbers or labels, None."""
-    from monitor.stats.profiles import category_label
+    from monitor.statistics.profiles import category_label
 
     features = [s for s in specs if s.role == "feature"]
     picked = df.sample(n=min(size, len(df)), random_state=seed) if len(df) else df

@@ -1,7 +1,7 @@
 """Drift between a reference profile and a window's profile, column by column, for the jobs.
 
 Everything here works from profiles, never rows, so a day or a week (a merge of hourly
-profiles) costs the same as an hour. The statistics are :mod:`monitor.stats`'
+profiles) costs the same as an hour. The statistics are :mod:`monitor.statistics`'
 ``drift_from_profiles`` (exact for categories and binned methods, bounded for KS/Wasserstein,
 see its docstring); the ``default`` policy then judges a window's columns together
 (Benjamini-Hochberg across columns, and the effect size's lower confidence bound against a
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.stats.policy import apply_default_policy
-from monitor.stats.profile_drift import drift_from_profiles
-from monitor.stats.profiles import Profile
-from monitor.stats.results import DatasetDriftResult
+from monitor.statistics.policy import apply_default_policy
+from monitor.statistics.profile_drift import drift_from_profiles
+from monitor.statistics.profiles import Profile
+from monitor.statistics.results import DatasetDriftResult
 
 POLICY = "default"
 

@@ -5,7 +5,7 @@ Each needs a little context beyond the window's rows -- the traffic just before 
 the model idle? is this version new?), the volume and drift of past windows (from ``results``,
 never from raw rows), the model's cost settings and the ages of its version and baseline -- read
 here with small indexed queries, then handed to the pure functions of
-:mod:`monitor.stats.operational`.
+:mod:`monitor.statistics.operational`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from monitor.jobs.labels import LabelledWindow
 from monitor.jobs.performance_rows import row
-from monitor.stats import operational as op
+from monitor.statistics import operational as op
 from monitor.storage import vocabulary as v
 
 LOOKBACK = timedelta(days=1)

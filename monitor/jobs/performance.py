@@ -80,9 +80,9 @@ def fit_estimator(
     metrics). Regression with a target and a prediction: the DLE loss model on the features.
     Otherwise a record of why there is none, so the UI can say so.
     """
-    from monitor.stats.dle import fit_dle
-    from monitor.stats.estimation import fit_cbpe
-    from monitor.stats.profiles import category_label
+    from monitor.statistics.dle import fit_dle
+    from monitor.statistics.estimation import fit_cbpe
+    from monitor.statistics.profiles import category_label
 
     by_role = {s.role: s.name for s in specs}
     if "target" not in by_role:

@@ -18,9 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.jobs.labels import LabelledWindow
-from monitor.stats import estimation, performance
-from monitor.stats.dle import DLE_METRICS, LossModel, estimate_dle
-from monitor.stats.profiles import category_label
+from monitor.statistics import estimation, performance
+from monitor.statistics.dle import DLE_METRICS, LossModel, estimate_dle
+from monitor.statistics.profiles import category_label
 from monitor.storage import vocabulary as v
 
 

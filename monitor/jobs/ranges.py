@@ -22,13 +22,13 @@ import sqlalchemy as sa
 from monitor.errors import NotFoundError
 from monitor.jobs.drift import ProfilePair, profile_drift
 from monitor.jobs.reference import Reference, load_training
-from monitor.stats.profiles import (
+from monitor.statistics.profiles import (
     DEFAULT_SAMPLE_SIZE,
     CategoricalProfile,
     NumericProfile,
     Profile,
 )
-from monitor.stats.results import DatasetDriftResult
+from monitor.statistics.results import DatasetDriftResult
 
 
 def _merge_numeric(

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from monitor.stats.profiles import Profile, profile_from_dict
+from monitor.statistics.profiles import Profile, profile_from_dict
 
 MIN_ROLLING_ROWS = 100
 """A rolling reference with fewer rows than this falls back to the training baseline."""

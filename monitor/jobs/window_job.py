@@ -24,14 +24,14 @@ from monitor.jobs import runs
 from monitor.jobs.drift import ProfilePair, profile_drift
 from monitor.jobs.reader import Coded, WindowData, load_slots, read_window
 from monitor.jobs.reference import RefColumn, Reference, load_reference, load_row_sample
-from monitor.stats.profiles import (
+from monitor.statistics.profiles import (
     CategoricalProfile,
     NumericProfile,
     Profile,
     category_label,
     profile_numeric,
 )
-from monitor.stats.quality import quality_checks
+from monitor.statistics.quality import quality_checks
 from monitor.storage import vocabulary as v
 
 log = logging.getLogger(__name__)
@@ -350,7 +350,7 @@ def _multivariate(
     data: WindowData, ref: Reference, rows: dict[str, Any] | None, seed: int, methods: list[str]
 ) -> list[dict[str, Any]]:
     """Multivariate drift of a row sample of the window against the baseline's row sample."""
-    from monitor.stats import multivariate
+    from monitor.statistics import multivariate
 
     detectors: dict[str, Any] = {
         "domain_classifier": multivariate.domain_classifier_drift,

@@ -16,7 +16,7 @@ from monitor.jobs.baselines import (
     show_baseline,
 )
 from monitor.jobs.reference import load_training
-from monitor.stats.profiles import DEFAULT_N_BINS
+from monitor.statistics.profiles import DEFAULT_N_BINS
 from tests.jobs.helpers import baseline_frame, scalar
 
 

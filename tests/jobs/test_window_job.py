@@ -12,9 +12,9 @@ from monitor.jobs.reader import read_window
 from monitor.jobs.tick import make_context, run_until_idle
 from monitor.sdk.records import PredictionRecord
 from monitor.settings import Settings
-from monitor.stats.policy import DefaultPolicy
-from monitor.stats.profile_drift import drift_from_profiles
-from monitor.stats.profiles import profile_numeric
+from monitor.statistics.policy import DefaultPolicy
+from monitor.statistics.profile_drift import drift_from_profiles
+from monitor.statistics.profiles import profile_numeric
 from tests.jobs.helpers import HOUR, WINDOW_STEPS, baseline_frame, closed_hour, records, writer
 
 

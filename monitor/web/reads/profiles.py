@@ -1,6 +1,6 @@
 """Reference vs current distributions of a column, from stored profiles (never raw rows).
 
-Profiles are the JSON of ``monitor.stats.profiles`` (``to_dict``): numeric profiles carry
+Profiles are the JSON of ``monitor.statistics.profiles`` (``to_dict``): numeric profiles carry
 ``edges`` and ``hist`` (underflow, inner bins, overflow), categorical ones ``counts`` and
 ``other``. Only those keys are read from the database (the reservoir sample stays there), and
 everything is read defensively: a profile of an unexpected shape yields an empty side, not an

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from monitor.errors import InputError
-from monitor.stats.profiles import (
+from monitor.statistics.profiles import (
     CategoricalProfile,
     NumericProfile,
     bin_counts,

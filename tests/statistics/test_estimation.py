@@ -10,8 +10,8 @@ import pytest
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from monitor.stats import estimation as est
-from monitor.stats import performance as perf
+from monitor.statistics import estimation as est
+from monitor.statistics import performance as perf
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -6,18 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitor.stats.multivariate import (
+from monitor.statistics.multivariate import (
     domain_classifier_drift,
     multivariate_drift,
     pca_reconstruction_drift,
 )
-from monitor.stats.profiles import (
+from monitor.statistics.profiles import (
     profile_categorical,
     profile_numeric,
     reference_profile_categorical,
     reference_profile_numeric,
 )
-from monitor.stats.quality import quality_checks
+from monitor.statistics.quality import quality_checks
 
 
 def test_quality_checks_flag_each_problem() -> None:

@@ -15,7 +15,7 @@ Two detectors, both bounded in cost by subsampling (``max_rows`` per side, defau
   ``min_relative_increase`` above the reference's. Features are ranked by the increase of
   their mean squared residual.
 
-scikit-learn is imported inside the functions: the rest of ``monitor.stats`` needs only
+scikit-learn is imported inside the functions: the rest of ``monitor.statistics`` needs only
 numpy and scipy.
 """
 

@@ -1,6 +1,6 @@
 """Drift statistics engine: pure numpy/scipy, no I/O (scikit-learn only in ``multivariate``).
 
-Public API (import from ``monitor.stats``):
+Public API (import from ``monitor.statistics``):
 
 Raw data
     ``detect_drift(reference, current, *, policy="default", columns=None, column_kinds=None,
@@ -11,7 +11,7 @@ Raw data
         Evidently 0.7's type inference (None = skipped: text, datetime, unknown).
     ``DefaultPolicy(alpha=0.01, tolerance={"num": 0.1, "cat": 0.02}, methods=..., min_n=30,
     ci_level=0.9)``
-        Parameters of the default policy (see :mod:`monitor.stats.policy`).
+        Parameters of the default policy (see :mod:`monitor.statistics.policy`).
 
 Methods
     ``available_methods(column_kind=None) -> list[str]``, ``get_method(name, column_kind=None)
@@ -24,7 +24,7 @@ Results
     status, message, error_bound; ``to_dict()``) and ``DatasetDriftResult`` (columns, policy,
     drift_share, skipped; n_columns, n_drifted, share, drifted; ``to_dict()``).
 
-Profiles (mergeable window summaries, :mod:`monitor.stats.profiles`)
+Profiles (mergeable window summaries, :mod:`monitor.statistics.profiles`)
     ``NumericProfile``, ``CategoricalProfile`` (``merge``, ``to_dict``, ``from_dict``),
     ``reference_profile_numeric(values, *, n_bins=100, sample_size=2000, seed=0)``,
     ``profile_numeric(values, edges, *, sample_size=2000, seed=0)``,
@@ -34,14 +34,14 @@ Profiles (mergeable window summaries, :mod:`monitor.stats.profiles`)
     params=None, column="") -> DriftResult``, and
     ``apply_default_policy(results, params=None)`` to judge a window's records together (BH).
 
-Data quality (:mod:`monitor.stats.quality`)
+Data quality (:mod:`monitor.statistics.quality`)
     ``quality_checks(reference_profiles, current_profiles, expected_columns=None,
     seen_columns=None, *, null_tolerance=0.05, out_of_range_tolerance=0.01,
     unseen_tolerance=0.01, type_error_tolerance=0.0) -> list[QualityCheck]`` (check, column,
     value, threshold, passed, message).
 
-Multivariate (:mod:`monitor.stats.multivariate`, imports scikit-learn lazily; not re-exported
-here so ``import monitor.stats`` stays sklearn-free)
+Multivariate (:mod:`monitor.statistics.multivariate`, imports scikit-learn lazily; not re-exported
+here so ``import monitor.statistics`` stays sklearn-free)
     ``domain_classifier_drift(reference, current, *, columns=None, alpha=0.01,
     min_auc_gain=0.05, max_rows=5000, folds=3, top=5, seed=0)``,
     ``pca_reconstruction_drift(reference, current, *, columns=None, z=3.0,

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from monitor.stats import dle
-from monitor.stats.estimation import INSUFFICIENT_DATA, OK
-from monitor.stats.performance import regression_metrics
+from monitor.statistics import dle
+from monitor.statistics.estimation import INSUFFICIENT_DATA, OK
+from monitor.statistics.performance import regression_metrics
 
 
 def _draw(rng: np.random.Generator, n: int, shift: float):  # type: ignore[no-untyped-def]

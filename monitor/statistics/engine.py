@@ -2,8 +2,8 @@
 
 Inputs are mappings of column name to array-like (pandas DataFrames work as they are: they are
 read through ``.columns`` and ``df[name].to_numpy()``, without importing pandas). Each column
-is cleaned and counted once (:class:`~monitor.stats.columns.ColumnPair`), its method runs, and
-the policy (:mod:`monitor.stats.policy`) turns scores into verdicts. A column whose method
+is cleaned and counted once (:class:`~monitor.statistics.columns.ColumnPair`), its method runs, and
+the policy (:mod:`monitor.statistics.policy`) turns scores into verdicts. A column whose method
 fails (e.g. Epps-Singleton on a zero-IQR column) gets ``status="error"`` with the reason; one
 bad column never sinks the report.
 """
@@ -129,9 +129,9 @@ def _empty_result(
         effect_size=None,
         n_reference=pair.n_ref,
         n_current=pair.n_cur,
-        status=status,
+        status=status,  # type: ignore[arg-type]
         message=message,
-    )  # type: ignore[arg-type]
+    )
 
 
 def column_drift(
@@ -223,7 +223,7 @@ def detect_drift(
     reference, current : DataFrame or Mapping[str, array-like]
         The baseline and the window to compare.
     policy : {"default", "evidently"}
-        Decision policy (see :mod:`monitor.stats.policy`).
+        Decision policy (see :mod:`monitor.statistics.policy`).
     columns : sequence of str, optional
         Columns to compare (default: those present in both, in reference order).
     column_kinds : mapping, optional

@@ -5,7 +5,7 @@ Binning follows Evidently's ``get_binned_data``: a numeric column whose referenc
 otherwise (and for categories) every distinct value is a bin. PSI and KL replace empty bins by a
 small share (``min share / 1e6`` if the smallest share is <= 1e-4, else 1e-4) so the logarithms
 stay finite; Jensen-Shannon does not need to. These definitions depend on the current window's
-range, which profiles cannot know; :mod:`monitor.stats.profile_drift` bins on fixed reference
+range, which profiles cannot know; :mod:`monitor.statistics.profile_drift` bins on fixed reference
 edges instead and says so.
 """
 

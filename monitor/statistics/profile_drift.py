@@ -213,8 +213,8 @@ def drift_from_profiles(
         Threshold of the verdict; default: ``params.alpha`` for p-value methods under the
         default policy, else the method's default threshold.
     policy : {"default", "evidently"}
-        As in :func:`monitor.stats.detect_drift`. Under ``default`` the verdict here uses the
-        raw p-value; pass a window's records to :func:`monitor.stats.apply_default_policy`
+        As in :func:`monitor.statistics.detect_drift`. Under ``default`` the verdict here uses the
+        raw p-value; pass a window's records to :func:`monitor.statistics.apply_default_policy`
         to adjust them together (Benjamini-Hochberg).
     params : DefaultPolicy, optional
         Default-policy parameters.
@@ -304,7 +304,7 @@ def _numeric(
     m = get_method(method, "num")
     t = _threshold(m, threshold, policy, params)
     min_n = 1 if policy == "evidently" else params.min_n
-    base = {
+    base: dict[str, Any] = {
         "column": column,
         "kind": "num",
         "method": m.name,
@@ -318,7 +318,7 @@ def _numeric(
             **base,
             statistic=None,
             p_value=None,
-            drifted=False,  # type: ignore[arg-type]
+            drifted=False,
             effect_size=None,
             status="insufficient_data",
             message=f"not enough data: {ref.count} reference and {cur.count} "
@@ -333,7 +333,7 @@ def _numeric(
             **base,
             statistic=None,
             p_value=None,
-            drifted=False,  # type: ignore[arg-type]
+            drifted=False,
             effect_size=None,
             status="error",
             message=str(exc),
@@ -341,7 +341,7 @@ def _numeric(
     res = DriftResult(
         **base,
         statistic=out.statistic,
-        p_value=out.p_value,  # type: ignore[arg-type]
+        p_value=out.p_value,
         drifted=m.decide(m.score(out), t),
         effect_size=effect.value,
         effect_name=effect.name,

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from monitor.errors import InputError
-from monitor.stats.engine import detect_drift, infer_column_kind
-from monitor.stats.policy import DefaultPolicy, benjamini_hochberg
-from monitor.stats.registry import get_method
+from monitor.statistics.engine import detect_drift, infer_column_kind
+from monitor.statistics.policy import DefaultPolicy, benjamini_hochberg
+from monitor.statistics.registry import get_method
 
 
 def frame(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:

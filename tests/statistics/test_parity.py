@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitor.stats.columns import ColumnPair
-from monitor.stats.methods_numeric import mmd_test
-from monitor.stats.registry import available_methods, get_method
+from monitor.statistics.columns import ColumnPair
+from monitor.statistics.methods_numeric import mmd_test
+from monitor.statistics.registry import available_methods, get_method
 
 REL = 1e-9
 

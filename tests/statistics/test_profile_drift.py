@@ -9,16 +9,16 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from monitor.errors import InputError
-from monitor.stats import apply_default_policy, detect_drift, drift_from_profiles
-from monitor.stats.columns import ColumnPair
-from monitor.stats.profiles import (
+from monitor.statistics import apply_default_policy, detect_drift, drift_from_profiles
+from monitor.statistics.columns import ColumnPair
+from monitor.statistics.profiles import (
     bin_counts,
     profile_categorical,
     profile_numeric,
     reference_profile_categorical,
     reference_profile_numeric,
 )
-from monitor.stats.registry import get_method
+from monitor.statistics.registry import get_method
 
 rng = np.random.default_rng(9)
 CAT_REF = rng.choice(list("abcdefg"), 3000, p=[0.3, 0.2, 0.15, 0.15, 0.1, 0.05, 0.05])

@@ -7,9 +7,9 @@ import pytest
 from scipy import stats
 
 from monitor.errors import InputError
-from monitor.stats.columns import ColumnPair
-from monitor.stats.effect import numeric_effect, tvd_with_se
-from monitor.stats.registry import available_methods, get_method
+from monitor.statistics.columns import ColumnPair
+from monitor.statistics.effect import numeric_effect, tvd_with_se
+from monitor.statistics.registry import available_methods, get_method
 
 
 def _p(name: str, ref, cur, kind: str = "cat") -> float:  # type: ignore[no-untyped-def]
@@ -99,12 +99,13 @@ def test_registry_metadata() -> None:
 
 
 def test_import_hygiene() -> None:
-    # monitor.stats needs numpy/scipy only; sklearn is imported lazily by multivariate.
+    # monitor.statistics needs numpy/scipy only; sklearn is imported lazily by multivariate.
     import subprocess
     import sys
 
     code = (
-        "import sys, monitor.stats, monitor.stats.multivariate, monitor.stats.profiles; "
+        "import sys, monitor.statistics, monitor.statistics.multivariate, "
+        "monitor.statistics.profiles; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'pandas', 'sklearn', 'evidently', 'plotly', 'click'}))"
     )

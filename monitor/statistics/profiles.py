@@ -9,8 +9,8 @@ reservoir sample: the merged sample is again a uniform sample without replacemen
 Histogram edges are fixed by the reference (baseline) profile and shared by every current
 profile compared against it; that is what makes binned drift methods computable from profiles
 at all. Evidently instead bins the *union* of reference and current data (Sturges' rule), which
-no profile can reproduce; :mod:`monitor.stats.profile_drift` documents that approximation and the
-error bounds of the non-binned methods computed from profiles.
+no profile can reproduce; :mod:`monitor.statistics.profile_drift` documents that approximation
+and the error bounds of the non-binned methods computed from profiles.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from monitor.stats import operational as op
+from monitor.statistics import operational as op
 
 
 def test_latency_summary_matches_numpy_and_ignores_missing() -> None:

@@ -9,7 +9,7 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
-from monitor.stats import performance as perf
+from monitor.statistics import performance as perf
 
 
 def _binary(n: int = 2_000, seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

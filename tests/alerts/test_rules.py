@@ -188,7 +188,9 @@ def test_example_rules_file_is_valid() -> None:
 
     from monitor.alerts.rules import parse_rules_documents
 
-    text = (Path(__file__).resolve().parents[2] / "examples" / "rules.yaml").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("<!-- rules-example -->")[1].split("<!-- /rules-example -->")[0]
+    text = block.split("```yaml\n")[1].split("```")[0]
     [(model, specs)] = parse_rules_documents(yaml.safe_load_all(text))
     assert model == "credit-default"
     assert [s.name for s in specs] == ["income-drift", "half-the-features", "auc-floor", "slow"]

@@ -130,7 +130,7 @@ def main() -> int:
             f"in {time.perf_counter() - t0:.1f} s"
         )
         port = free_port()
-        command = [sys.executable, "-m", "monitor.cli", "serve", "--host", "127.0.0.1"]
+        command = [sys.executable, "-m", "monitor", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(port)]
         if args.workers:
             command += ["--workers", str(args.workers)]

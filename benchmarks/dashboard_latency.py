@@ -1,12 +1,14 @@
 """Dashboard and API latency under concurrent clients, against a static file in the same run.
 
 Setup: a fresh database with 90 days of hourly windows x 50 features (results of every family,
-window profiles, runs, alerts), the app in its own uvicorn process on 127.0.0.1, and 8 client
+window profiles, runs, alerts), the server run as ``monitor serve`` runs it (its default worker
+processes unless ``--workers``) on 127.0.0.1, and 8 client
 threads that each request every URL in a shuffled round-robin. Prints p50/p95/max per URL and
 the static file's figures beside them; target: p95 <= 150 ms for every page and API call.
 
     MONITOR_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
-        /work/.venv/bin/python benchmarks/dashboard_latency.py [--rounds 10] [--clients 8]
+        /work/.venv/bin/python benchmarks/dashboard_latency.py [--rounds 10] [--clients 8] \\
+            [--workers N]
 """
 
 from __future__ import annotations
@@ -35,12 +37,6 @@ from tests.pg import fresh_database  # noqa: E402
 from tests.web.fixtures import seed_results  # noqa: E402
 
 TARGET_MS = 150.0
-SERVER = """
-import sys, uvicorn, sqlalchemy as sa
-from monitor.web.app import create_app
-engine = sa.create_engine(sys.argv[1], pool_size=10, max_overflow=5)
-uvicorn.run(create_app(engine), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
-"""
 
 
 def urls(model: str, feature: str) -> dict[str, str]:
@@ -105,6 +101,7 @@ def main() -> int:
     parser.add_argument("--features", type=int, default=50)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=None, help="default: monitor serve's")
     args = parser.parse_args()
     admin = os.environ.get(
         "MONITOR_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -133,7 +130,12 @@ def main() -> int:
             f"in {time.perf_counter() - t0:.1f} s"
         )
         port = free_port()
-        server = subprocess.Popen([sys.executable, "-c", SERVER, url, str(port)], cwd=ROOT)
+        command = [sys.executable, "-m", "monitor", "serve", "--host", "127.0.0.1"]
+        command += ["--port", str(port)]
+        if args.workers:
+            command += ["--workers", str(args.workers)]
+        env = {**os.environ, "MONITOR_DATABASE_URL": url}
+        server = subprocess.Popen(command, cwd=ROOT, env=env)
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 30
@@ -147,7 +149,8 @@ def main() -> int:
                     raise RuntimeError("server did not start")
                 time.sleep(0.2)
             targets = urls("bench", data.drifted[0])
-            run(base, token, targets, clients=2, rounds=1)  # warm up caches and pools
+            # warm up caches and pools (each server process has its own: as many clients)
+            run(base, token, targets, clients=args.clients, rounds=1)
             started = time.perf_counter()
             out = run(base, token, targets, args.clients, args.rounds)
             wall = time.perf_counter() - started

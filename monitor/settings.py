@@ -7,6 +7,7 @@ change the environment and call ``get_settings.cache_clear()``. The SDK does not
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,6 +40,12 @@ class Settings(BaseSettings):
     # web
     host: str = "127.0.0.1"
     port: int = 8000
+    web_workers: int = Field(
+        default_factory=lambda: min(4, os.cpu_count() or 1),
+        ge=1,
+        le=64,
+        description="Web server processes (`monitor serve --workers`); default min(4, CPUs).",
+    )
     session_max_age_seconds: int = 7 * 24 * 3600
     max_ingest_body_bytes: int = 16 * 1024 * 1024
 

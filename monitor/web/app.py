@@ -137,3 +137,14 @@ def create_app(engine: sa.Engine) -> FastAPI:
         router: Any = getattr(importlib.import_module(module), attr)
         app.include_router(router)
     return app
+
+
+def app_from_settings() -> FastAPI:
+    """The app on the configured database: the factory each ``monitor serve`` worker calls.
+
+    Every worker process builds its own engine (a pool must never cross a fork); the parent
+    has already checked (or migrated) the schema, so workers do not repeat it.
+    """
+    from monitor.storage.engine import get_engine
+
+    return create_app(get_engine())

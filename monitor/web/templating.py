@@ -26,6 +26,7 @@ _env = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,  # templates ship with the package: no stat() per render
 )
 
 
@@ -75,7 +76,20 @@ def _matcher(m: Any) -> str:
     return f"{m.get('name', '')}{op}{m.get('value', '')}"
 
 
+def _qs(base: dict[str, Any], extra: dict[str, Any] | None = None) -> str:
+    """``?k=v&...`` of ``base`` overridden by ``extra`` (None values dropped), values quoted.
+
+    A Python global, not a template macro: the model page builds one per feature row, and the
+    macro's namespace loop cost more than the rest of the page.
+    """
+    extra = extra or {}
+    parts = [f"{k}={_urlpart(v)}" for k, v in base.items() if k not in extra]
+    parts += [f"{k}={_urlpart(v)}" for k, v in extra.items() if v is not None]
+    return "?" + "&".join(parts) if parts else ""
+
+
 _env.filters.update(num=_num, pct=_pct, when=_when, urlpart=_urlpart, matcher=_matcher)
+_env.globals["qs"] = _qs
 
 
 def render(

@@ -41,8 +41,8 @@ def model_view(
     if sort not in ("drifted", "name"):
         raise InputError("sort must be 'drifted' or 'name'")
     tr = time_range(conn, model, range_, start, end)
-    detail = overview.model_detail(conn, name, cache)
     version = results_version(conn, model.id)
+    detail = overview.model_detail(conn, name, cache, model, version if cache else None)
     key = None if version is None else (
         "model", model.id, version, tr.start, tr.end, tr.bucket_seconds, seg, sort
     )  # fmt: skip

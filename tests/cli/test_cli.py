@@ -76,3 +76,52 @@ def test_out_of_date_schema_names_the_command(pg_admin_url: str) -> None:
         out = run("token", "list", env={"MONITOR_DATABASE_URL": url})
     assert out.returncode == 2
     assert "monitor db upgrade" in out.stderr
+
+
+def test_serve_runs_several_worker_processes(database_url: str) -> None:
+    """``monitor serve --workers 2``: a supervisor with two worker processes that each answer."""
+    import time
+
+    import httpx
+
+    from tests.http import free_port
+
+    env = {**os.environ, "MONITOR_DATABASE_URL": database_url}
+    assert run("db", "upgrade", env=env).returncode == 0
+    token = run("token", "create", "--name", "serve-test", "--scope", "read", env=env)
+    assert token.returncode == 0, token.stderr
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "serve", "--port", str(port), "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        # uvicorn's supervisor spawns each worker through multiprocessing
+        workers = [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        assert len(workers) == 2, children
+        headers = {"Authorization": f"Bearer {token.stdout.strip()}"}
+        for _ in range(6):  # fresh connections: the kernel spreads them over the workers
+            r = httpx.get(f"{base}/api/v1/models", headers=headers, timeout=10)
+            assert r.status_code == 200 and r.json()["items"] == []
+        assert httpx.get(f"{base}/api/v1/models", timeout=10).status_code == 401
+    finally:
+        server.terminate()
+        server.wait(20)
+    assert server.stdout is not None
+    assert "2 worker processes" in server.stdout.read()

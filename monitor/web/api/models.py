@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,7 +12,7 @@ from fastapi.responses import Response
 from monitor.storage import vocabulary as v
 from monitor.web.auth import require_scope
 from monitor.web.cache import results_version, view_cache
-from monitor.web.deps import FastJSON, Page, ok, page, read_conn
+from monitor.web.deps import FastJSON, Page, cached_json, dumps, ok, page, read_conn
 from monitor.web.reads import overview, series
 from monitor.web.reads.common import finite, get_model, iso, parse_ts, time_range
 from monitor.web.views import feature_view, model_view
@@ -58,9 +57,11 @@ def model_dashboard(
     segment: SegmentQ = None,
     sort: str = Query("drifted", pattern="^(drifted|name)$"),
     conn: sa.Connection = Depends(read_conn),
-) -> FastJSON:
+) -> Response:
     cache = view_cache(request.app.state)
-    return ok(model_view(conn, model, range, start, end, segment, sort, cache)[0])
+    view, key = model_view(conn, model, range, start, end, segment, sort, cache)
+    # health and open alerts are read per request; the series only change with the key
+    return cached_json(view, key, cache, fresh=("model",))
 
 
 @router.get("/models/{model}/heatmap", summary="Drift score per feature and window")
@@ -82,7 +83,7 @@ def model_heatmap(
 
     def body() -> bytes:
         data = {"range": tr.as_dict(), **series.heatmap(conn, ref, tr, seg, sort)}
-        return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
+        return dumps(data)
 
     content = view_cache(request.app.state).get_or_compute(key, body)
     return Response(content, media_type="application/json")
@@ -129,9 +130,10 @@ def model_feature(
         None, max_length=40, description="Window start (ISO), 'range' to merge the range."
     ),
     conn: sa.Connection = Depends(read_conn),
-) -> FastJSON:
+) -> Response:
     cache = view_cache(request.app.state)
-    return ok(feature_view(conn, model, feature, range, start, end, segment, window, cache)[0])
+    view, key = feature_view(conn, model, feature, range, start, end, segment, window, cache)
+    return cached_json(view, key, cache)
 
 
 @router.get("/models/{model}/results", summary="Stored result rows, newest first")

@@ -8,6 +8,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from monitor.errors import InputError
 from monitor.storage.engine import session_scope
@@ -42,7 +43,7 @@ def settings_page(
     rules, _ = alerting.list_rules(conn, None, 500, 0)
     tokens: list[Any] = []
     if who.allows("admin"):
-        with session_scope(request.app.state.engine) as session:
+        with Session(conn) as session:  # the request's read connection: no second checkout
             tokens = list_tokens(session)
     return render(
         request,

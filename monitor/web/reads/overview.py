@@ -48,15 +48,20 @@ def _pick_metric(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     return next(iter(by_metric.values()), None)
 
 
+_UNREAD: Any = object()
+
+
 def model_health(
-    conn: sa.Connection, model: ModelRef, cache: ViewCache | None = None
+    conn: sa.Connection, model: ModelRef, cache: ViewCache | None = None, version: Any = _UNREAD
 ) -> dict[str, Any]:
     """Everything the models page shows for one model.
 
-    The part read from results is cached per results version; alerts and baseline are read
-    every time (they change without a window job).
+    The part read from results is cached per results version (``version``: already read by the
+    caller, else read here); alerts and baseline are read every time (they change without a
+    window job).
     """
-    version = results_version(conn, model.id) if cache is not None else None
+    if version is _UNREAD:
+        version = results_version(conn, model.id) if cache is not None else None
     key = None if version is None else ("health", model.id, version)
     results_part = (cache or ViewCache(0)).get_or_compute(key, lambda: _from_results(conn, model))
     alerts: dict[str, int] = dict(
@@ -208,10 +213,21 @@ def list_models(
     return [model_health(conn, m, cache) for m in refs[:limit]], len(refs) > limit
 
 
-def model_detail(conn: sa.Connection, name: str, cache: ViewCache | None = None) -> dict[str, Any]:
-    """A model's health plus its versions, features and segments."""
-    model = get_model(conn, name)
-    out = model_health(conn, model, cache)
+def model_detail(
+    conn: sa.Connection,
+    name: str,
+    cache: ViewCache | None = None,
+    model: ModelRef | None = None,
+    version: Any = _UNREAD,
+) -> dict[str, Any]:
+    """A model's health plus its versions, features and segments.
+
+    ``model`` and ``version`` spare the lookups when the caller has them already.
+    """
+    model = model or get_model(conn, name)
+    if version is _UNREAD:
+        version = results_version(conn, model.id) if cache is not None else None
+    out = model_health(conn, model, cache, version)
     out["versions"] = [
         {"version": r[0], "created_at": iso(r[1])}
         for r in conn.execute(
@@ -229,7 +245,9 @@ def model_detail(conn: sa.Connection, name: str, cache: ViewCache | None = None)
             {"m": model.id},
         )
     ]
-    out["segments"] = segments(conn, model)
+    key = None if version is None else ("segments", model.id, version)
+    # segments come from results alone, so they change only with the results version
+    out["segments"] = (cache or ViewCache(0)).get_or_compute(key, lambda: segments(conn, model))
     return out
 
 

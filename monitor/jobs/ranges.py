@@ -1,8 +1,9 @@
 """Drift over long ranges (a day, a week, a month) from stored window profiles, never from rows.
 
 A range's profile is the merge of its hourly profiles, done in one pass rather than hour by
-hour: counts, nulls and histograms are summed, min/max taken, means and squared deviations
-pooled exactly (Chan et al.), category tables added. The uniform sample of the union is drawn
+hour (:func:`monitor.statistics.profiles.pool_numeric` / ``merge_categorical``): counts, nulls
+and histograms are summed, min/max taken, means and squared deviations pooled exactly (Chan et
+al.), category tables added. The uniform sample of the union is drawn
 the same way a chain of pairwise merges would draw it, but at once: the number of values taken
 from each window is multivariate-hypergeometric in the windows' row counts, and because stored
 samples are in random order, those values are simply a prefix of each window's sample. So the
@@ -27,57 +28,36 @@ from monitor.statistics.profiles import (
     CategoricalProfile,
     NumericProfile,
     Profile,
+    merge_categorical,
+    pool_numeric,
 )
 from monitor.statistics.results import DatasetDriftResult
+
+
+def _numeric_part(d: dict[str, Any], edges: list[float]) -> NumericProfile:
+    """A stored window profile (stored without edges or sample) on the range's edges."""
+    return NumericProfile(
+        count=int(d["count"]),
+        nulls=int(d["nulls"]),
+        invalid=int(d["invalid"]),
+        min=d["min"],
+        max=d["max"],
+        mean=float(d["mean"]),
+        m2=float(d["m2"]),
+        edges=edges,
+        hist=d["hist"],
+        sample_size=int(d.get("sample_size", DEFAULT_SAMPLE_SIZE)),
+        seed=int(d.get("seed", 0)),
+    )
 
 
 def _merge_numeric(
     parts: list[dict[str, Any]], edges: list[float]
 ) -> tuple[NumericProfile, list[int]]:
     """Pool the windows' summaries; returns the profile (sample empty) and per-window quotas."""
-    n = np.array([p["count"] for p in parts], dtype=np.int64)
-    means = np.array([p["mean"] for p in parts], dtype=np.float64)
-    m2 = np.array([p["m2"] for p in parts], dtype=np.float64)
-    total = int(n.sum())
-    mean = float((n * means).sum() / total) if total else 0.0
-    pooled_m2 = float(m2.sum() + (n * (means - mean) ** 2).sum()) if total else 0.0
-    hist = np.sum([p["hist"] for p in parts], axis=0).astype(np.int64).tolist()
-    mins = [p["min"] for p in parts if p["min"] is not None]
-    maxs = [p["max"] for p in parts if p["max"] is not None]
-    size = min(int(p.get("sample_size", DEFAULT_SAMPLE_SIZE)) for p in parts)
-    k = min(size, total)
+    total = sum(int(p["count"]) for p in parts)
     rng = np.random.default_rng([total & 0xFFFFFFFF, len(parts)])
-    quotas = rng.multivariate_hypergeometric(n, k).tolist() if k else [0] * len(parts)
-    profile = NumericProfile(
-        count=total,
-        nulls=sum(p["nulls"] for p in parts),
-        invalid=sum(p["invalid"] for p in parts),
-        min=min(mins) if mins else None,
-        max=max(maxs) if maxs else None,
-        mean=mean,
-        m2=pooled_m2,
-        edges=list(edges),
-        hist=hist,
-        sample=[],
-        sample_size=size,
-        seed=int(parts[0].get("seed", 0)),
-    )
-    return profile, quotas
-
-
-def _merge_categorical(parts: list[dict[str, Any]]) -> CategoricalProfile:
-    counts: dict[str, int] = defaultdict(int)
-    for p in parts:
-        for key, c in p["counts"].items():
-            counts[key] += c
-    return CategoricalProfile(
-        count=sum(p["count"] for p in parts),
-        nulls=sum(p["nulls"] for p in parts),
-        invalid=sum(p["invalid"] for p in parts),
-        counts=dict(counts),
-        other=sum(p.get("other", 0) for p in parts),
-        max_categories=min(p.get("max_categories", 10_000) for p in parts),
-    )._bounded()
+    return pool_numeric([_numeric_part(p, edges) for p in parts], rng)
 
 
 def merged_profiles(
@@ -111,8 +91,12 @@ def merged_profiles(
     quotas: list[tuple[datetime, str, int]] = []
     for name, items in by_column.items():
         if items[-1].profile["type"] == "categorical":
-            merged[name] = _merge_categorical(
-                [r.profile for r in items if r.profile["type"] == "categorical"]
+            merged[name] = merge_categorical(
+                [
+                    CategoricalProfile.from_dict(r.profile)
+                    for r in items
+                    if r.profile["type"] == "categorical"
+                ]
             )
             continue
         digest, column_edges = wanted_edges[name]

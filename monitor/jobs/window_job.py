@@ -29,6 +29,7 @@ from monitor.statistics.profiles import (
     NumericProfile,
     Profile,
     category_label,
+    merge_profiles,
     profile_numeric,
 )
 from monitor.statistics.quality import quality_checks
@@ -331,11 +332,11 @@ def _segment_profiles(
         parts.append(
             {c.name: p for c in columns if (p := _profile(data, c, rest, seed)) is not None}
         )
-    merged: dict[str, Profile] = {}
+    by_column: dict[str, list[Profile]] = {}
     for part in parts:
         for name, prof in part.items():
-            merged[name] = merged[name].merge(prof) if name in merged else prof  # type: ignore[arg-type]
-    out[""] = merged
+            by_column.setdefault(name, []).append(prof)
+    out[""] = {name: merge_profiles(profs) for name, profs in by_column.items()}
     return out
 
 

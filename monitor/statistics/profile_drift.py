@@ -13,7 +13,10 @@ What is exact, what is approximate, and by how much:
   general bound relates them (ours is the stable one: a window's bins never move).
 * ``ks``: the statistic is evaluated at bin edges, so ``D_bins <= D <= D_bins + b`` with
   ``b`` the largest bin share of either side (``error_bound``); its p-value (asymptotic, on
-  ``D_bins``) is therefore conservative.
+  ``D_bins``) is therefore conservative. At an effective size ``n = n_ref n_cur / (n_ref +
+  n_cur)`` of at least :data:`KS_ASYMPTOTIC_MIN_N` the p-value uses the corrected Kolmogorov
+  limit (:func:`ks_sf_asymptotic`) instead of scipy's exact ``kstwo.sf`` (whose cost grows
+  with n: ~0.2 s per column at n = 50k); the difference is below 3e-6 absolute there.
 * ``wasserstein`` and the numeric effect size: CDFs are interpolated linearly inside bins
   (under/overflow bins span to the observed min/max); the error is at most
   ``sum(width_i * (p_ref_i + p_cur_i)) / 2`` in value units (``error_bound``, normalised like
@@ -104,13 +107,37 @@ def binned_wasserstein(ref: NumericProfile, cur: NumericProfile) -> tuple[float,
     return w, se, bound
 
 
+KS_ASYMPTOTIC_MIN_N = 10_000
+"""Effective size from which :func:`binned_ks` uses :func:`ks_sf_asymptotic`: there its p-value
+differs from scipy's exact ``kstwo.sf(d, n)`` by < 3e-6 absolute (< 0.2% relative for p > 1e-6;
+tested), far below the error the bins already put into D (a bin share, ~0.01)."""
+
+
+def ks_sf_asymptotic(d: float, n: float) -> float:
+    """P(D_n >= d) from the Kolmogorov limit with Vrbik's small-sample correction.
+
+    ``kstwobign.sf(x + 1/(6 sqrt n) + (x - 1)/(4 n))`` with ``x = d sqrt n`` (J. Vrbik, "Small-
+    sample corrections to Kolmogorov-Smirnov test statistic", Pioneer J. Theor. Appl. Stat.
+    15, 2018). The plain limit ``kstwobign.sf(x)`` is off by up to ~0.28 / sqrt(n); the
+    correction brings that to ~0.02 / n. Constant time, unlike the exact ``kstwo.sf``.
+    """
+    root = math.sqrt(n)
+    x = d * root
+    return float(stats.kstwobign.sf(x + 1 / (6 * root) + (x - 1) / (4 * n)))
+
+
 def binned_ks(ref: NumericProfile, cur: NumericProfile) -> tuple[float, float, float]:
-    """KS from histograms: (D at the bin edges, asymptotic p-value, error bound on D)."""
+    """KS from histograms: (D at the bin edges, p-value, error bound on D).
+
+    The p-value is scipy's ``ks_2samp`` 'asymp' one (``kstwo.sf`` at the effective size),
+    or its corrected asymptotic form from :data:`KS_ASYMPTOTIC_MIN_N` on.
+    """
     _, pr, pc = _segments(ref, cur)
     d = float(np.max(np.abs(np.cumsum(pr) - np.cumsum(pc))))
     big, small = sorted([float(ref.count), float(cur.count)], reverse=True)
-    p = float(np.clip(stats.kstwo.sf(d, np.round(big * small / (big + small))), 0, 1))
-    return d, p, float(np.max(np.maximum(pr, pc)))
+    n = float(np.round(big * small / (big + small)))
+    p = ks_sf_asymptotic(d, n) if n >= KS_ASYMPTOTIC_MIN_N else float(stats.kstwo.sf(d, n))
+    return d, float(np.clip(p, 0, 1)), float(np.max(np.maximum(pr, pc)))
 
 
 def _welch_p(ref: NumericProfile, cur: NumericProfile) -> float:
@@ -352,4 +379,10 @@ def _numeric(
     return _gate(res, policy, params)
 
 
-__all__ = ["binned_ks", "binned_wasserstein", "drift_from_profiles"]
+__all__ = [
+    "KS_ASYMPTOTIC_MIN_N",
+    "binned_ks",
+    "binned_wasserstein",
+    "drift_from_profiles",
+    "ks_sf_asymptotic",
+]

@@ -11,6 +11,7 @@ from scipy import stats
 from monitor.errors import InputError
 from monitor.statistics import apply_default_policy, detect_drift, drift_from_profiles
 from monitor.statistics.columns import ColumnPair
+from monitor.statistics.profile_drift import KS_ASYMPTOTIC_MIN_N, binned_ks, ks_sf_asymptotic
 from monitor.statistics.profiles import (
     bin_counts,
     profile_categorical,
@@ -167,3 +168,29 @@ def test_sampled_methods_and_errors() -> None:
         drift_from_profiles(ref, profile_numeric(y, [0.0, 1.0]))
     with pytest.raises(InputError, match="available"):
         drift_from_profiles(ref, ref, method="nope")
+
+
+@pytest.mark.parametrize("n", [KS_ASYMPTOTIC_MIN_N, 47_619, 400_000])
+def test_asymptotic_ks_p_value_is_within_its_stated_error_of_the_exact_one(n: int) -> None:
+    d = np.linspace(0.2, 3.0, 60) / np.sqrt(n)  # p from ~1 down to ~1e-7
+    exact = stats.kstwo.sf(d, n)
+    approx = np.array([ks_sf_asymptotic(float(v), n) for v in d])
+    assert np.max(np.abs(approx - exact)) < 3e-6
+    tail = exact > 1e-6
+    assert np.max(np.abs(approx - exact)[tail] / exact[tail]) < 2e-3
+    # the uncorrected limit would not meet the documented bound
+    assert np.max(np.abs(stats.kstwobign.sf(d * np.sqrt(n)) - exact)) > 3e-6
+
+
+def test_binned_ks_switches_to_the_asymptotic_form_only_for_large_samples() -> None:
+    x = rng.normal(0, 1, 60_000)
+    ref = reference_profile_numeric(x)
+    for m in (2_000, 40_000):  # effective n ~1.9k (exact) and ~24k (asymptotic)
+        cur = profile_numeric(rng.normal(0.01, 1, m), ref.edges)
+        d, p, _ = binned_ks(ref, cur)
+        n = round(60_000 * m / (60_000 + m))
+        exact = float(stats.kstwo.sf(d, n))
+        if n < KS_ASYMPTOTIC_MIN_N:
+            assert p == exact
+        else:
+            assert p == pytest.approx(exact, abs=3e-6)

@@ -15,6 +15,7 @@ from monitor.statistics.profiles import (
     CategoricalProfile,
     NumericProfile,
     bin_counts,
+    merge_profiles,
     merge_samples,
     profile_categorical,
     profile_from_dict,
@@ -131,3 +132,59 @@ def test_merge_rejects_other_edges() -> None:
         profile_numeric([1.0], [2.0, 1.0])
     with pytest.raises(InputError):
         reference_profile_numeric([None, float("nan")])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(floats, max_size=60), min_size=1, max_size=6))
+def test_multi_way_merge_equals_a_profile_of_the_union(parts: list[list[float]]) -> None:
+    edges = [-10.0, 0.0, 1.0, 100.0]
+    profiles = [profile_numeric(p, edges, sample_size=10, seed=i) for i, p in enumerate(parts)]
+    merged = merge_profiles(profiles)
+    union = [v for p in parts for v in p]
+    whole = profile_numeric(union, edges, sample_size=10)
+    assert isinstance(merged, NumericProfile)
+    assert (merged.count, merged.hist, merged.min, merged.max) == (
+        whole.count,
+        whole.hist,
+        whole.min,
+        whole.max,
+    )
+    assert merged.mean == pytest.approx(whole.mean, rel=1e-9, abs=1e-6)
+    assert merged.m2 == pytest.approx(whole.m2, rel=1e-9, abs=1e-3)
+    assert len(merged.sample) == min(10, len(union))
+    assert all(v in union for v in merged.sample)
+
+
+def test_multi_way_merge_sample_is_uniform_over_the_union() -> None:
+    # 3 windows of very different sizes, values tagged by window: the merged sample must take
+    # each window's share of the union (a chi-square test over many merges)
+    edges = [0.0, 1.0, 2.0, 3.0]
+    sizes = [50, 300, 1650]
+    taken = np.zeros(3)
+    for trial in range(300):
+        profiles = [
+            profile_numeric(np.full(n, float(i)), edges, sample_size=20, seed=trial * 3 + i)
+            for i, n in enumerate(sizes)
+        ]
+        merged = merge_profiles(profiles, np.random.default_rng(trial))
+        assert isinstance(merged, NumericProfile)
+        taken += np.bincount(np.asarray(merged.sample, dtype=int), minlength=3)
+    expected = taken.sum() * np.asarray(sizes) / sum(sizes)
+    assert stats.chisquare(taken, expected).pvalue > 1e-3
+
+
+def test_multi_way_categorical_merge_and_errors() -> None:
+    parts = [profile_categorical(["a", "b", None]), profile_categorical(["b", "c", "c", "d"])]
+    merged = merge_profiles(parts)
+    assert isinstance(merged, CategoricalProfile)
+    assert merged.counts == {"a": 1, "b": 2, "c": 2, "d": 1}
+    assert (merged.count, merged.nulls) == (6, 1)
+    folded = merge_profiles([profile_categorical(list("abc"), max_categories=2)] * 3)
+    assert isinstance(folded, CategoricalProfile) and folded.count == 9
+    assert len(folded.counts) == 2 and folded.other == 3
+    with pytest.raises(InputError):
+        merge_profiles([])
+    with pytest.raises(InputError):
+        merge_profiles([parts[0], profile_numeric([1.0], [0.0, 2.0])])
+    with pytest.raises(InputError):
+        merge_profiles([profile_numeric([1.0], [0.0, 2.0]), profile_numeric([1.0], [0.0, 3.0])])

@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from monitor.errors import InputError
 from monitor.statistics.multivariate import (
     domain_classifier_drift,
     multivariate_drift,
     pca_reconstruction_drift,
+    rank_auc,
 )
 from monitor.statistics.profiles import (
     profile_categorical,
@@ -107,3 +109,15 @@ def test_multivariate_small_and_arrays() -> None:
     assert [r.status for r in small] == ["insufficient_data", "insufficient_data"]
     big = pca_reconstruction_drift(rng.normal(size=(600, 3)), rng.normal(size=(300, 3)))
     assert big.status == "ok" and not big.drifted
+
+
+def test_rank_auc_equals_sklearn_roc_auc() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    r = np.random.default_rng(3)
+    for n in (10, 500, 3000):
+        y = (r.random(n) < 0.4).astype(float)
+        for score in (r.random(n) + y * 0.3, np.round(r.random(n) * 5) + y):  # ties in the 2nd
+            assert rank_auc(y, score) == pytest.approx(roc_auc_score(y, score), rel=1e-12)
+    with pytest.raises(InputError):
+        rank_auc(np.zeros(4), np.arange(4.0))

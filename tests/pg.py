@@ -7,6 +7,7 @@ never share state) and drops it at the end.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,9 +41,18 @@ def fresh_database(admin_url: str, prefix: str = "monitor_test") -> Iterator[str
         admin.dispose()
 
 
-def truncate_all(engine: sa.Engine) -> None:
+def truncate_all(engine: sa.Engine, attempts: int = 5) -> None:
+    """Empty every table. Retried when Postgres picks the TRUNCATE as a deadlock victim (a
+    worker thread of the test that just ended may still be finishing its last transaction)."""
     from monitor.storage.tables import metadata
 
     names = ", ".join(t.name for t in metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            return
+        except sa.exc.OperationalError as exc:
+            if "deadlock" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))

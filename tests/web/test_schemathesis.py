@@ -6,13 +6,17 @@ Bounded: a few examples per operation, no example database, against a live serve
 
 from __future__ import annotations
 
+import os
+
 import httpx
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from tests.web.conftest import Site
 
-MAX_EXAMPLES = 8
+# CI runs a fixed set of examples (derandomized, so a red run is reproducible); raise
+# SCHEMATHESIS_EXAMPLES to explore further by hand.
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "8"))
 SKIP = {("DELETE", "/api/v1/tokens/{token_id}")}
 
 
@@ -32,6 +36,7 @@ def test_no_input_makes_the_api_fail_with_a_server_error(site: Site) -> None:
             max_examples=MAX_EXAMPLES,
             deadline=None,
             database=None,
+            derandomize=True,
             suppress_health_check=list(HealthCheck),
         )
         @given(case=operation.as_strategy())

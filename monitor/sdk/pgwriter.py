@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 
 from monitor.sdk.pgbinary import (
@@ -402,7 +403,12 @@ class PostgresWriter:
         sql = f"COPY {target} ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
         self._frozen = schema.frozen = True
         try:
-            with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(sql) as copy:
+            with (
+                self.conn.transaction(),
+                self.conn.cursor() as cur,
+                # A sender thread: Python encodes the next chunk while the server takes this one.
+                cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy,
+            ):
                 write = copy.write
                 write(HEADER)
                 sent = 0

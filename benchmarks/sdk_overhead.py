@@ -4,6 +4,11 @@ measured the same way in the same run.
 
 Targets: p50 <= 5 us, p99 <= 25 us, and <= 3x the bare append.
 
+The 3x-of-a-bare-append target cannot hold literally: ``log()`` must copy the caller's dict
+(mutating it after ``log()`` must not change the record), and ``dict(features)`` alone is
+several bare appends at 20 keys and ~10x at 100. So the irreducible floor, ``deque.append`` of
+``dict(features)``, is measured the same way too and ``log()`` is compared against it.
+
     /work/.venv/bin/python benchmarks/sdk_overhead.py [--calls 50000] [--dsn ...]
 
 Each call is timed alone with ``perf_counter_ns`` (the timer's own cost, measured on an empty
@@ -76,11 +81,16 @@ def main() -> None:
             def append(f: dict[str, float], _p: float, q: deque[object] = bare) -> None:
                 q.append(f)
 
+            def floor(f: dict[str, float], _p: float, q: deque[object] = bare) -> None:
+                q.append(dict(f))  # the contract's minimum: log() must copy the caller's dict
+
             measure(monitor.log, features, 5_000, overhead)  # warm up: thread, schema, caches
             monitor.flush(30)
             base = measure(append, features, args.calls, overhead)
+            copies = measure(floor, features, args.calls, overhead)
             logs = measure(monitor.log, features, args.calls, overhead)
             b50, b99, _ = percentiles(base)
+            c50, c99, _ = percentiles(copies)
             p50, p99, p999 = percentiles(logs)
             flushed = monitor.flush(60)
             stats = monitor.stats()
@@ -88,6 +98,10 @@ def main() -> None:
                 f"{width:3d} features: log() p50 {p50:5.2f} us  p99 {p99:6.2f} us  "
                 f"p99.9 {p999:6.2f} us | bare deque.append p50 {b50:5.2f} us  p99 {b99:5.2f} us"
                 f" | p50 ratio {p50 / max(b50, 0.001):5.1f}x (target p50<=5, p99<=25, <=3x)"
+            )
+            print(
+                f"     floor deque.append(dict(features)) p50 {c50:5.2f} us  p99 {c99:5.2f} us"
+                f" | log() p50 ratio to the floor {p50 / max(c50, 0.001):4.1f}x"
             )
             print(
                 f"     exported {stats['exported']:,} of {stats['enqueued']:,} (flushed={flushed}),"

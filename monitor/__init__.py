@@ -48,15 +48,18 @@ def init(model: str, version: str, **options: Any) -> Monitor:
     ``synchronous_commit``, ``strict`` (re-raise errors: for your tests).
     A second ``init`` shuts the previous default client down first.
     """
-    global _default
+    global _default, log
     client = Monitor(model, version, **options)
     previous, _default = _default, client
+    # The hot path: ``monitor.log`` becomes the client's bound method (no forwarding wrapper,
+    # ~0.2 us less per call); ``from monitor import log`` keeps the forwarding function.
+    log = client.log
     if previous is not None:
         previous.shutdown(previous.exit_timeout)
     return client
 
 
-def log(
+def _log(
     features: Mapping[str, Any],
     prediction: Any,
     *,
@@ -105,9 +108,13 @@ def flush(timeout: float = 5.0) -> bool:
     return True if client is None else client.flush(timeout)
 
 
+log = _log
+
+
 def shutdown(timeout: float = 5.0) -> bool:
-    global _default
+    global _default, log
     client, _default = _default, None
+    log = _log
     return True if client is None else client.shutdown(timeout)
 
 

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 
 from monitor.sdk.pgbinary import (
@@ -102,6 +105,10 @@ ACTUAL_UPSERT = (
     "(model_id, record_id) DO UPDATE SET event_ts = EXCLUDED.event_ts, "
     "actual_num = EXCLUDED.actual_num, actual_cat = EXCLUDED.actual_cat, received_at = now()"
 )
+DAY_NS = 86_400 * 10**9
+EPOCH_DAY = date(1970, 1, 1)
+DAYS_REFRESH = 60.0  # seconds between looks for new day partitions
+LATE_DATA_TRIGGER = "predictions_late_data"
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 _MISSING: Any = object()
 STREAM_CHUNK = 256  # rows per write while streaming a COPY
@@ -230,6 +237,44 @@ class PostgresWriter:
         self._texts = TextCache()
         self._frozen = False
         self.max_record_bytes = max_record_bytes
+        self._days: frozenset[str] = frozenset()
+        self._days_at = -DAYS_REFRESH
+
+    # --- routing --------------------------------------------------------------------------
+
+    def _target(self, records: Sequence[Any]) -> str:
+        """The table to COPY a batch into: its day partition when every row has that day.
+
+        COPY into the partitioned parent routes each row (measured ~4-8 us/row of server time
+        on top of ~9-11 for the partition itself); a writer that knows the day skips that. Only
+        partitions that carry the late-data trigger (migration sdk2_0001, ``create_day``) are
+        targeted, so a direct write still marks computed windows stale. Anything else (rows of
+        several days, a day without its partition, datetimes) goes to the parent; a partition
+        dropped or detached meanwhile makes the COPY fail and the batch take the careful path.
+        """
+        try:
+            times = [r[1] for r in records]
+            lo, hi = min(times), max(times)
+        except Exception:
+            return "predictions"
+        if type(lo) is not int or type(hi) is not int or lo // DAY_NS != hi // DAY_NS:
+            return "predictions"
+        name = f"predictions_p{EPOCH_DAY + timedelta(days=lo // DAY_NS):%Y%m%d}"
+        if name not in self._days:
+            now = time.monotonic()
+            if now - self._days_at < DAYS_REFRESH:
+                return "predictions"
+            self._days_at = now
+            rows = self.conn.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = %s "
+                "WHERE i.inhparent = 'predictions'::regclass",
+                (LATE_DATA_TRIGGER,),
+            ).fetchall()
+            self._days = frozenset(r[0] for r in rows)
+            if name not in self._days:
+                return "predictions"
+        return name
 
     # --- registration ---------------------------------------------------------------------
 
@@ -295,7 +340,8 @@ class PostgresWriter:
         fixed = (int4(model_id), int4(version_id))
         for attempt in (1, 2):
             try:
-                return self._stream_predictions(model_id, version, fixed, schema, records)
+                target = self._target(records)
+                return self._stream_predictions(model_id, version, fixed, schema, records, target)
             except NeedsDatabase:  # a new shape or new classes: register them, then stream
                 self._prepare(model_id, version, schema, records)
                 if attempt == 2:
@@ -303,6 +349,8 @@ class PostgresWriter:
             except RETRYABLE:
                 raise
             except Exception as exc:  # a duplicate (replay) or a refused row: the careful path
+                self._days_at = -DAYS_REFRESH  # maybe a partition went away: look again
+                self._days = frozenset()
                 if not isinstance(exc, pg_errors.UniqueViolation):
                     log.debug("direct COPY refused (%s); writing carefully", exc)
                 break
@@ -346,15 +394,21 @@ class PostgresWriter:
         fixed: tuple[bytes, bytes],
         schema: FeatureSchema,
         records: Sequence[Any],
+        target: str = "predictions",
     ) -> WriteResult:
         """The fast path: encode and send in chunks, so Postgres parses while Python encodes."""
         result = WriteResult()
         rows: list[bytes] = []
         refused: list[tuple[Any, Exception]] = []
-        sql = f"COPY predictions ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        sql = f"COPY {target} ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
         self._frozen = schema.frozen = True
         try:
-            with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(sql) as copy:
+            with (
+                self.conn.transaction(),
+                self.conn.cursor() as cur,
+                # A sender thread: Python encodes the next chunk while the server takes this one.
+                cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy,
+            ):
                 write = copy.write
                 write(HEADER)
                 sent = 0

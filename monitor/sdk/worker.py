@@ -15,11 +15,14 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from monitor.sdk.client import uuid7_int
 from monitor.sdk.exporters import RetryableError, decode_batch, encode_batch
 from monitor.sdk.records import CleanCounts
 
 if TYPE_CHECKING:
     from monitor.sdk.client import Monitor
+
+_time_ns = time.time_ns
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +115,11 @@ class Worker:
         limit = self.m.queue_size
         try:
             while n < limit:
-                pending.append(pop())
+                rec = pop()
+                if rec[0] is None and len(rec) == 7:  # log() without an id: give it one now
+                    ts = rec[1]
+                    rec = (uuid7_int(ts if type(ts) is int else _time_ns()), *rec[1:])
+                pending.append(rec)
                 n += 1
         except IndexError:
             pass

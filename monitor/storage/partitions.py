@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 PARENT = "predictions"
 DEFAULT = "predictions_default"
+LATE_DATA_TRIGGER = "predictions_late_data"
 _DAY_NAME = re.compile(r"^predictions_p(\d{8})$")
 
 
@@ -72,7 +73,24 @@ def create_day(conn: sa.Connection, day: date) -> bool:
             f"ALTER TABLE {PARENT} ATTACH PARTITION {name} FOR VALUES FROM ('{lo}') TO ('{hi}')"
         )
     )
+    add_late_data_trigger(conn, name)
     return True
+
+
+def add_late_data_trigger(conn: sa.Connection, table: str) -> None:
+    """The parent's late-data trigger on a partition, so COPY straight into a day partition
+    (the SDK's fast path) marks computed windows stale too (migration sdk2_0001). A statement
+    trigger fires only for the table named in the statement: rows routed through the parent
+    fire only the parent's. Skipped before the trigger function exists (an older revision)."""
+    if conn.execute(sa.text("SELECT to_regproc('monitor_mark_late_windows')")).scalar() is None:
+        return
+    conn.execute(
+        sa.text(
+            f"CREATE OR REPLACE TRIGGER {LATE_DATA_TRIGGER} AFTER INSERT ON {table} "
+            "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+            "EXECUTE FUNCTION monitor_mark_late_windows()"
+        )
+    )
 
 
 def ensure_partitions(

@@ -18,7 +18,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from monitor.jobs.labels import LabelledWindow
-from monitor.jobs.performance_rows import row
+from monitor.jobs.result_rows import result_row as row
 from monitor.statistics import operational as op
 from monitor.storage import vocabulary as v
 

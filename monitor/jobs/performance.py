@@ -34,7 +34,8 @@ from monitor.jobs.labels import (
     unmatched_labels,
 )
 from monitor.jobs.operations import load_context, operational_rows
-from monitor.jobs.performance_rows import ModelInfo, label_rows, performance_rows, row
+from monitor.jobs.performance_rows import ModelInfo, label_rows, performance_rows
+from monitor.jobs.result_rows import result_row as row
 from monitor.jobs.tick import TickContext
 from monitor.settings import Settings
 from monitor.storage import vocabulary as v

@@ -9,7 +9,6 @@ only when its whole interval is on the bad side of the baseline's value.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.jobs.labels import LabelledWindow
+from monitor.jobs.result_rows import finite
+from monitor.jobs.result_rows import result_row as row
 from monitor.statistics import estimation, performance
 from monitor.statistics.dle import DLE_METRICS, LossModel, estimate_dle
 from monitor.statistics.profiles import category_label
@@ -36,57 +37,6 @@ class ModelInfo:
     estimator: dict[str, Any] | None = None
     min_labels: int = performance.MIN_LABELS
     min_segment_rows: int = 200
-
-
-def row(
-    family: str,
-    metric: str,
-    value: float | None,
-    *,
-    segment: str = "",
-    column: str = "",
-    details: dict[str, Any] | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """A results row (the shape of :mod:`monitor.jobs.window_job`'s rows)."""
-    out: dict[str, Any] = {
-        "family": family,
-        "metric": metric,
-        "value": finite(value),
-        "column_name": column,
-        "segment": segment,
-        "p_value": None,
-        "threshold": None,
-        "effect_size": None,
-        "ci_low": None,
-        "ci_high": None,
-        "drifted": None,
-        "status": v.OK,
-        "n_reference": None,
-        "n_current": None,
-        "details": json.dumps(_clean(details)) if details else None,
-    }
-    out.update(extra)
-    return out
-
-
-def finite(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _clean(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _clean(val) for k, val in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(val) for val in x]
-    if isinstance(x, float | np.floating):
-        return finite(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
 
 
 # --- labels and predictions as the metrics want them ---------------------------------------------

@@ -24,6 +24,8 @@ from monitor.jobs import runs
 from monitor.jobs.drift import ProfilePair, profile_drift
 from monitor.jobs.reader import Coded, WindowData, load_slots, read_window
 from monitor.jobs.reference import RefColumn, Reference, load_reference, load_row_sample
+from monitor.jobs.result_rows import finite as _finite
+from monitor.jobs.result_rows import result_row as _row
 from monitor.statistics.profiles import (
     CategoricalProfile,
     NumericProfile,
@@ -124,38 +126,6 @@ def _profile(
 # --- results ---------------------------------------------------------------------------------
 
 
-def _row(
-    family: str, metric: str, value: float | None, column: str = "", segment: str = "", **extra: Any
-) -> dict[str, Any]:
-    details = extra.pop("details", None)
-    row = {
-        "family": family,
-        "metric": metric,
-        "value": _finite(value),
-        "column_name": column,
-        "segment": segment,
-        "p_value": None,
-        "threshold": None,
-        "effect_size": None,
-        "ci_low": None,
-        "ci_high": None,
-        "drifted": None,
-        "status": v.OK,
-        "n_reference": None,
-        "n_current": None,
-        "details": json.dumps(details) if details else None,
-    }
-    row.update(extra)
-    return row
-
-
-def _finite(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if np.isfinite(x) else None
-
-
 def _drift_rows(result: Any, segment: str, ref: Reference) -> list[dict[str, Any]]:
     rows = []
     for r in result.columns:
@@ -176,7 +146,7 @@ def _drift_rows(result: Any, segment: str, ref: Reference) -> list[dict[str, Any
                 r.method,
                 r.statistic,
                 r.column,
-                segment,
+                segment=segment,
                 p_value=_finite(r.p_value),
                 threshold=r.threshold,
                 effect_size=_finite(r.effect_size),
@@ -254,7 +224,7 @@ def _quality_rows(
                 check.check,
                 check.value,
                 check.column or "",
-                segment,
+                segment=segment,
                 threshold=check.threshold,
                 drifted=not check.passed,
                 n_current=prof.total if prof is not None else None,

@@ -39,7 +39,6 @@ from monitor.jobs.result_rows import result_row as row
 from monitor.jobs.tick import TickContext
 from monitor.settings import Settings
 from monitor.storage import vocabulary as v
-from monitor.storage.engine import describe_db_error
 
 log = logging.getLogger(__name__)
 
@@ -174,24 +173,12 @@ def process_one(ctx: TickContext, *, model_id: int | None = None) -> runs.Claim 
         )
     if claim is None:
         return None
-    try:
-        rows = run_performance(ctx.engine, claim, s)
-        log.info(
-            "performance %s/%s: %d results",
-            claim.model_id,
-            f"{claim.window_start:%Y-%m-%d %H:%M}",
-            len(rows),
-        )
-    except runs.LeaseLost as exc:
-        log.warning("%s", exc)
-    except Exception as exc:
-        error = describe_db_error(exc) if isinstance(exc, sa.exc.DBAPIError) else repr(exc)
-        log.exception("performance %s/%s failed", claim.model_id, claim.window_start)
-        try:
-            with ctx.engine.begin() as conn:
-                runs.fail(conn, claim, error)
-        except Exception:
-            log.exception("could not record the failure (the lease will expire)")
+    runs.run_claimed(
+        ctx.engine,
+        claim,
+        "performance",
+        lambda: f"{len(run_performance(ctx.engine, claim, s))} results",
+    )
     return claim
 
 

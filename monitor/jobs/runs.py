@@ -13,11 +13,13 @@ Times come from the database clock (``now()``), never the worker's, so skewed ho
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 
+from monitor.storage.engine import describe_db_error
 from monitor.storage.vocabulary import JOB_WINDOW
 
 log = logging.getLogger(__name__)
@@ -306,3 +308,25 @@ def request_windows(
         },
     ).rowcount
     return int(created or 0) + int(reset or 0)
+
+
+def run_claimed(engine: sa.Engine, claim: Claim, job: str, work: Callable[[], str]) -> None:
+    """Do a claimed run's ``work`` (which completes the run and returns a log summary).
+
+    A lost lease is only logged: whoever took the window over completes it. Any other failure
+    is recorded on the run (retried later, up to the attempt limit); if even that fails, the
+    lease simply expires and another worker retries.
+    """
+    label = f"{job} {claim.model_id}/{claim.window_start:%Y-%m-%d %H:%M}"
+    try:
+        log.info("%s: %s", label, work())
+    except LeaseLost as exc:
+        log.warning("%s", exc)
+    except Exception as exc:
+        error = describe_db_error(exc) if isinstance(exc, sa.exc.DBAPIError) else repr(exc)
+        log.exception("%s failed", label)
+        try:
+            with engine.begin() as conn:
+                fail(conn, claim, error)
+        except Exception:
+            log.exception("could not record the failure (the lease will expire)")

@@ -5,11 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from monitor.jobs import runs
 from monitor.jobs.tick import TickContext
-from monitor.storage.engine import describe_db_error
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +44,8 @@ def process_one(
         )
     if claim is None:
         return None
-    try:
+
+    def work() -> str:
         output = run_window(
             ctx.engine,
             claim,
@@ -55,23 +53,9 @@ def process_one(
             min_segment_rows=settings.min_segment_rows,
             multivariate_methods=settings.multivariate_methods,
         )
-        log.info(
-            "window %s/%s: %d rows, %d results",
-            claim.model_id,
-            f"{claim.window_start:%Y-%m-%d %H:%M}",
-            output.rows,
-            len(output.results),
-        )
-    except runs.LeaseLost as exc:
-        log.warning("%s", exc)
-    except Exception as exc:
-        error = describe_db_error(exc) if isinstance(exc, sa.exc.DBAPIError) else repr(exc)
-        log.exception("window %s/%s failed", claim.model_id, claim.window_start)
-        try:
-            with ctx.engine.begin() as conn:
-                runs.fail(conn, claim, error)
-        except Exception:
-            log.exception("could not record the failure (the lease will expire)")
+        return f"{output.rows} rows, {len(output.results)} results"
+
+    runs.run_claimed(ctx.engine, claim, "window", work)
     return claim
 
 

@@ -1,10 +1,16 @@
 """A small per-app cache of computed views, keyed by the model's results version.
 
-Stored results only change when a window job finishes (or recomputes a stale window), and every
-such change moves the model's newest ``runs.finished_at``. A view computed from results is
-therefore valid as long as that stamp is unchanged; including it in the key makes invalidation
-automatic and exact, and each web replica can cache on its own (they stay stateless). Open
-alerts, tokens and silences are never cached.
+Everything a cached view is computed from (results, window profiles, runs, baselines, the model
+row) is written in transactions that set the model's ``results_versions`` row to a fresh
+sequence value (triggers, migration web3_0001), committed with the write: a version is never
+seen with other data, and every commit changes it. The version is read before the view's data,
+so a cached view is never older than its key: a new window shows on the next request,
+and each web replica can cache on its own (they stay stateless). Open alerts, silences, tokens
+and sessions are never cached.
+
+The previous key, ``max(runs.finished_at)`` and a count of runs, missed a completion that
+committed after a later-started one (``now()`` is the transaction's start), and scanned every
+run of the model on each request.
 """
 
 from __future__ import annotations
@@ -47,15 +53,13 @@ class ViewCache:
         return value
 
 
+_VERSION = sa.text("SELECT version FROM results_versions WHERE model_id = :m")
+
+
 def results_version(conn: sa.Connection, model_id: int) -> Hashable | None:
-    """The model's results stamp: newest run finish and run count (None: nothing to key on)."""
-    row = conn.execute(
-        sa.text("SELECT max(finished_at), count(*) FROM runs WHERE model_id = :m"),
-        {"m": model_id},
-    ).first()
-    if row is None or row[0] is None:
-        return None
-    return (row[0].timestamp(), int(row[1]))
+    """The model's results version (None: nothing written yet, nothing to key on)."""
+    version = conn.execute(_VERSION, {"m": model_id}).scalar()
+    return None if version is None else int(version)
 
 
 def view_cache(app_state: Any) -> ViewCache:

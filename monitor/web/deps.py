@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from monitor.web.cache import ViewCache
@@ -26,9 +26,44 @@ def autocommit(engine: sa.Engine) -> sa.Engine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
-def read_conn(request: Request) -> Iterator[sa.Connection]:
-    """A connection for one request's reads (pages and GET routes never write)."""
-    with autocommit(request.app.state.engine).connect() as conn:
+def read_engine(request: Request) -> sa.Engine:
+    """The app's autocommit engine, built once (``execution_options`` makes a new engine
+    object per call, a measurable cost when paid on every request)."""
+    state = request.app.state
+    engine: sa.Engine | None = getattr(state, "read_engine", None)
+    if engine is None:
+        engine = state.read_engine = autocommit(state.engine)
+    return engine
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def shared_conn(request: Request) -> Iterator[sa.Connection | None]:
+    """A GET's one read connection, shared by authentication and the route; None otherwise.
+
+    FastAPI resolves a dependency once per request, so ``require_scope``/``require_page`` and
+    the route's :func:`read_conn` get the same connection: one pool checkout (and its liveness
+    ping) per page or API read instead of two. Requests that change state (ingest, forms) get
+    None: their handlers open write connections of their own, and holding the authentication's
+    connection alongside would need two per request from the pool (enough concurrent ingest
+    requests would then each hold one and wait for a second).
+    """
+    if request.method not in SAFE_METHODS:
+        yield None
+        return
+    with read_engine(request).connect() as conn:
+        yield conn
+
+
+def read_conn(
+    request: Request, shared: sa.Connection | None = Depends(shared_conn)
+) -> Iterator[sa.Connection]:
+    """A connection for one request's reads (the GET's shared one; else one of its own)."""
+    if shared is not None:
+        yield shared
+        return
+    with read_engine(request).connect() as conn:
         yield conn
 
 

@@ -18,7 +18,9 @@ What sets it (statement-level triggers with transition tables, one upsert per mo
 statement, models in id order so concurrent writers cannot deadlock on the rows):
 ``runs`` (claims, completions, stale marks: results and window profiles are written in the
 transaction that completes the run), ``results`` (any other writer), ``baselines`` (the
-reference side of distributions) and ``models`` (name, task, description, window length).
+reference side of distributions, the baseline shown with a model), ``features`` and
+``model_versions`` (listed with a model) and ``models`` (name, task, description, window
+length). An ``INSERT ... ON CONFLICT DO NOTHING`` that adds nothing bumps nothing.
 """
 
 from collections.abc import Sequence
@@ -37,6 +39,8 @@ _SOURCES = (
     ("runs", "model_id", ("INSERT", "UPDATE", "DELETE")),
     ("results", "model_id", ("INSERT", "UPDATE", "DELETE")),
     ("baselines", "model_id", ("INSERT", "UPDATE", "DELETE")),
+    ("features", "model_id", ("INSERT", "UPDATE", "DELETE")),
+    ("model_versions", "model_id", ("INSERT", "UPDATE", "DELETE")),
     ("models", "id", ("UPDATE",)),
 )
 

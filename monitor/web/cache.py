@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from monitor.web.reads.common import ModelRef
+
 T = TypeVar("T")
 MAX_ENTRIES = 256
 
@@ -56,9 +58,12 @@ class ViewCache:
 _VERSION = sa.text("SELECT version FROM results_versions WHERE model_id = :m")
 
 
-def results_version(conn: sa.Connection, model_id: int) -> Hashable | None:
-    """The model's results version (None: nothing written yet, nothing to key on)."""
-    version = conn.execute(_VERSION, {"m": model_id}).scalar()
+def results_version(conn: sa.Connection, model: ModelRef) -> Hashable | None:
+    """The model's results version (None: nothing written yet, nothing to key on); read with
+    the model by ``get_model`` already, else read here."""
+    version = model.state[0] if model.state is not None else None
+    if model.state is None:
+        version = conn.execute(_VERSION, {"m": model.id}).scalar()
     return None if version is None else int(version)
 
 

@@ -173,3 +173,27 @@ def test_new_alert_and_silence_show_on_the_next_request(site: Site, engine: sa.E
     assert r.status_code == 201, r.text
     alerts_page = httpx.get(f"{site.base}/alerts", headers=site.auth(), timeout=30)
     assert "cache-silence-comment" in alerts_page.text
+
+
+def test_a_new_model_version_and_feature_show_on_the_next_request(
+    site: Site, engine: sa.Engine
+) -> None:
+    url = f"{site.base}/api/v1/models/{site.data.model}"
+    before = httpx.get(url, headers=site.auth(), timeout=30).json()
+    assert httpx.get(url, headers=site.auth(), timeout=30).json()["versions"] == before["versions"]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO model_versions (model_id, version) VALUES (:m, 'v-cache')"),
+            {"m": site.data.model_id},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO features (model_id, name, kind, position) "
+                "SELECT :m, 'cache_new_feature', 'numeric', max(position) + 1 FROM features "
+                "WHERE model_id = :m"
+            ),
+            {"m": site.data.model_id},
+        )
+    after = httpx.get(url, headers=site.auth(), timeout=30).json()
+    assert [v["version"] for v in after["versions"]][-1] == "v-cache"
+    assert {"name": "cache_new_feature", "kind": "numeric"} in after["features"]

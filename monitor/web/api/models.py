@@ -78,7 +78,7 @@ def model_heatmap(
     ref = get_model(conn, model)
     tr = time_range(conn, ref, range, start, end)
     seg = segment or ""
-    version = results_version(conn, ref.id)
+    version = results_version(conn, ref)
     key = None if version is None else ("heatmap", ref.id, version, tr, seg, sort)
 
     def body() -> bytes:

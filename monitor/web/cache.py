@@ -26,33 +26,56 @@ from monitor.web.reads.common import ModelRef
 
 T = TypeVar("T")
 MAX_ENTRIES = 256
+WAIT_SECONDS = 30.0
 
 
 class ViewCache:
-    """Thread-safe LRU; computing happens outside the lock (two misses may both compute)."""
+    """Thread-safe LRU with single-flight misses.
+
+    When a results version changes, every dashboard user's next request misses at once; the
+    heavy views (a 90-day heatmap) would then be computed once per concurrent request, all
+    competing for the same cores. Instead the first miss computes and concurrent requests for
+    the same key wait for its value (or compute themselves if it fails or takes longer than
+    :data:`WAIT_SECONDS`).
+    """
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.max_entries = max_entries
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._pending: dict[Hashable, threading.Event] = {}
         self._lock = threading.Lock()
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.waits = 0
 
     def get_or_compute(self, key: Hashable | None, compute: Callable[[], T]) -> T:
         if key is None:
             return compute()
-        with self._lock:
-            if key in self._items:
+        while True:
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    self.hits += 1
+                    return self._items[key]  # type: ignore[no-any-return,unused-ignore]
+                event = self._pending.get(key)
+                if event is None:
+                    event = self._pending[key] = threading.Event()
+                    self.misses += 1
+                    break
+                self.waits += 1
+            if not event.wait(WAIT_SECONDS):
+                return compute()
+            # computed (loop finds it) or failed (loop makes this thread the one computing)
+        try:
+            value = compute()
+            with self._lock:
+                self._items[key] = value
                 self._items.move_to_end(key)
-                self.hits += 1
-                return self._items[key]  # type: ignore[no-any-return,unused-ignore]
-            self.misses += 1
-        value = compute()
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_entries:
-                self._items.popitem(last=False)
-        return value
+                while len(self._items) > self.max_entries:
+                    self._items.popitem(last=False)
+            return value
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
+            event.set()
 
 
 _VERSION = sa.text("SELECT version FROM results_versions WHERE model_id = :m")

@@ -10,12 +10,17 @@ alert and silence.
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
+from monitor.web.cache import ViewCache
 from tests.web.conftest import Site
 
 
@@ -197,3 +202,37 @@ def test_a_new_model_version_and_feature_show_on_the_next_request(
     after = httpx.get(url, headers=site.auth(), timeout=30).json()
     assert [v["version"] for v in after["versions"]][-1] == "v-cache"
     assert {"name": "cache_new_feature", "kind": "numeric"} in after["features"]
+
+
+def test_concurrent_misses_compute_once_and_a_failure_is_retried() -> None:
+    cache = ViewCache()
+    calls: list[int] = []
+    started = threading.Event()
+
+    def slow() -> str:
+        calls.append(1)
+        started.set()
+        time.sleep(0.2)
+        return "view"
+
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(cache.get_or_compute, "k", slow)
+        started.wait(5)
+        others = [pool.submit(cache.get_or_compute, "k", slow) for _ in range(7)]
+        assert {f.result() for f in [first, *others]} == {"view"}
+    assert len(calls) == 1 and cache.waits == 7
+
+    def failing() -> str:
+        started.set()
+        time.sleep(0.1)
+        raise RuntimeError("database went away")
+
+    started.clear()
+    with ThreadPoolExecutor(2) as pool:
+        bad = pool.submit(cache.get_or_compute, "k2", failing)
+        started.wait(5)
+        good = pool.submit(cache.get_or_compute, "k2", lambda: "recomputed")
+        with pytest.raises(RuntimeError):
+            bad.result()
+        assert good.result() == "recomputed"
+    assert cache.get_or_compute("k2", failing) == "recomputed"

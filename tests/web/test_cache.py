@@ -74,6 +74,17 @@ def _numeric_feature(site: Site) -> str:
 def test_a_recomputed_window_shows_on_the_next_request(site: Site, engine: sa.Engine) -> None:
     feature, query = _numeric_feature(site), _window_range(site)
     ws = site.data.end - timedelta(hours=3)
+    results_url = (
+        f"{site.base}/api/v1/models/{site.data.model}/results?family=drift&column={feature}"
+        "&limit=10"
+    )
+
+    def stored() -> float:
+        r = httpx.get(results_url, headers=site.auth(), timeout=30)
+        assert r.status_code == 200, r.text
+        return next(i["value"] for i in r.json()["items"] if i["window_start"] == ws.isoformat())
+
+    assert stored() == stored() != 0.9
     before = _dashboard(site, query)
     assert _dashboard(site, query) == before  # served from the cache the second time
     assert _score(before, feature, ws) is not None and _score(before, feature, ws) < 1
@@ -81,6 +92,7 @@ def test_a_recomputed_window_shows_on_the_next_request(site: Site, engine: sa.En
         _recompute(conn, site.data.model_id, feature, ws, 0.9)  # threshold 0.1: score 9
     after = _dashboard(site, query)
     assert _score(after, feature, ws) == 9.0
+    assert stored() == 0.9
     page = httpx.get(
         f"{site.base}/models/{site.data.model}{query}", headers=site.auth(), timeout=30
     )

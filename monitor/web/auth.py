@@ -31,7 +31,7 @@ from monitor.settings import get_settings
 from monitor.storage.engine import session_scope
 from monitor.storage.tables import WebSession
 from monitor.storage.tokens import TokenInfo, hash_token
-from monitor.web.deps import SAFE_METHODS, read_engine, shared_conn
+from monitor.web.deps import SAFE_METHODS, RequestConn, read_engine, shared_conn
 
 SESSION_COOKIE = "monitor_session"
 LOGIN_CSRF_COOKIE = "monitor_login_csrf"
@@ -146,6 +146,17 @@ def principal(request: Request, conn: sa.Connection | None = None) -> Principal 
     return found
 
 
+def _auth_conn(request: Request, shared: RequestConn) -> sa.Connection | None:
+    """The connection to authenticate on: a read's shared one (the route reads on it next).
+
+    Requests that change state (ingest, forms) authenticate on a short-lived connection of
+    their own: their handlers open write connections, and holding the shared one alongside
+    would need two per request from the pool (enough concurrent ingest requests would each
+    hold one and wait for a second).
+    """
+    return shared.get() if request.method in SAFE_METHODS else None
+
+
 def csrf_ok(expected: str | None, supplied: str | None) -> bool:
     return bool(expected and supplied and hmac.compare_digest(expected, supplied))
 
@@ -156,10 +167,8 @@ def require_scope(scope: str) -> Callable[[Request], Principal]:
     Cookie-authenticated state changes need the session's CSRF token in ``X-CSRF-Token``.
     """
 
-    def dependency(
-        request: Request, conn: sa.Connection | None = Depends(shared_conn)
-    ) -> Principal:
-        who = principal(request, conn)
+    def dependency(request: Request, shared: RequestConn = Depends(shared_conn)) -> Principal:
+        who = principal(request, _auth_conn(request, shared))
         if who is None:
             raise HTTPException(
                 status_code=401,
@@ -182,10 +191,8 @@ def require_scope(scope: str) -> Callable[[Request], Principal]:
 def require_page(scope: str = "read") -> Callable[[Request], Principal]:
     """Dependency for HTML pages: no session redirects to /login; a weak token gets 403."""
 
-    def dependency(
-        request: Request, conn: sa.Connection | None = Depends(shared_conn)
-    ) -> Principal:
-        who = principal(request, conn)
+    def dependency(request: Request, shared: RequestConn = Depends(shared_conn)) -> Principal:
+        who = principal(request, _auth_conn(request, shared))
         if who is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise LoginRequired(target)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Hashable, Iterator
+from collections.abc import AsyncIterator, Collection, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,32 +39,48 @@ def read_engine(request: Request) -> sa.Engine:
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def shared_conn(request: Request) -> Iterator[sa.Connection | None]:
-    """A GET's one read connection, shared by authentication and the route; None otherwise.
+class RequestConn:
+    """A request's read connection, checked out from the pool on first use.
+
+    Opened by the first synchronous dependency that needs it (authentication, which runs in a
+    worker thread, so the pool checkout and its liveness ping never block the event loop) and
+    returned to the pool when the request ends.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.conn: sa.Connection | None = None
+
+    def get(self) -> sa.Connection:
+        if self.conn is None:
+            self.conn = self.engine.connect()
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+async def shared_conn(request: Request) -> AsyncIterator[RequestConn]:
+    """The request's one read connection, shared by authentication and the route.
 
     FastAPI resolves a dependency once per request, so ``require_scope``/``require_page`` and
     the route's :func:`read_conn` get the same connection: one pool checkout (and its liveness
-    ping) per page or API read instead of two. Requests that change state (ingest, forms) get
-    None: their handlers open write connections of their own, and holding the authentication's
-    connection alongside would need two per request from the pool (enough concurrent ingest
-    requests would then each hold one and wait for a second).
+    ping) per page or API read instead of two. An ``async`` generator with nothing to await:
+    it runs on the event loop, where a plain (sync) generator dependency would cost two hops
+    to the thread pool per request (the connection is opened lazily, in a worker thread).
     """
-    if request.method not in SAFE_METHODS:
-        yield None
-        return
-    with read_engine(request).connect() as conn:
-        yield conn
+    holder = RequestConn(read_engine(request))
+    try:
+        yield holder
+    finally:
+        holder.close()
 
 
-def read_conn(
-    request: Request, shared: sa.Connection | None = Depends(shared_conn)
-) -> Iterator[sa.Connection]:
-    """A connection for one request's reads (the GET's shared one; else one of its own)."""
-    if shared is not None:
-        yield shared
-        return
-    with read_engine(request).connect() as conn:
-        yield conn
+def read_conn(shared: RequestConn = Depends(shared_conn)) -> sa.Connection:
+    """A connection for one request's reads (shared with authentication on GETs)."""
+    return shared.get()
 
 
 @dataclass(frozen=True)
@@ -82,7 +98,7 @@ class Page:
         }
 
 
-def page(
+async def page(
     limit: int = Query(100, ge=1, le=MAX_LIMIT, description="Items per page."),
     offset: int = Query(0, ge=0, le=1_000_000, description="Items to skip."),
 ) -> Page:

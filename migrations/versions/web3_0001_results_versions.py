@@ -16,11 +16,13 @@ model's runs.
 
 What sets it (statement-level triggers with transition tables, one upsert per model and
 statement, models in id order so concurrent writers cannot deadlock on the rows):
-``runs`` (claims, completions, stale marks: results and window profiles are written in the
-transaction that completes the run), ``results`` (any other writer), ``baselines`` (the
-reference side of distributions, the baseline shown with a model), ``features`` and
-``model_versions`` (listed with a model) and ``models`` (name, task, description, window
-length). An ``INSERT ... ON CONFLICT DO NOTHING`` that adds nothing bumps nothing.
+``runs`` that are succeeded (completions: results and window profiles are written in the
+transaction that completes the run; claims, renewals and stale marks do not touch it),
+``results`` (any other writer), ``baselines`` (the reference side of distributions, the
+baseline shown with a model), ``features`` and ``model_versions`` (listed with a model) and
+``models`` (name, task, description, window length). An ``INSERT ... ON CONFLICT DO NOTHING``
+that adds nothing bumps nothing. Two completions of one model wait for each other only from
+the completing UPDATE to commit (the results write), never while computing.
 """
 
 from collections.abc import Sequence
@@ -36,13 +38,20 @@ depends_on: str | Sequence[str] | None = None
 # (table, model id column, events); one trigger per event: a trigger with transition tables
 # may have only one event
 _SOURCES = (
-    ("runs", "model_id", ("INSERT", "UPDATE", "DELETE")),
+    ("runs", "model_id", ("INSERT", "UPDATE", "DELETE")),  # succeeded rows only, see _FILTER
     ("results", "model_id", ("INSERT", "UPDATE", "DELETE")),
     ("baselines", "model_id", ("INSERT", "UPDATE", "DELETE")),
     ("features", "model_id", ("INSERT", "UPDATE", "DELETE")),
     ("model_versions", "model_id", ("INSERT", "UPDATE", "DELETE")),
     ("models", "id", ("UPDATE",)),
 )
+
+
+_FILTER = {"runs": "c.status = 'succeeded'"}
+"""Which rows bump. Runs only when succeeded: a completion (with its results and profiles), or a
+succeeded run inserted or deleted. Claims, lease renewals, stale marks and skips leave the stored
+results as they are, and must not lock the counter row: claims are ``SKIP LOCKED`` so workers
+never wait for each other, and late data marks runs stale from the ingest transaction."""
 
 
 def _side(event: str) -> str:
@@ -78,7 +87,8 @@ def upgrade() -> None:
               INSERT INTO results_versions AS v (model_id, version)
               SELECT id, nextval('results_version_seq') FROM (
                 SELECT DISTINCT c.{column} AS id FROM {side}_rows c
-                WHERE EXISTS (SELECT 1 FROM models m WHERE m.id = c.{column})
+                WHERE {_FILTER.get(table, "true")}
+                  AND EXISTS (SELECT 1 FROM models m WHERE m.id = c.{column})
                 ORDER BY 1) changed
               ON CONFLICT (model_id) DO UPDATE SET version = EXCLUDED.version;
               RETURN NULL;

@@ -313,6 +313,19 @@ class Run(Base):
     finished_at: Mapped[datetime | None]
 
 
+class ResultsVersion(Base):
+    """A model's results version: set to a fresh ``results_version_seq`` value by triggers
+    (migration web3_0001) in every transaction that writes the model's runs, results, baselines
+    or model row. The web's view cache keys on it."""
+
+    __tablename__ = "results_versions"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 # --- alerts ------------------------------------------------------------------------------------
 
 

@@ -25,17 +25,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 
 from monitor.settings import get_settings
 from monitor.storage.engine import session_scope
 from monitor.storage.tables import WebSession
 from monitor.storage.tokens import TokenInfo, hash_token
+from monitor.web.deps import SAFE_METHODS, RequestConn, read_engine, shared_conn
 
 SESSION_COOKIE = "monitor_session"
 LOGIN_CSRF_COOKIE = "monitor_login_csrf"
 CSRF_HEADER = "x-csrf-token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
@@ -71,15 +71,16 @@ def bearer(request: Request) -> str | None:
     return None
 
 
-def token_from_request(request: Request) -> TokenInfo | None:
-    """The verified token of a request's ``Authorization: Bearer`` header, if any."""
+def token_from_request(request: Request, conn: sa.Connection) -> TokenInfo | None:
+    """The verified token of a request's ``Authorization: Bearer`` header, if any.
+
+    ``conn`` is the request's autocommit read connection: one SELECT (and, once a minute, one
+    UPDATE) without BEGIN/COMMIT round trips.
+    """
     token = bearer(request)
     if token is None:
         return None
-    # autocommit: one SELECT (and, once a minute, one UPDATE) without BEGIN/COMMIT round trips
-    engine = request.app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        return _verify(conn, token)
+    return _verify(conn, token)
 
 
 _TOKEN = sa.text(
@@ -114,29 +115,46 @@ _SESSION = sa.text(
 )
 
 
-def _session_principal(request: Request) -> Principal | None:
+def _session_principal(request: Request, conn: sa.Connection) -> Principal | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
-    with request.app.state.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
-        row = conn.execute(_SESSION, {"h": _sha256(cookie)}).first()
+    row = conn.execute(_SESSION, {"h": _sha256(cookie)}).first()
     if row is None:
         return None
     return Principal(TokenInfo(*row[:7]), "session", row[7])
 
 
-def principal(request: Request) -> Principal | None:
-    """The caller's identity (bearer token first, then session cookie), cached per request."""
+def principal(request: Request, conn: sa.Connection | None = None) -> Principal | None:
+    """The caller's identity (bearer token first, then session cookie), cached per request.
+
+    Read on ``conn`` (a GET's shared read connection) when given, else on a short-lived
+    connection of its own.
+    """
     if hasattr(request.state, "principal"):
         return request.state.principal
+    if conn is None:
+        with read_engine(request).connect() as own:
+            return principal(request, own)
     found: Principal | None = None
-    info = token_from_request(request)
+    info = token_from_request(request, conn)
     if info is not None:
         found = Principal(info, "bearer")
     elif bearer(request) is None:
-        found = _session_principal(request)
+        found = _session_principal(request, conn)
     request.state.principal = found
     return found
+
+
+def _auth_conn(request: Request, shared: RequestConn) -> sa.Connection | None:
+    """The connection to authenticate on: a read's shared one (the route reads on it next).
+
+    Requests that change state (ingest, forms) authenticate on a short-lived connection of
+    their own: their handlers open write connections, and holding the shared one alongside
+    would need two per request from the pool (enough concurrent ingest requests would each
+    hold one and wait for a second).
+    """
+    return shared.get() if request.method in SAFE_METHODS else None
 
 
 def csrf_ok(expected: str | None, supplied: str | None) -> bool:
@@ -149,8 +167,8 @@ def require_scope(scope: str) -> Callable[[Request], Principal]:
     Cookie-authenticated state changes need the session's CSRF token in ``X-CSRF-Token``.
     """
 
-    def dependency(request: Request) -> Principal:
-        who = principal(request)
+    def dependency(request: Request, shared: RequestConn = Depends(shared_conn)) -> Principal:
+        who = principal(request, _auth_conn(request, shared))
         if who is None:
             raise HTTPException(
                 status_code=401,
@@ -173,8 +191,8 @@ def require_scope(scope: str) -> Callable[[Request], Principal]:
 def require_page(scope: str = "read") -> Callable[[Request], Principal]:
     """Dependency for HTML pages: no session redirects to /login; a weak token gets 403."""
 
-    def dependency(request: Request) -> Principal:
-        who = principal(request)
+    def dependency(request: Request, shared: RequestConn = Depends(shared_conn)) -> Principal:
+        who = principal(request, _auth_conn(request, shared))
         if who is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise LoginRequired(target)

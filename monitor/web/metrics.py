@@ -4,23 +4,31 @@ A custom collector (the pattern client_python recommends for "proxy" exporters) 
 stored results into metric families on each scrape, so any number of stateless web replicas
 expose the same numbers and nothing keeps global mutable gauges. Every query is bounded: the
 newest window per model via the results index, and a row limit.
+
+Most of a scrape's text is the newest window's drift and operational numbers, which only change
+when a job writes results: that part's text is cached per web process, keyed by every model's
+results version (``monitor.web.cache``), so it is never stale. Alerts, SDK counters, dead
+letters and job-run gauges are read on every scrape.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from monitor.storage import run_stats
 from monitor.web.auth import require_scope
+from monitor.web.cache import view_cache
+from monitor.web.deps import read_conn
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["metrics"])
@@ -59,21 +67,31 @@ _LATEST_OPERATIONAL = sa.text(
 
 
 class DatabaseCollector(Collector):
-    """Reads the newest results, alerts, SDK reports and run state on every collect."""
+    """The newest results, alerts, SDK reports and run state, read on one connection.
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
+    ``results()`` and ``live()`` are the two halves of a scrape: the first only changes when
+    a job writes results (the route caches its text per results version), the second is read
+    on every scrape.
+    """
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
 
     def describe(self) -> list[Metric]:
         return []  # no query at registration time
 
     def collect(self) -> Iterator[Metric]:
-        with self.engine.connect() as conn:
-            yield from self._drift(conn)
-            yield from self._operational(conn)
-            yield from self._alerts(conn)
-            yield from self._sdk(conn)
-            yield from self._jobs(conn)
+        yield from self.results()
+        yield from self.live()
+
+    def results(self) -> Iterator[Metric]:
+        yield from self._drift(self.conn)
+        yield from self._operational(self.conn)
+
+    def live(self) -> Iterator[Metric]:
+        yield from self._alerts(self.conn)
+        yield from self._sdk(self.conn)
+        yield from self._jobs(self.conn)
 
     def _drift(self, conn: sa.Connection) -> Iterator[Metric]:
         value = GaugeMetricFamily(
@@ -198,20 +216,9 @@ class DatabaseCollector(Collector):
             labels=["model", "job", "status"],
         )
         now = datetime.now(UTC)
-        for name, job, newest in conn.execute(
-            sa.text(
-                "SELECT m.name, r.job, max(r.window_end) FROM runs r "
-                "JOIN models m ON m.id = r.model_id WHERE r.status = 'succeeded' GROUP BY 1, 2"
-            )
-        ):
+        for name, job, newest in run_stats.newest_success(conn):
             lag.add_metric([name, job], max((now - newest).total_seconds(), 0.0))
-        for name, job, status, n in conn.execute(
-            sa.text(
-                "SELECT m.name, r.job, r.status, count(*) FROM runs r "
-                "JOIN models m ON m.id = r.model_id WHERE r.status <> 'succeeded' "
-                "GROUP BY 1, 2, 3"
-            )
-        ):
+        for name, job, status, n in run_stats.unfinished_counts(conn):
             runs.add_metric([name, job, status], float(n))
         yield from (lag, runs)
 
@@ -222,14 +229,17 @@ def _metric_name(key: Any) -> str:
     return text if text and not text[0].isdigit() else ""
 
 
-def registry_for(request: Request) -> CollectorRegistry:
-    """One registry per app, holding the database collector (built on first scrape)."""
-    registry = getattr(request.app.state, "metrics_registry", None)
-    if registry is None:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(DatabaseCollector(request.app.state.engine))
-        request.app.state.metrics_registry = registry
-    return registry
+class _Families:
+    """What ``generate_latest`` needs of a registry: ``collect()``."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+_VERSIONS = sa.text("SELECT model_id, version FROM results_versions ORDER BY model_id")
 
 
 @router.get(
@@ -237,6 +247,13 @@ def registry_for(request: Request) -> CollectorRegistry:
     summary="Prometheus metrics (drift, alerts, ingest, job lag)",
     dependencies=[Depends(require_scope("read"))],
 )
-def metrics(request: Request) -> Response:
-    body = generate_latest(registry_for(request))
+def metrics(request: Request, conn: sa.Connection = Depends(read_conn)) -> Response:
+    """The scrape: the results part's text cached per results version of every model (the
+    newest window's drift and operational numbers, most of the text), the rest read fresh."""
+    collector = DatabaseCollector(conn)
+    versions = tuple(tuple(r) for r in conn.execute(_VERSIONS))
+    results = view_cache(request.app.state).get_or_compute(
+        ("metrics-results", versions), lambda: generate_latest(_Families(collector.results()))
+    )
+    body = results + generate_latest(_Families(collector.live()))
     return Response(body, media_type=CONTENT_TYPE_LATEST)

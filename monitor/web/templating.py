@@ -16,6 +16,7 @@ from urllib.parse import quote
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 DASH = "\u2013"  # shown for a missing value
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -105,6 +106,12 @@ def render(
     }
     html = _env.get_template(name).render(ctx)
     return HTMLResponse(html, status_code=status_code, headers=_SECURITY_HEADERS)
+
+
+def render_fragment(name: str, context: dict[str, Any]) -> Markup:
+    """A template rendered to markup for insertion into a page (its values were escaped while
+    rendering it, so inserting it does not escape again)."""
+    return Markup(_env.get_template(name).render(context))
 
 
 _SECURITY_HEADERS = {

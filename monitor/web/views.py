@@ -41,7 +41,7 @@ def model_view(
     if sort not in ("drifted", "name"):
         raise InputError("sort must be 'drifted' or 'name'")
     tr = time_range(conn, model, range_, start, end)
-    version = results_version(conn, model.id)
+    version = results_version(conn, model)
     detail = overview.model_detail(conn, name, cache, model, version if cache else None)
     key = None if version is None else (
         "model", model.id, version, tr.start, tr.end, tr.bucket_seconds, seg, sort
@@ -96,7 +96,7 @@ def feature_view(
     ).scalar()
     if known is None:
         raise NotFoundError(f"model {name!r} has no feature named {feature!r}")
-    version = results_version(conn, model.id)
+    version = results_version(conn, model)
     key = None if version is None else (
         "feature", model.id, version, feature, tr.start, tr.end, tr.bucket_seconds, seg, window
     )  # fmt: skip

@@ -78,7 +78,7 @@ def model_heatmap(
     ref = get_model(conn, model)
     tr = time_range(conn, ref, range, start, end)
     seg = segment or ""
-    version = results_version(conn, ref.id)
+    version = results_version(conn, ref)
     key = None if version is None else ("heatmap", ref.id, version, tr, seg, sort)
 
     def body() -> bytes:
@@ -138,6 +138,7 @@ def model_feature(
 
 @router.get("/models/{model}/results", summary="Stored result rows, newest first")
 def model_results(
+    request: Request,
     model: ModelName,
     family: str | None = Query(None, pattern="^(" + "|".join(v.FAMILIES) + ")$"),
     column: str | None = Query(None, max_length=500),
@@ -147,7 +148,7 @@ def model_results(
     end: EndQ = None,
     p: Page = Depends(page),
     conn: sa.Connection = Depends(read_conn),
-) -> FastJSON:
+) -> Response:
     ref = get_model(conn, model)
     where = ["model_id = :m", "segment = :s"]
     params: dict[str, Any] = {"m": ref.id, "s": segment or "", "l": p.limit + 1, "o": p.offset}
@@ -162,18 +163,26 @@ def model_results(
     if e:
         where.append("window_start < :end")
         params["end"] = e
-    rows = conn.execute(
-        sa.text(
-            "SELECT window_start, window_end, segment, family, column_name, metric, value, "
-            "p_value, threshold, effect_size, ci_low, ci_high, drifted, status, n_reference, "
-            "n_current, details, computed_at FROM results WHERE "
-            + " AND ".join(where)
-            + " ORDER BY window_start DESC, family, column_name, metric LIMIT :l OFFSET :o"
-        ),
-        params,
-    ).all()
-    items = [_result(r) for r in rows[: p.limit]]
-    return ok(p.envelope(items, len(rows) > p.limit))
+
+    def body() -> bytes:
+        rows = conn.execute(
+            sa.text(
+                "SELECT window_start, window_end, segment, family, column_name, metric, value, "
+                "p_value, threshold, effect_size, ci_low, ci_high, drifted, status, "
+                "n_reference, n_current, details, computed_at FROM results WHERE "
+                + " AND ".join(where)
+                + " ORDER BY window_start DESC, family, column_name, metric LIMIT :l OFFSET :o"
+            ),
+            params,
+        ).all()
+        items = [_result(r) for r in rows[: p.limit]]
+        return dumps(p.envelope(items, len(rows) > p.limit))
+
+    # stored rows change only with the results version: the page's JSON is encoded once
+    version = results_version(conn, ref)
+    cache_key = None if version is None else ("results", ref.id, version, *sorted(params.items()))
+    content = view_cache(request.app.state).get_or_compute(cache_key, body)
+    return Response(content, media_type="application/json")
 
 
 def _result(r: Any) -> dict[str, Any]:

@@ -32,6 +32,9 @@ class ModelRef:
     description: str | None
     window_seconds: int
     positive_class: str | None
+    state: tuple[int | None, datetime | None] | None = None
+    """(results version, end of the newest drift window) read with the model by
+    :func:`get_model` in the same statement; None when not read."""
 
 
 @dataclass(frozen=True)
@@ -52,17 +55,32 @@ class TimeRange:
         }
 
 
+MODEL_COLUMNS = """
+    m.id, m.name, m.task, m.description, m.window_seconds, m.positive_class, rv.version,
+    (SELECT r.window_end FROM results r WHERE r.model_id = m.id AND r.family = 'drift'
+     ORDER BY r.window_start DESC LIMIT 1)
+"""
+"""A model row for :func:`model_ref` (from ``models m LEFT JOIN results_versions rv``)."""
+
+_MODEL = sa.text(
+    f"SELECT {MODEL_COLUMNS} FROM models m LEFT JOIN results_versions rv ON rv.model_id = m.id "
+    "WHERE m.name = :n"
+)
+
+
+def model_ref(row: Any) -> ModelRef:
+    """A :data:`MODEL_COLUMNS` row as a ModelRef with its state."""
+    mid, name, task, description, window_seconds, positive_class, version, newest = row
+    return ModelRef(mid, name, task, description, window_seconds, positive_class, (version, newest))
+
+
 def get_model(conn: sa.Connection, name: str) -> ModelRef:
-    row = conn.execute(
-        sa.text(
-            "SELECT id, name, task, description, window_seconds, positive_class "
-            "FROM models WHERE name = :n"
-        ),
-        {"n": name},
-    ).first()
+    """The model, with its results version and newest window end (one round trip, one
+    snapshot: the view cache's key and the range anchor every model route needs)."""
+    row = conn.execute(_MODEL, {"n": name}).first()
     if row is None:
         raise NotFoundError(f"no model named {name!r}")
-    return ModelRef(*row)
+    return model_ref(row)
 
 
 def parse_ts(value: str | None, what: str) -> datetime | None:
@@ -85,6 +103,8 @@ def parse_ts(value: str | None, what: str) -> datetime | None:
 
 def latest_window_end(conn: sa.Connection, model: ModelRef) -> datetime | None:
     """End of the newest window with results (the anchor of relative ranges)."""
+    if model.state is not None:
+        return model.state[1]
     return conn.execute(
         sa.text(
             "SELECT window_end FROM results WHERE model_id = :m AND family = 'drift' "

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from monitor.storage import vocabulary as v
 from monitor.web.cache import ViewCache, results_version
-from monitor.web.reads.common import ModelRef, finite, get_model, iso
+from monitor.web.reads.common import MODEL_COLUMNS, ModelRef, finite, get_model, iso, model_ref
 
 PERFORMANCE_PREFERENCE = (
     "roc_auc", "accuracy", "f1", "precision", "recall", "r2", "rmse", "mae", "mape",
@@ -56,14 +56,16 @@ def model_health(
 ) -> dict[str, Any]:
     """Everything the models page shows for one model.
 
-    The part read from results is cached per results version (``version``: already read by the
-    caller, else read here); alerts and baseline are read every time (they change without a
-    window job).
+    The part read from results and the newest baseline are cached per results version
+    (``version``: already read by the caller, else read here; a new baseline changes it too);
+    alerts are read every time (they change without a job writing results).
     """
     if version is _UNREAD:
-        version = results_version(conn, model.id) if cache is not None else None
+        version = results_version(conn, model) if cache is not None else None
     key = None if version is None else ("health", model.id, version)
-    results_part = (cache or ViewCache(0)).get_or_compute(key, lambda: _from_results(conn, model))
+    results_part, baseline = (cache or ViewCache(0)).get_or_compute(
+        key, lambda: (_from_results(conn, model), _baseline(conn, model))
+    )
     alerts: dict[str, int] = dict(
         conn.execute(
             sa.text(
@@ -73,14 +75,6 @@ def model_health(
             {"m": model.id},
         ).all()
     )
-    baseline = conn.execute(
-        sa.text(
-            "SELECT b.created_at, mv.version, b.n_rows FROM baselines b "
-            "JOIN model_versions mv ON mv.id = b.version_id WHERE b.model_id = :m "
-            "ORDER BY b.created_at DESC LIMIT 1"
-        ),
-        {"m": model.id},
-    ).first()
     now = datetime.now(UTC)
     drift = results_part["drift"]
     return {
@@ -99,6 +93,18 @@ def model_health(
         else None,
         "status": _status(drift["drifted"], drift["features"], int(alerts.get("firing", 0))),
     }
+
+
+def _baseline(conn: sa.Connection, model: ModelRef) -> Any:
+    """The newest baseline: (created_at, version, rows), or None."""
+    return conn.execute(
+        sa.text(
+            "SELECT b.created_at, mv.version, b.n_rows FROM baselines b "
+            "JOIN model_versions mv ON mv.id = b.version_id WHERE b.model_id = :m "
+            "ORDER BY b.created_at DESC LIMIT 1"
+        ),
+        {"m": model.id},
+    ).first()
 
 
 def _from_results(conn: sa.Connection, model: ModelRef) -> dict[str, Any]:
@@ -201,11 +207,12 @@ def list_models(
 ) -> tuple[list[dict[str, Any]], bool]:
     """One page of models with their health; the flag says whether more follow."""
     refs = [
-        ModelRef(*r)
+        model_ref(r)
         for r in conn.execute(
             sa.text(
-                "SELECT id, name, task, description, window_seconds, positive_class "
-                "FROM models ORDER BY name LIMIT :l OFFSET :o"
+                f"SELECT {MODEL_COLUMNS} FROM models m "
+                "LEFT JOIN results_versions rv ON rv.model_id = m.id "
+                "ORDER BY m.name LIMIT :l OFFSET :o"
             ),
             {"l": limit + 1, "o": offset},
         )
@@ -226,29 +233,38 @@ def model_detail(
     """
     model = model or get_model(conn, name)
     if version is _UNREAD:
-        version = results_version(conn, model.id) if cache is not None else None
+        version = results_version(conn, model) if cache is not None else None
     out = model_health(conn, model, cache, version)
-    out["versions"] = [
-        {"version": r[0], "created_at": iso(r[1])}
-        for r in conn.execute(
-            sa.text(
-                "SELECT version, created_at FROM model_versions WHERE model_id = :m "
-                "ORDER BY created_at"
-            ),
-            {"m": model.id},
-        )
-    ]
-    out["features"] = [
-        {"name": r[0], "kind": r[1]}
-        for r in conn.execute(
-            sa.text("SELECT name, kind FROM features WHERE model_id = :m ORDER BY kind, position"),
-            {"m": model.id},
-        )
-    ]
-    key = None if version is None else ("segments", model.id, version)
-    # segments come from results alone, so they change only with the results version
-    out["segments"] = (cache or ViewCache(0)).get_or_compute(key, lambda: segments(conn, model))
+    key = None if version is None else ("detail", model.id, version)
+    # versions, features and segments change only with the results version (triggers on
+    # model_versions, features and results bump it)
+    out.update((cache or ViewCache(0)).get_or_compute(key, lambda: _lists(conn, model)))
     return out
+
+
+def _lists(conn: sa.Connection, model: ModelRef) -> dict[str, Any]:
+    return {
+        "versions": [
+            {"version": r[0], "created_at": iso(r[1])}
+            for r in conn.execute(
+                sa.text(
+                    "SELECT version, created_at FROM model_versions WHERE model_id = :m "
+                    "ORDER BY created_at"
+                ),
+                {"m": model.id},
+            )
+        ],
+        "features": [
+            {"name": r[0], "kind": r[1]}
+            for r in conn.execute(
+                sa.text(
+                    "SELECT name, kind FROM features WHERE model_id = :m ORDER BY kind, position"
+                ),
+                {"m": model.id},
+            )
+        ],
+        "segments": segments(conn, model),
+    }
 
 
 def segments(conn: sa.Connection, model: ModelRef) -> list[str]:

@@ -23,13 +23,14 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import islice, repeat
 from pathlib import Path
 from typing import Any
 
 from monitor.sdk.records import MAX_RECORD_BYTES
+from monitor.sdk.rowblock import RowBlock
 
 log = logging.getLogger(__name__)
 
@@ -254,38 +255,45 @@ class Monitor:
         job wants completeness and speed, not microseconds per call (two threads sharing the GIL
         would make it several times slower). Returns the number of records taken.
         """
-        rows, owned = _rows(records)
-        wanted = set(features) if features is not None else None
+        rows = _rows(records)
+        reserved = frozenset(
+            k for k in (prediction, id, timestamp, latency_ms, proba, segment) if k
+        )
+        wanted = frozenset(features) if features is not None else None
+        values = (prediction, proba, latency_ms, segment)
         if self._thread is None:
             self._start()
         # Bigger transactions than log()'s batches: measured ~1.6x the rate of 1,000-row ones.
         chunk_size = max(self.batch_size, BULK_BATCH)
         queued = 0
         while True:
-            block = list(islice(rows, chunk_size))
-            if not block:
+            taken = list(islice(rows, chunk_size))
+            if not taken:
                 return queued
-            # Column-wise with C-level map/zip: a batch job's rows cost no Python per value.
-            feats = block if owned else [r.copy() if type(r) is dict else dict(r) for r in block]
+            block: list[dict[str, Any]] = (
+                taken  # type: ignore[assignment]
+                if list(map(type, taken)).count(dict) == len(taken)
+                else [r if type(r) is dict else dict(r) for r in taken]
+            )
+            # The rows are read in place, column-wise, as they are encoded (RowBlock); only the
+            # ids and times are fixed here, so a retried or spooled block keeps its keys.
             none = repeat(None)
-            preds = list(map(dict.pop, feats, repeat(prediction), none))
-            columns = [
-                list(map(dict.pop, feats, repeat(key), none)) if key else [None] * len(feats)
-                for key in (id, timestamp, latency_ms, proba, segment)
-            ]
-            ids, times, latencies, probas, segments = columns
-            if wanted is not None:
-                feats = [{k: v for k, v in f.items() if k in wanted} for f in feats]
+            ids: list[Any] = (
+                list(map(dict.get, block, repeat(id), none)) if id else [None] * len(block)
+            )
             ns = _time_ns()  # one capture time per block: these rows were scored together
             if ids.count(None):
                 ids = [uuid7_int(ns) if i is None else str(i) for i in ids]
             elif list(map(type, ids)).count(str) != len(ids):
                 ids = list(map(str, ids))
+            times: list[Any] = (
+                list(map(dict.get, block, repeat(timestamp), none)) if timestamp else []
+            )
             if times.count(None) == len(times):
-                times = [ns] * len(times)
+                times = [ns] * len(block)
             else:
                 times = [ns if t is None else _to_datetime(t) for t in times]
-            chunk = list(zip(ids, times, feats, preds, probas, latencies, segments, strict=True))
+            chunk = RowBlock(block, ids, times, values, reserved, wanted)
             deque(islice(self._seq, len(chunk)), maxlen=0)  # count them, in C
             queued += len(chunk)
             self._worker.deliver_inline(chunk)
@@ -393,13 +401,13 @@ def _validate(features: Any, id: Any, timestamp: Any, latency_ms: Any, segment: 
         raise TypeError(f"segment must be a mapping, got {type(segment).__name__}")
 
 
-def _rows(records: Any) -> tuple[Iterable[dict[str, Any]], bool]:
-    """Rows of a DataFrame (duck-typed: no pandas import; the dicts are ours to change) or an
-    iterable of mappings (the caller's: copied)."""
+def _rows(records: Any) -> Iterator[Mapping[str, Any]]:
+    """Rows of a DataFrame (duck-typed: no pandas import) or an iterable of mappings; they are
+    only read, never modified."""
     to_dict = getattr(records, "to_dict", None)
     if callable(to_dict) and hasattr(records, "columns"):
-        return iter(to_dict("records")), True
-    return iter(records), False
+        return iter(to_dict("records"))
+    return iter(records)
 
 
 def _to_datetime(value: Any) -> Any:

@@ -214,21 +214,47 @@ def encode_uniform_batch(
     version_field: bytes,
     texts: TextCache,
 ) -> list[bytes] | None:
-    """Encode a whole batch column by column with C-level ``map``/``zip`` (no Python bytecode
-    per value), when every record has the fast plan's feature names and only the usual types:
-    numbers in numeric slots, strings in categorical ones, a numeric prediction, time from
-    ``time_ns()`` or aware datetimes, no proba or segment, finite values. Returns None for any
-    other batch; the caller then encodes record by record (cleaning and counting).
+    """Encode a whole batch of record tuples column by column (see :func:`encode_columns`),
+    when every record has the fast plan's feature names and no proba or segment. Returns None
+    for any other batch; the caller then encodes record by record (cleaning and counting).
     """
     n = len(records)
     try:
         feats = [r[2] for r in records]
         # Same names as the plan: every dict has exactly the plan's number of keys, and the
-        # itemgetters below raise KeyError for a missing one (4x cheaper than comparing keys).
+        # itemgetters raise KeyError for a missing one (4x cheaper than comparing keys).
         if list(map(len, feats)).count(fast.n + fast.m) != n:
             return None
         if [r[4] for r in records].count(None) != n or [r[6] for r in records].count(None) != n:
             return None
+        ids = [r[0] for r in records]
+        times = [r[1] for r in records]
+        preds = [r[3] for r in records]
+        lats = [r[5] for r in records]
+    except Exception:
+        return None
+    return encode_columns(feats, ids, times, preds, lats, fast, model_field, version_field, texts)
+
+
+def encode_columns(
+    feats: Sequence[Mapping[str, Any]],
+    ids: Sequence[Any],
+    times: Sequence[Any],
+    preds: Sequence[Any],
+    lats: Sequence[Any],
+    fast: FastPlan,
+    model_field: bytes,
+    version_field: bytes,
+    texts: TextCache,
+) -> list[bytes] | None:
+    """Encode rows given as columns with C-level ``map``/``zip`` (no Python bytecode per value)
+    when they hold only the usual types: numbers in numeric slots, strings in categorical ones,
+    a numeric prediction, time from ``time_ns()`` or aware datetimes, finite values. ``feats``
+    may hold other keys too (the caller checked which); the plan's are looked up by name.
+    Returns None for anything else (the caller then goes record by record).
+    """
+    n = len(feats)
+    try:
         # numeric features: pack(8, v0, 8, v1, ...) per row, arguments fed column-wise
         if fast.n:
             columns: list[Any] = []
@@ -250,12 +276,10 @@ def encode_uniform_batch(
             cat_body: Any = cats
         else:
             cat_len, cat_head, cat_body = repeat(NULL), repeat(b""), repeat(b"")
-        preds = [r[3] for r in records]
         pred_packed = list(map(F8.pack, preds))
         total = sum(preds)
         if total - total != 0.0 or bool in map(type, preds):
             return None
-        lats = [r[5] for r in records]
         if lats.count(None) == n:
             lat_fields: Any = repeat(NULL)
         else:
@@ -264,7 +288,6 @@ def encode_uniform_batch(
             if total - total != 0.0:
                 return None
             lat_fields = map(add, repeat(LEN4), lat_packed)
-        ids = [r[0] for r in records]
         if list(map(type, ids)).count(str) == n:
             rid_bytes = list(map(str.encode, ids))
         else:
@@ -273,7 +296,6 @@ def encode_uniform_batch(
             rid_bytes = [format_id(i).encode() for i in ids]
         if b"\x00" in b"".join(rid_bytes):
             return None
-        times = [r[1] for r in records]
         if list(map(type, times)).count(int) == n:
             micros: Any = map(sub, map(floordiv, times, repeat(1000)), repeat(PG_EPOCH_US))
         else:

@@ -45,6 +45,7 @@ from monitor.sdk.pgbinary import (
     TRAILER,
     FastPlan,
     TextCache,
+    encode_columns,
     encode_uniform_batch,
     fast_plan,
     float4,
@@ -68,6 +69,7 @@ from monitor.sdk.records import (
     feature_kind,
     format_id,
 )
+from monitor.sdk.rowblock import RowBlock
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +255,7 @@ class PostgresWriter:
         dropped or detached meanwhile makes the COPY fail and the batch take the careful path.
         """
         try:
-            times = [r[1] for r in records]
+            times = records.times if isinstance(records, RowBlock) else [r[1] for r in records]
             lo, hi = min(times), max(times)
         except Exception:
             return "predictions"
@@ -418,8 +420,22 @@ class PostgresWriter:
                 for begin in range(0, len(records), UNIFORM_CHUNK):
                     chunk = records[begin : begin + UNIFORM_CHUNK]
                     encoded = None
-                    first = chunk[0][2]
-                    if type(first) is dict:
+                    if isinstance(chunk, RowBlock):  # log_batch's rows, read in place
+                        names = chunk.feature_names()
+                        plan = fast_plans.get(names)
+                        columns = chunk.uniform(names) if plan is not None else None
+                        if plan is not None and columns is not None:
+                            encoded = encode_columns(
+                                chunk.rows,
+                                chunk.ids,
+                                chunk.times,
+                                *columns,
+                                plan,
+                                model_field,
+                                version_field,
+                                self._texts,
+                            )
+                    elif type(first := chunk[0][2]) is dict:
                         plan = fast_plans.get(tuple(first))
                         if plan is not None:
                             encoded = encode_uniform_batch(

@@ -18,8 +18,11 @@ to the caller, who retries or spools.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
@@ -27,7 +30,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.copy import QueuedLibpqWriter
+from psycopg.copy import LibpqWriter
 from psycopg.types.json import Jsonb
 
 from monitor.sdk.pgbinary import (
@@ -114,6 +117,7 @@ LATE_DATA_TRIGGER = "predictions_late_data"
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 _MISSING: Any = object()
 STREAM_CHUNK = 256  # rows per write while streaming a COPY
+SEND_BUFFER = 4 << 20  # bytes: the connection's socket send buffer, and COPY data between flushes
 UNIFORM_CHUNK = 1024  # records encoded column-wise at a time (then sent while we go on)
 
 # One entry per feature of a record, in the record's key order: (kind or None, position).
@@ -229,6 +233,7 @@ class PostgresWriter:
         if not conn.autocommit:
             raise ValueError("PostgresWriter needs a connection with autocommit=True")
         self.conn = conn
+        _grow_send_buffer(conn)
         if not synchronous_commit:
             # Commits return before their WAL reaches disk: faster small batches, but a database
             # crash may lose the last ~0.6 s of acknowledged writes.
@@ -408,8 +413,9 @@ class PostgresWriter:
             with (
                 self.conn.transaction(),
                 self.conn.cursor() as cur,
-                # A sender thread: Python encodes the next chunk while the server takes this one.
-                cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy,
+                # Written from this thread into a large socket buffer (see _grow_send_buffer):
+                # the server parses one chunk while Python encodes the next.
+                cur.copy(sql, writer=LibpqWriter(cur, flush_threshold=SEND_BUFFER)) as copy,
             ):
                 write = copy.write
                 write(HEADER)
@@ -789,6 +795,23 @@ class PostgresWriter:
         )
         result.dead_letters += 1
         log.warning("record refused and dead-lettered (%s): %s", kind, error)
+
+
+def _grow_send_buffer(conn: psycopg.Connection[Any]) -> None:
+    """A socket send buffer of ``SEND_BUFFER`` bytes (the kernel caps it at ``wmem_max``).
+
+    COPY data then goes out from the encoding thread itself: each write lands in the kernel's
+    buffer and returns, and the server drains it on its own core while Python encodes the next
+    chunk. The alternative, psycopg's sender thread (``QueuedLibpqWriter``), needs the GIL for
+    every send while the encoder holds it: measured with both sides busy, the wall time was
+    about Python's time plus the server's (no overlap), ~7.6 us per row against ~5.4 here.
+    """
+    with contextlib.suppress(OSError, ValueError, psycopg.Error):
+        sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        finally:
+            sock.close()
 
 
 def _copy_rows(copy: Any, types: Sequence[str], rows: Sequence[Any]) -> None:

@@ -528,6 +528,8 @@ class PostgresWriter:
                             write(b"".join(rows[sent:]))
                             sent = len(rows)
                 write(b"".join((*rows[sent:], TRAILER)))
+                if isinstance(records, RowBlock) and records.while_committing is not None:
+                    records.while_committing()  # log_batch reads its next rows meanwhile
         finally:
             self._frozen = schema.frozen = False
         result.inserted = len(rows)

@@ -16,7 +16,7 @@ so every retry or spooled replay of a block writes the same keys (idempotency).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, overload
 
@@ -32,7 +32,16 @@ class RowBlock(Sequence[tuple[Any, ...]]):
     keys); ``wanted`` restricts the features to those names (``log_batch(features=...)``).
     """
 
-    __slots__ = ("_names", "ids", "reserved", "rows", "times", "values", "wanted")
+    __slots__ = (
+        "_names",
+        "ids",
+        "reserved",
+        "rows",
+        "times",
+        "values",
+        "wanted",
+        "while_committing",
+    )
 
     def __init__(
         self,
@@ -50,6 +59,9 @@ class RowBlock(Sequence[tuple[Any, ...]]):
         self.reserved = reserved
         self.wanted = wanted
         self._names: tuple[str, ...] | None = None
+        # Called by the Postgres writer once all of this block's COPY data is sent, while the
+        # server finishes it (not copied to slices; never called on the other paths).
+        self.while_committing: Callable[[], None] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)

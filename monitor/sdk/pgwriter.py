@@ -113,7 +113,7 @@ ACTUAL_UPSERT = (
 DAY_NS = 86_400 * 10**9
 EPOCH_DAY = date(1970, 1, 1)
 DAYS_REFRESH = 60.0  # seconds between looks for new day partitions
-LATE_DATA_TRIGGER = "predictions_late_data"
+LATE_BATCH_TRIGGER = "predictions_late_batch"  # day partitions' (migration ingest_0002)
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 _MISSING: Any = object()
 STREAM_CHUNK = 256  # rows per write while streaming a COPY
@@ -254,17 +254,17 @@ class PostgresWriter:
 
         COPY into the partitioned parent routes each row (measured ~4-8 us/row of server time
         on top of ~9-11 for the partition itself); a writer that knows the day skips that. Only
-        partitions that carry the late-data trigger (migration sdk2_0001, ``create_day``) are
-        targeted, so a direct write still marks computed windows stale. Anything else (rows of
-        several days, a day without its partition, datetimes) goes to the parent; a partition
-        dropped or detached meanwhile makes the COPY fail and the batch take the careful path.
+        partitions that carry the batch late-data trigger (migration ingest_0002,
+        ``create_day``) are targeted, and the COPY declares its batch to it (``_declare``), so
+        a direct write still marks computed windows stale. Anything else (rows of several days,
+        a day without its partition, datetimes) goes to the parent; a partition dropped or
+        detached meanwhile makes the COPY fail and the batch take the careful path.
         """
-        try:
-            times = records.times if isinstance(records, RowBlock) else [r[1] for r in records]
-            lo, hi = min(times), max(times)
-        except Exception:
+        span = _span(records)
+        if span is None:
             return "predictions"
-        if type(lo) is not int or type(hi) is not int or lo // DAY_NS != hi // DAY_NS:
+        lo, hi = span
+        if lo // DAY_NS != hi // DAY_NS:
             return "predictions"
         name = f"predictions_p{EPOCH_DAY + timedelta(days=lo // DAY_NS):%Y%m%d}"
         if name not in self._days:
@@ -276,7 +276,7 @@ class PostgresWriter:
                 "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
                 "JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = %s "
                 "WHERE i.inhparent = 'predictions'::regclass",
-                (LATE_DATA_TRIGGER,),
+                (LATE_BATCH_TRIGGER,),
             ).fetchall()
             self._days = frozenset(r[0] for r in rows)
             if name not in self._days:
@@ -408,128 +408,133 @@ class PostgresWriter:
         rows: list[bytes] = []
         refused: list[tuple[Any, Exception]] = []
         sql = f"COPY {target} ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        span = _span(records) if target != "predictions" else None
         self._frozen = schema.frozen = True
         try:
-            with (
-                self.conn.transaction(),
-                self.conn.cursor() as cur,
-                # Written from this thread into a large socket buffer (see _grow_send_buffer):
-                # the server parses one chunk while Python encodes the next.
-                cur.copy(sql, writer=LibpqWriter(cur, flush_threshold=SEND_BUFFER)) as copy,
-            ):
-                write = copy.write
-                write(HEADER)
-                sent = 0
-                fast_plans = schema.fast
-                texts = self._texts.__getitem__
-                model_field, version_field = fixed
-                for begin in range(0, len(records), UNIFORM_CHUNK):
-                    chunk = records[begin : begin + UNIFORM_CHUNK]
-                    encoded = None
-                    if isinstance(chunk, RowBlock):  # log_batch's rows, read in place
-                        names = chunk.feature_names()
-                        plan = fast_plans.get(names)
-                        columns = chunk.uniform(names) if plan is not None else None
-                        if plan is not None and columns is not None:
-                            encoded = encode_columns(
-                                chunk.rows,
-                                chunk.ids,
-                                chunk.times,
-                                *columns,
-                                plan,
-                                model_field,
-                                version_field,
-                                self._texts,
-                            )
-                    elif type(first := chunk[0][2]) is dict:
-                        plan = fast_plans.get(tuple(first))
-                        if plan is not None:
-                            encoded = encode_uniform_batch(
-                                chunk, plan, model_field, version_field, self._texts
-                            )
-                    if encoded is not None and max(map(len, encoded)) <= self.max_record_bytes:
-                        write(b"".join((*rows[sent:], *encoded)))
-                        rows.extend(encoded)
-                        sent = len(rows)
-                        continue
-                    for rec in chunk:
-                        # Inlined fast path for the usual record: known shape, finite float
-                        # features and prediction, string categories, no proba or segment.
-                        # Anything else raises _Slow and takes the general, counting path.
-                        try:
-                            features = rec[2]
-                            fast = fast_plans.get(tuple(features))
-                            if fast is None or rec[4] is not None or rec[6] is not None:
-                                raise _Slow
-                            nums = fast.num_get(features)
-                            total = sum(nums)
-                            prediction = rec[3]
-                            if total - total != 0.0 or prediction - prediction != 0:
-                                raise _Slow  # non-finite (or a non-number: TypeError) somewhere
-                            if type(prediction) is not float and type(prediction) is not int:
-                                raise _Slow
-                            args = fast.template.copy()
-                            args[1::2] = nums
-                            cats = b"".join(map(texts, fast.cat_get(features)))
-                            latency = rec[5]
-                            if latency is None:
-                                latency_field = NULL
-                            elif type(latency) is float and -FLOAT4_MAX <= latency <= FLOAT4_MAX:
-                                latency_field = LEN4 + F4.pack(latency)
-                            else:
-                                raise _Slow
-                            rid = rec[0]
-                            rid_bytes = (
-                                rid.encode() if type(rid) is str else format_id(rid).encode()
-                            )
-                            ts = rec[1]
-                            if type(ts) is not int or b"\x00" in rid_bytes:
-                                raise _Slow
-                            row = b"".join(
-                                (
-                                    FIELDS,
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                if span is not None:  # for the day partition's late-data trigger (ingest_0002)
+                    batch = f"{model_id},{span[0] // 1000},{span[1] // 1000}"
+                    cur.execute("SELECT set_config('monitor.ingest_batch', %s, true)", (batch,))
+                with (
+                    # Written from this thread into a large socket buffer (see _grow_send_buffer):
+                    # the server parses one chunk while Python encodes the next.
+                    cur.copy(sql, writer=LibpqWriter(cur, flush_threshold=SEND_BUFFER)) as copy,
+                ):
+                    write = copy.write
+                    write(HEADER)
+                    sent = 0
+                    fast_plans = schema.fast
+                    texts = self._texts.__getitem__
+                    model_field, version_field = fixed
+                    for begin in range(0, len(records), UNIFORM_CHUNK):
+                        chunk = records[begin : begin + UNIFORM_CHUNK]
+                        encoded = None
+                        if isinstance(chunk, RowBlock):  # log_batch's rows, read in place
+                            names = chunk.feature_names()
+                            plan = fast_plans.get(names)
+                            columns = chunk.uniform(names) if plan is not None else None
+                            if plan is not None and columns is not None:
+                                encoded = encode_columns(
+                                    chunk.rows,
+                                    chunk.ids,
+                                    chunk.times,
+                                    *columns,
+                                    plan,
                                     model_field,
-                                    LEN8,
-                                    I8.pack(ts // 1000 - PG_EPOCH_US),
-                                    I4.pack(len(rid_bytes)),
-                                    rid_bytes,
                                     version_field,
-                                    fast.num_head,
-                                    fast.num_struct.pack(*args),
-                                    I4.pack(20 + len(cats)),
-                                    fast.cat_head,
-                                    cats,
-                                    NULL,
-                                    LEN8,
-                                    F8.pack(prediction),
-                                    NULL,
-                                    NULL,
-                                    latency_field,
-                                    NULL,
+                                    self._texts,
                                 )
-                            )
-                        except (NeedsDatabase, *RETRYABLE):
-                            raise
-                        except Exception:
+                        elif type(first := chunk[0][2]) is dict:
+                            plan = fast_plans.get(tuple(first))
+                            if plan is not None:
+                                encoded = encode_uniform_batch(
+                                    chunk, plan, model_field, version_field, self._texts
+                                )
+                        if encoded is not None and max(map(len, encoded)) <= self.max_record_bytes:
+                            write(b"".join((*rows[sent:], *encoded)))
+                            rows.extend(encoded)
+                            sent = len(rows)
+                            continue
+                        for rec in chunk:
+                            # Inlined fast path for the usual record: known shape, finite float
+                            # features and prediction, string categories, no proba or segment.
+                            # Anything else raises _Slow and takes the general, counting path.
                             try:
-                                row = self._prediction_row(
-                                    model_id, version, fixed, schema, rec, result
+                                features = rec[2]
+                                fast = fast_plans.get(tuple(features))
+                                if fast is None or rec[4] is not None or rec[6] is not None:
+                                    raise _Slow
+                                nums = fast.num_get(features)
+                                total = sum(nums)
+                                prediction = rec[3]
+                                if total - total != 0.0 or prediction - prediction != 0:
+                                    raise _Slow  # non-finite (or a non-number: TypeError) somewhere
+                                if type(prediction) is not float and type(prediction) is not int:
+                                    raise _Slow
+                                args = fast.template.copy()
+                                args[1::2] = nums
+                                cats = b"".join(map(texts, fast.cat_get(features)))
+                                latency = rec[5]
+                                if latency is None:
+                                    latency_field = NULL
+                                elif (
+                                    type(latency) is float and -FLOAT4_MAX <= latency <= FLOAT4_MAX
+                                ):
+                                    latency_field = LEN4 + F4.pack(latency)
+                                else:
+                                    raise _Slow
+                                rid = rec[0]
+                                rid_bytes = (
+                                    rid.encode() if type(rid) is str else format_id(rid).encode()
+                                )
+                                ts = rec[1]
+                                if type(ts) is not int or b"\x00" in rid_bytes:
+                                    raise _Slow
+                                row = b"".join(
+                                    (
+                                        FIELDS,
+                                        model_field,
+                                        LEN8,
+                                        I8.pack(ts // 1000 - PG_EPOCH_US),
+                                        I4.pack(len(rid_bytes)),
+                                        rid_bytes,
+                                        version_field,
+                                        fast.num_head,
+                                        fast.num_struct.pack(*args),
+                                        I4.pack(20 + len(cats)),
+                                        fast.cat_head,
+                                        cats,
+                                        NULL,
+                                        LEN8,
+                                        F8.pack(prediction),
+                                        NULL,
+                                        NULL,
+                                        latency_field,
+                                        NULL,
+                                    )
                                 )
                             except (NeedsDatabase, *RETRYABLE):
                                 raise
-                            except Exception as exc:
-                                refused.append((rec, exc))
+                            except Exception:
+                                try:
+                                    row = self._prediction_row(
+                                        model_id, version, fixed, schema, rec, result
+                                    )
+                                except (NeedsDatabase, *RETRYABLE):
+                                    raise
+                                except Exception as exc:
+                                    refused.append((rec, exc))
+                                    continue
+                            if len(row) > self.max_record_bytes:
+                                result.too_large += 1
                                 continue
-                        if len(row) > self.max_record_bytes:
-                            result.too_large += 1
-                            continue
-                        rows.append(row)
-                        if len(rows) - sent >= STREAM_CHUNK:
-                            write(b"".join(rows[sent:]))
-                            sent = len(rows)
-                write(b"".join((*rows[sent:], TRAILER)))
-                if isinstance(records, RowBlock) and records.while_committing is not None:
-                    records.while_committing()  # log_batch reads its next rows meanwhile
+                            rows.append(row)
+                            if len(rows) - sent >= STREAM_CHUNK:
+                                write(b"".join(rows[sent:]))
+                                sent = len(rows)
+                    write(b"".join((*rows[sent:], TRAILER)))
+                    if isinstance(records, RowBlock) and records.while_committing is not None:
+                        records.while_committing()  # log_batch reads its next rows meanwhile
         finally:
             self._frozen = schema.frozen = False
         result.inserted = len(rows)
@@ -797,6 +802,18 @@ class PostgresWriter:
         )
         result.dead_letters += 1
         log.warning("record refused and dead-lettered (%s): %s", kind, error)
+
+
+def _span(records: Sequence[Any]) -> tuple[int, int] | None:
+    """First and last event time (``time_ns()`` ints) of a batch; None unless all are ints."""
+    try:
+        times = records.times if isinstance(records, RowBlock) else [r[1] for r in records]
+        lo, hi = min(times), max(times)
+    except Exception:
+        return None
+    if type(lo) is not int or type(hi) is not int:
+        return None
+    return lo, hi
 
 
 def _grow_send_buffer(conn: psycopg.Connection[Any]) -> None:

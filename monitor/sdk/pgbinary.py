@@ -255,39 +255,45 @@ def encode_columns(
     """
     n = len(feats)
     try:
-        # numeric features: pack(8, v0, 8, v1, ...) per row, arguments fed column-wise
-        if fast.n:
-            columns: list[Any] = []
-            for name in fast.numeric:
-                columns += (repeat(8), map(itemgetter(name), feats))
-            num_packed = list(map(fast.num_struct.pack, *columns))
-            total = sum(map(sum, map(fast.num_get, feats)))
-            if total - total != 0.0:
+        # Adjacent constant fields are joined once per batch, not per row: each row is then
+        # 8 parts: [fields, model, ts] [id length] [id] [version, numeric array]
+        # [categorical header] [categories] [extra, prediction] [proba, latency, segment].
+        if fast.n:  # pack(8, v0, 8, v1, ...) per row; values fetched once per column
+            values = [list(map(itemgetter(name), feats)) for name in fast.numeric]
+            total = sum(map(sum, values))
+            if total - total != 0.0:  # NaN or infinity somewhere: the general path counts it
                 return None
-            num_fields: Any = map(add, repeat(fast.num_head), num_packed)
+            args: list[Any] = []
+            for column in values:
+                args += (repeat(8), column)
+            num_fields: Any = map(
+                add, repeat(version_field + fast.num_head), map(fast.num_struct.pack, *args)
+            )
         else:
-            num_fields = repeat(NULL)
+            num_fields = repeat(version_field + NULL)
         if fast.m:
             cats = list(
                 map(b"".join, map(map, repeat(texts.__getitem__), map(fast.cat_get, feats)))
             )
-            cat_len: Any = map(_I4.pack, map(add, map(len, cats), repeat(20)))
-            cat_head: Any = repeat(fast.cat_head)
+            cat_head: Any = map(
+                add, map(_I4.pack, map(add, map(len, cats), repeat(20))), repeat(fast.cat_head)
+            )
             cat_body: Any = cats
         else:
-            cat_len, cat_head, cat_body = repeat(NULL), repeat(b""), repeat(b"")
+            cat_head, cat_body = repeat(NULL), repeat(b"")
         pred_packed = list(map(F8.pack, preds))
         total = sum(preds)
         if total - total != 0.0 or bool in map(type, preds):
             return None
+        pred_fields = map(add, repeat(NULL + LEN8), pred_packed)  # extra, prediction_num
         if lats.count(None) == n:
-            lat_fields: Any = repeat(NULL)
+            tails: Any = repeat(NULL + NULL + NULL + NULL)  # cat, proba, latency, segment
         else:
             lat_packed = list(map(_F4.pack, lats))
             total = sum(lats)
             if total - total != 0.0:
                 return None
-            lat_fields = map(add, repeat(LEN4), lat_packed)
+            tails = map(add, map(add, repeat(NULL + NULL + LEN4), lat_packed), repeat(NULL))
         if list(map(type, ids)).count(str) == n:
             rid_bytes = list(map(str.encode, ids))
         else:
@@ -296,33 +302,29 @@ def encode_columns(
             rid_bytes = [format_id(i).encode() for i in ids]
         if b"\x00" in b"".join(rid_bytes):
             return None
-        if list(map(type, times)).count(int) == n:
-            micros: Any = map(sub, map(floordiv, times, repeat(1000)), repeat(PG_EPOCH_US))
+        head = FIELDS + model_field + LEN8
+        first = times[0] if n else None
+        if type(first) is int and times.count(first) == n:  # log_batch: one time per block
+            ts_fields: Any = repeat(head + _I8.pack(first // 1000 - PG_EPOCH_US))
         else:
-            micros = map(floordiv, map(sub, times, repeat(PG_EPOCH)), repeat(ONE_US))
-        ts_packed = list(map(_I8.pack, micros))
+            if list(map(type, times)).count(int) == n:
+                micros: Any = map(sub, map(floordiv, times, repeat(1000)), repeat(PG_EPOCH_US))
+            else:
+                micros = map(floordiv, map(sub, times, repeat(PG_EPOCH)), repeat(ONE_US))
+            ts_fields = map(add, repeat(head), map(_I8.pack, micros))
         return list(
             map(
                 b"".join,
                 zip(
-                    repeat(FIELDS),
-                    repeat(model_field),
-                    repeat(LEN8),
-                    ts_packed,
+                    ts_fields,
                     map(_I4.pack, map(len, rid_bytes)),
                     rid_bytes,
-                    repeat(version_field),
                     num_fields,
-                    cat_len,
                     cat_head,
                     cat_body,
-                    repeat(NULL),  # extra
-                    repeat(LEN8),
-                    pred_packed,
-                    repeat(NULL),  # prediction_cat
-                    repeat(NULL),  # proba
-                    lat_fields,
-                    repeat(NULL),  # segment
+                    pred_fields,
+                    tails,
+                    strict=False,  # some are endless repeats of a constant
                 ),
             )
         )

@@ -18,11 +18,8 @@ to the caller, who retries or spools.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
@@ -46,11 +43,9 @@ from monitor.sdk.pgbinary import (
     NULL,
     PG_EPOCH_US,
     TRAILER,
-    FastPlan,
     TextCache,
     encode_columns,
     encode_uniform_batch,
-    fast_plan,
     float4,
     float8,
     float8_array,
@@ -60,6 +55,18 @@ from monitor.sdk.pgbinary import (
     text_array,
     timestamptz,
 )
+from monitor.sdk.pgcopy import (
+    ACTUAL_COLUMNS,
+    ACTUAL_TYPES,
+    ACTUAL_UPSERT,
+    PREDICTION_COLUMNS,
+    PREDICTION_TYPES,
+    SEND_BUFFER,
+    copy_rows,
+    grow_send_buffer,
+    time_span,
+)
+from monitor.sdk.pgschema import FeatureSchema, NeedsDatabase
 from monitor.sdk.records import (
     MAX_RECORD_BYTES,
     ActualRecord,
@@ -71,151 +78,32 @@ from monitor.sdk.records import (
     as_text,
     feature_kind,
     format_id,
+    record_to_wire,
 )
 from monitor.sdk.rowblock import RowBlock
 
+__all__ = [
+    "PREDICTION_COLUMNS",
+    "UNIFORM_CHUNK",
+    "FeatureSchema",
+    "NeedsDatabase",
+    "PostgresWriter",
+    "record_to_wire",
+]
+
 log = logging.getLogger(__name__)
 
-PREDICTION_COLUMNS = (
-    "model_id",
-    "event_ts",
-    "record_id",
-    "version_id",
-    "num",
-    "cat",
-    "extra",
-    "prediction_num",
-    "prediction_cat",
-    "proba",
-    "latency_ms",
-    "segment",
-)
-PREDICTION_TYPES = (
-    "int4",
-    "timestamptz",
-    "text",
-    "int4",
-    "float8[]",
-    "text[]",
-    "jsonb",
-    "float8",
-    "text",
-    "float8[]",
-    "float4",
-    "jsonb",
-)
-ACTUAL_COLUMNS = ("model_id", "record_id", "event_ts", "actual_num", "actual_cat")
-ACTUAL_TYPES = ("int4", "text", "timestamptz", "float8", "text")
-ACTUAL_UPSERT = (
-    "(model_id, record_id) DO UPDATE SET event_ts = EXCLUDED.event_ts, "
-    "actual_num = EXCLUDED.actual_num, actual_cat = EXCLUDED.actual_cat, received_at = now()"
-)
 DAY_NS = 86_400 * 10**9
 EPOCH_DAY = date(1970, 1, 1)
 DAYS_REFRESH = 60.0  # seconds between looks for new day partitions
 LATE_BATCH_TRIGGER = "predictions_late_batch"  # day partitions' (migration ingest_0002)
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
-_MISSING: Any = object()
 STREAM_CHUNK = 256  # rows per write while streaming a COPY
-SEND_BUFFER = 4 << 20  # bytes: the connection's socket send buffer, and COPY data between flushes
 UNIFORM_CHUNK = 1024  # records encoded column-wise at a time (then sent while we go on)
-
-# One entry per feature of a record, in the record's key order: (kind or None, position).
-Plan = list[tuple[str | None, int]]
 
 
 class _Slow(Exception):
     """A record the inlined fast path does not handle."""
-
-
-class NeedsDatabase(Exception):
-    """Raised while a COPY is open when encoding needs a query (new features, classes)."""
-
-
-class FeatureSchema:
-    """A model's feature slots: name -> (kind, position), extended append-only under a lock."""
-
-    def __init__(self, model_id: int) -> None:
-        self.model_id = model_id
-        self.slots: dict[str, tuple[str, int]] = {}
-        self.width = {"numeric": 0, "categorical": 0}
-        self.plans: dict[tuple[str, ...], Plan] = {}
-        self.fast: dict[tuple[str, ...], FastPlan | None] = {}
-        self.frozen = False  # True while a COPY is open: no queries possible
-
-    def load(self, conn: psycopg.Connection[Any]) -> None:
-        rows = conn.execute(
-            "SELECT name, kind, position FROM features WHERE model_id = %s", (self.model_id,)
-        ).fetchall()
-        self.slots = {name: (kind, pos) for name, kind, pos in rows}
-        self.width = {"numeric": 0, "categorical": 0}
-        for kind, pos in self.slots.values():
-            self.width[kind] = max(self.width[kind], pos + 1)
-        self.plans.clear()
-        self.fast.clear()
-
-    def extend(self, conn: psycopg.Connection[Any], new: Mapping[str, str]) -> None:
-        """Append features never seen before; concurrent writers agree through an advisory lock."""
-        if self.frozen:
-            raise NeedsDatabase
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (7_301, self.model_id))
-            self.load(conn)
-            for name, kind in new.items():
-                if name in self.slots:
-                    continue
-                position = self.width[kind]
-                conn.execute(
-                    "INSERT INTO features (model_id, name, kind, position) VALUES (%s, %s, %s, %s)",
-                    (self.model_id, name, kind, position),
-                )
-                self.slots[name] = (kind, position)
-                self.width[kind] = position + 1
-
-    def fast_arrays(
-        self, conn: psycopg.Connection[Any], features: Mapping[str, Any], texts: TextCache
-    ) -> tuple[bytes, bytes] | None:
-        """Both feature arrays encoded by the record shape's fast plan, or None (general path)."""
-        keys = tuple(features)
-        fast = self.fast.get(keys, _MISSING)
-        if fast is _MISSING:
-            plan = self.plan(conn, features)
-            fast = fast_plan(plan, keys) if keys in self.plans else None
-            if keys in self.plans:
-                self.fast[keys] = fast
-        if fast is None:
-            return None
-        try:
-            return fast.encode(features, texts)
-        except Exception:  # None, NaN, a mismatched type...: the general path cleans and counts
-            return None
-
-    def plan(self, conn: psycopg.Connection[Any], features: Mapping[str, Any]) -> Plan:
-        """The slot of each feature of a record (cached per tuple of names)."""
-        keys = tuple(features)
-        plan = self.plans.get(keys)
-        if plan is not None:
-            return plan
-        new: dict[str, str] = {}
-        for name, value in features.items():
-            if name not in self.slots:
-                kind = feature_kind(value)
-                if kind is not None:
-                    new[str(name)] = kind
-        if new:
-            self.extend(conn, new)
-        plan = []
-        complete = True
-        for name in keys:
-            slot = self.slots.get(name if isinstance(name, str) else str(name))
-            if slot is None:
-                plan.append((None, -1))
-                complete = False
-            else:
-                plan.append(slot)
-        if complete:  # a name first seen as null is resolved when a value shows up
-            self.plans[keys] = plan
-        return plan
 
 
 class PostgresWriter:
@@ -233,7 +121,7 @@ class PostgresWriter:
         if not conn.autocommit:
             raise ValueError("PostgresWriter needs a connection with autocommit=True")
         self.conn = conn
-        _grow_send_buffer(conn)
+        grow_send_buffer(conn)
         if not synchronous_commit:
             # Commits return before their WAL reaches disk: faster small batches, but a database
             # crash may lose the last ~0.6 s of acknowledged writes.
@@ -260,7 +148,7 @@ class PostgresWriter:
         a day without its partition, datetimes) goes to the parent; a partition dropped or
         detached meanwhile makes the COPY fail and the batch take the careful path.
         """
-        span = _span(records)
+        span = time_span(records)
         if span is None:
             return "predictions"
         lo, hi = span
@@ -408,7 +296,7 @@ class PostgresWriter:
         rows: list[bytes] = []
         refused: list[tuple[Any, Exception]] = []
         sql = f"COPY {target} ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-        span = _span(records) if target != "predictions" else None
+        span = time_span(records) if target != "predictions" else None
         self._frozen = schema.frozen = True
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
@@ -416,7 +304,7 @@ class PostgresWriter:
                     batch = f"{model_id},{span[0] // 1000},{span[1] // 1000}"
                     cur.execute("SELECT set_config('monitor.ingest_batch', %s, true)", (batch,))
                 with (
-                    # Written from this thread into a large socket buffer (see _grow_send_buffer):
+                    # Written from this thread into a large socket buffer (see grow_send_buffer):
                     # the server parses one chunk while Python encodes the next.
                     cur.copy(sql, writer=LibpqWriter(cur, flush_threshold=SEND_BUFFER)) as copy,
                 ):
@@ -766,7 +654,7 @@ class PostgresWriter:
     ) -> int:
         sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
         with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(sql) as cp:
-            _copy_rows(cp, types, rows)
+            copy_rows(cp, types, rows)
         return len(rows)
 
     def _copy_upsert(
@@ -785,7 +673,7 @@ class PostgresWriter:
                 f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
             with cur.copy(f"COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-                _copy_rows(copy, types, rows)
+                copy_rows(copy, types, rows)
             cur.execute(
                 f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT {on_conflict}"
             )
@@ -802,67 +690,3 @@ class PostgresWriter:
         )
         result.dead_letters += 1
         log.warning("record refused and dead-lettered (%s): %s", kind, error)
-
-
-def _span(records: Sequence[Any]) -> tuple[int, int] | None:
-    """First and last event time (``time_ns()`` ints) of a batch; None unless all are ints."""
-    try:
-        times = records.times if isinstance(records, RowBlock) else [r[1] for r in records]
-        lo, hi = min(times), max(times)
-    except Exception:
-        return None
-    if type(lo) is not int or type(hi) is not int:
-        return None
-    return lo, hi
-
-
-def _grow_send_buffer(conn: psycopg.Connection[Any]) -> None:
-    """A socket send buffer of ``SEND_BUFFER`` bytes (the kernel caps it at ``wmem_max``).
-
-    COPY data then goes out from the encoding thread itself: each write lands in the kernel's
-    buffer and returns, and the server drains it on its own core while Python encodes the next
-    chunk. The alternative, psycopg's sender thread (``QueuedLibpqWriter``), needs the GIL for
-    every send while the encoder holds it: measured with both sides busy, the wall time was
-    about Python's time plus the server's (no overlap), ~7.6 us per row against ~5.4 here.
-    """
-    with contextlib.suppress(OSError, ValueError, psycopg.Error):
-        sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-        finally:
-            sock.close()
-
-
-def _copy_rows(copy: Any, types: Sequence[str], rows: Sequence[Any]) -> None:
-    """Rows pre-encoded as binary COPY tuples (bytes) go out in one write; tuples via psycopg."""
-    if rows and isinstance(rows[0], bytes):
-        copy.write(b"".join((HEADER, *rows, TRAILER)))
-        return
-    copy.set_types(list(types))
-    write_row = copy.write_row
-    for row in rows:
-        write_row(row)
-
-
-def record_to_wire(rec: Any) -> dict[str, Any]:
-    """A record as the JSON object the collector accepts (for dead letters, spool and HTTP)."""
-    if isinstance(rec, Mapping):
-        return dict(rec)
-    if len(rec) == 3:
-        return {"id": format_id(rec[0]), "timestamp": _ts_text(rec[1]), "actual": rec[2]}
-    return {
-        "id": format_id(rec[0]),
-        "timestamp": _ts_text(rec[1]),
-        "features": dict(rec[2]) if isinstance(rec[2], Mapping) else rec[2],
-        "prediction": rec[3],
-        "proba": rec[4],
-        "latency_ms": rec[5],
-        "segment": rec[6],
-    }
-
-
-def _ts_text(value: Any) -> Any:
-    try:
-        return as_datetime(value).isoformat()
-    except Exception:
-        return value

@@ -18,6 +18,8 @@ from operator import add, floordiv, itemgetter, sub
 from struct import Struct
 from typing import Any
 
+from monitor.sdk.records import format_id
+
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" * 2
 TRAILER = b"\xff\xff"
 NULL = b"\xff\xff\xff\xff"
@@ -297,8 +299,6 @@ def encode_columns(
         if list(map(type, ids)).count(str) == n:
             rid_bytes = list(map(str.encode, ids))
         else:
-            from monitor.sdk.records import format_id
-
             rid_bytes = [format_id(i).encode() for i in ids]
         if b"\x00" in b"".join(rid_bytes):
             return None
@@ -330,3 +330,70 @@ def encode_columns(
         )
     except Exception:  # anything unusual: the per-record path handles (and counts) it
         return None
+
+
+def encode_usual(
+    rec: Sequence[Any],
+    plans: Mapping[tuple[str, ...], FastPlan | None],
+    texts: TextCache,
+    model_field: bytes,
+    version_field: bytes,
+) -> bytes:
+    """One record tuple of the usual kind as a COPY tuple: a known dense shape, finite numeric
+    features and prediction, string categories, time from ``time_ns()``, no proba or segment.
+    Raises (:class:`Unusual`, TypeError, KeyError...) for anything else: the caller then takes
+    the general path, which cleans and counts.
+    """
+    features = rec[2]
+    fast = plans.get(tuple(features))
+    if fast is None or rec[4] is not None or rec[6] is not None:
+        raise Unusual
+    nums = fast.num_get(features)
+    total = sum(nums)
+    prediction = rec[3]
+    if total - total != 0.0 or prediction - prediction != 0:
+        raise Unusual  # non-finite (or a non-number: TypeError) somewhere
+    if type(prediction) is not float and type(prediction) is not int:
+        raise Unusual
+    args = fast.template.copy()
+    args[1::2] = nums
+    cats = b"".join(map(texts.__getitem__, fast.cat_get(features)))
+    latency = rec[5]
+    if latency is None:
+        latency_field = NULL
+    elif type(latency) is float and -FLOAT4_MAX <= latency <= FLOAT4_MAX:
+        latency_field = LEN4 + _F4.pack(latency)
+    else:
+        raise Unusual
+    rid = rec[0]
+    rid_bytes = rid.encode() if type(rid) is str else format_id(rid).encode()
+    ts = rec[1]
+    if type(ts) is not int or b"\x00" in rid_bytes:
+        raise Unusual
+    return b"".join(
+        (
+            FIELDS,
+            model_field,
+            LEN8,
+            _I8.pack(ts // 1000 - PG_EPOCH_US),
+            _I4.pack(len(rid_bytes)),
+            rid_bytes,
+            version_field,
+            fast.num_head,
+            fast.num_struct.pack(*args),
+            _I4.pack(20 + len(cats)),
+            fast.cat_head,
+            cats,
+            NULL,
+            LEN8,
+            F8.pack(prediction),
+            NULL,
+            NULL,
+            latency_field,
+            NULL,
+        )
+    )
+
+
+class Unusual(Exception):
+    """A record :func:`encode_usual` does not handle."""

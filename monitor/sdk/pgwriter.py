@@ -31,21 +31,17 @@ from psycopg.copy import LibpqWriter
 from psycopg.types.json import Jsonb
 
 from monitor.sdk.pgbinary import (
-    F4,
     F8,
     FIELDS,
     FLOAT4_MAX,
     HEADER,
-    I4,
-    I8,
-    LEN4,
     LEN8,
     NULL,
-    PG_EPOCH_US,
     TRAILER,
     TextCache,
     encode_columns,
     encode_uniform_batch,
+    encode_usual,
     float4,
     float8,
     float8_array,
@@ -98,12 +94,7 @@ EPOCH_DAY = date(1970, 1, 1)
 DAYS_REFRESH = 60.0  # seconds between looks for new day partitions
 LATE_BATCH_TRIGGER = "predictions_late_batch"  # day partitions' (migration ingest_0002)
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
-STREAM_CHUNK = 256  # rows per write while streaming a COPY
 UNIFORM_CHUNK = 1024  # records encoded column-wise at a time (then sent while we go on)
-
-
-class _Slow(Exception):
-    """A record the inlined fast path does not handle."""
 
 
 class PostgresWriter:
@@ -293,8 +284,8 @@ class PostgresWriter:
     ) -> WriteResult:
         """The fast path: encode and send in chunks, so Postgres parses while Python encodes."""
         result = WriteResult()
-        rows: list[bytes] = []
         refused: list[tuple[Any, Exception]] = []
+        inserted = 0
         sql = f"COPY {target} ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
         span = time_span(records) if target != "predictions" else None
         self._frozen = schema.frozen = True
@@ -303,132 +294,83 @@ class PostgresWriter:
                 if span is not None:  # for the day partition's late-data trigger (ingest_0002)
                     batch = f"{model_id},{span[0] // 1000},{span[1] // 1000}"
                     cur.execute("SELECT set_config('monitor.ingest_batch', %s, true)", (batch,))
-                with (
-                    # Written from this thread into a large socket buffer (see grow_send_buffer):
-                    # the server parses one chunk while Python encodes the next.
-                    cur.copy(sql, writer=LibpqWriter(cur, flush_threshold=SEND_BUFFER)) as copy,
-                ):
-                    write = copy.write
-                    write(HEADER)
-                    sent = 0
-                    fast_plans = schema.fast
-                    texts = self._texts.__getitem__
-                    model_field, version_field = fixed
+                # Written from this thread into a large socket buffer (see grow_send_buffer):
+                # the server parses one chunk while Python encodes the next.
+                writer = LibpqWriter(cur, flush_threshold=SEND_BUFFER)
+                with cur.copy(sql, writer=writer) as copy:
+                    copy.write(HEADER)
                     for begin in range(0, len(records), UNIFORM_CHUNK):
                         chunk = records[begin : begin + UNIFORM_CHUNK]
-                        encoded = None
-                        if isinstance(chunk, RowBlock):  # log_batch's rows, read in place
-                            names = chunk.feature_names()
-                            plan = fast_plans.get(names)
-                            columns = chunk.uniform(names) if plan is not None else None
-                            if plan is not None and columns is not None:
-                                encoded = encode_columns(
-                                    chunk.rows,
-                                    chunk.ids,
-                                    chunk.times,
-                                    *columns,
-                                    plan,
-                                    model_field,
-                                    version_field,
-                                    self._texts,
-                                )
-                        elif type(first := chunk[0][2]) is dict:
-                            plan = fast_plans.get(tuple(first))
-                            if plan is not None:
-                                encoded = encode_uniform_batch(
-                                    chunk, plan, model_field, version_field, self._texts
-                                )
-                        if encoded is not None and max(map(len, encoded)) <= self.max_record_bytes:
-                            write(b"".join((*rows[sent:], *encoded)))
-                            rows.extend(encoded)
-                            sent = len(rows)
-                            continue
-                        for rec in chunk:
-                            # Inlined fast path for the usual record: known shape, finite float
-                            # features and prediction, string categories, no proba or segment.
-                            # Anything else raises _Slow and takes the general, counting path.
-                            try:
-                                features = rec[2]
-                                fast = fast_plans.get(tuple(features))
-                                if fast is None or rec[4] is not None or rec[6] is not None:
-                                    raise _Slow
-                                nums = fast.num_get(features)
-                                total = sum(nums)
-                                prediction = rec[3]
-                                if total - total != 0.0 or prediction - prediction != 0:
-                                    raise _Slow  # non-finite (or a non-number: TypeError) somewhere
-                                if type(prediction) is not float and type(prediction) is not int:
-                                    raise _Slow
-                                args = fast.template.copy()
-                                args[1::2] = nums
-                                cats = b"".join(map(texts, fast.cat_get(features)))
-                                latency = rec[5]
-                                if latency is None:
-                                    latency_field = NULL
-                                elif (
-                                    type(latency) is float and -FLOAT4_MAX <= latency <= FLOAT4_MAX
-                                ):
-                                    latency_field = LEN4 + F4.pack(latency)
-                                else:
-                                    raise _Slow
-                                rid = rec[0]
-                                rid_bytes = (
-                                    rid.encode() if type(rid) is str else format_id(rid).encode()
-                                )
-                                ts = rec[1]
-                                if type(ts) is not int or b"\x00" in rid_bytes:
-                                    raise _Slow
-                                row = b"".join(
-                                    (
-                                        FIELDS,
-                                        model_field,
-                                        LEN8,
-                                        I8.pack(ts // 1000 - PG_EPOCH_US),
-                                        I4.pack(len(rid_bytes)),
-                                        rid_bytes,
-                                        version_field,
-                                        fast.num_head,
-                                        fast.num_struct.pack(*args),
-                                        I4.pack(20 + len(cats)),
-                                        fast.cat_head,
-                                        cats,
-                                        NULL,
-                                        LEN8,
-                                        F8.pack(prediction),
-                                        NULL,
-                                        NULL,
-                                        latency_field,
-                                        NULL,
-                                    )
-                                )
-                            except (NeedsDatabase, *RETRYABLE):
-                                raise
-                            except Exception:
-                                try:
-                                    row = self._prediction_row(
-                                        model_id, version, fixed, schema, rec, result
-                                    )
-                                except (NeedsDatabase, *RETRYABLE):
-                                    raise
-                                except Exception as exc:
-                                    refused.append((rec, exc))
-                                    continue
-                            if len(row) > self.max_record_bytes:
-                                result.too_large += 1
-                                continue
-                            rows.append(row)
-                            if len(rows) - sent >= STREAM_CHUNK:
-                                write(b"".join(rows[sent:]))
-                                sent = len(rows)
-                    write(b"".join((*rows[sent:], TRAILER)))
+                        rows = self._encode_chunk(
+                            model_id, version, fixed, schema, chunk, result, refused
+                        )
+                        if rows:
+                            copy.write(b"".join(rows))
+                            inserted += len(rows)
+                    copy.write(TRAILER)
                     if isinstance(records, RowBlock) and records.while_committing is not None:
                         records.while_committing()  # log_batch reads its next rows meanwhile
         finally:
             self._frozen = schema.frozen = False
-        result.inserted = len(rows)
+        result.inserted = inserted
         for rec, error in refused:
             self._dead_letter(model_id, "prediction", rec, error, result)
         return result
+
+    def _encode_chunk(
+        self,
+        model_id: int,
+        version: str,
+        fixed: tuple[bytes, bytes],
+        schema: FeatureSchema,
+        chunk: Sequence[Any],
+        result: WriteResult,
+        refused: list[tuple[Any, Exception]],
+    ) -> list[bytes]:
+        """A chunk's COPY tuples: column-wise when the whole chunk is of the usual kind, else
+        record by record (usual records inlined, the rest cleaned and counted). Records that
+        cannot be encoded go to ``refused`` (dead letters, once the COPY is done); too large
+        ones are counted."""
+        encoded = self._encode_uniform(fixed, schema, chunk)
+        if encoded is not None and max(map(len, encoded)) <= self.max_record_bytes:
+            return encoded
+        rows: list[bytes] = []
+        plans, texts = schema.fast, self._texts
+        for rec in chunk:
+            try:
+                row = encode_usual(rec, plans, texts, *fixed)
+            except Exception:  # anything unusual: the general path cleans and counts it
+                try:
+                    row = self._prediction_row(model_id, version, fixed, schema, rec, result)
+                except (NeedsDatabase, *RETRYABLE):
+                    raise
+                except Exception as exc:
+                    refused.append((rec, exc))
+                    continue
+            if len(row) > self.max_record_bytes:
+                result.too_large += 1
+                continue
+            rows.append(row)
+        return rows
+
+    def _encode_uniform(
+        self, fixed: tuple[bytes, bytes], schema: FeatureSchema, chunk: Sequence[Any]
+    ) -> list[bytes] | None:
+        """The whole chunk column-wise (C-level map/zip), or None when it is not uniform."""
+        if isinstance(chunk, RowBlock):  # log_batch's rows, read in place
+            names = chunk.feature_names()
+            plan = schema.fast.get(names)
+            columns = chunk.uniform(names) if plan is not None else None
+            if plan is None or columns is None:
+                return None
+            return encode_columns(
+                chunk.rows, chunk.ids, chunk.times, *columns, plan, *fixed, self._texts
+            )
+        first = chunk[0][2] if chunk else None
+        plan = schema.fast.get(tuple(first)) if type(first) is dict else None
+        if plan is None:
+            return None
+        return encode_uniform_batch(chunk, plan, *fixed, self._texts)
 
     def _prediction_row(
         self,

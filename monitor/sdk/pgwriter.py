@@ -14,6 +14,11 @@ Poison: a batch the database (or the binary dumper) refuses for its content is b
 the bad rows are alone; those go to ``dead_letters`` with the error and the others are written.
 Connection problems (:class:`psycopg.OperationalError`) are not the data's fault and propagate
 to the caller, who retries or spools.
+
+This module holds the writer itself (registration, routing, the write paths); the pieces live
+next to it: :mod:`~monitor.sdk.pgschema` (feature slots), :mod:`~monitor.sdk.pgbinary`
+(binary encoders), :mod:`~monitor.sdk.pgclean` (the general, cleaning path of one record),
+:mod:`~monitor.sdk.pgcopy` (column lists and COPY plumbing).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -31,26 +36,15 @@ from psycopg.copy import LibpqWriter
 from psycopg.types.json import Jsonb
 
 from monitor.sdk.pgbinary import (
-    F8,
-    FIELDS,
-    FLOAT4_MAX,
     HEADER,
-    LEN8,
-    NULL,
     TRAILER,
     TextCache,
     encode_columns,
     encode_uniform_batch,
     encode_usual,
-    float4,
-    float8,
-    float8_array,
     int4,
-    jsonb,
-    text,
-    text_array,
-    timestamptz,
 )
+from monitor.sdk.pgclean import prediction_row
 from monitor.sdk.pgcopy import (
     ACTUAL_COLUMNS,
     ACTUAL_TYPES,
@@ -66,7 +60,6 @@ from monitor.sdk.pgschema import FeatureSchema, NeedsDatabase
 from monitor.sdk.records import (
     MAX_RECORD_BYTES,
     ActualRecord,
-    CleanCounts,
     PredictionRecord,
     WriteResult,
     as_datetime,
@@ -381,113 +374,12 @@ class PostgresWriter:
         rec: Sequence[Any],
         result: WriteResult,
     ) -> bytes:
-        """One COPY tuple; the common shapes and types take fast paths, the rest is cleaned."""
-        counts = result.counts
-        features: Mapping[str, Any] = rec[2]
-        arrays = schema.fast_arrays(self.conn, features, self._texts)
-        if arrays is not None:
-            num_field, cat_field = arrays
-            extra_field = NULL
-        else:
-            num, cat, extra = self._features(schema, features, counts)
-            num_field = float8_array(num or None)
-            cat_field = text_array(cat or None)
-            extra_field = jsonb(extra or None)
-        prediction = rec[3]
-        if type(prediction) is float and prediction - prediction == 0.0:
-            pred_fields = (LEN8 + F8.pack(prediction), NULL)
-        elif type(prediction) is str and "\x00" not in prediction:
-            pred_fields = (NULL, text(prediction))
-        elif feature_kind(prediction) == "numeric":
-            pred_fields = (float8(as_float(prediction, counts)), NULL)
-        else:
-            pred_fields = (NULL, text(as_text(prediction, counts)))
-        proba = rec[4]
-        proba_field = (
-            NULL if proba is None else float8_array(self._proba(model_id, version, proba, counts))
-        )
-        latency = rec[5]
-        if latency is None:
-            latency_field = NULL
-        else:
-            value = as_float(latency, counts)
-            if value is not None and abs(value) > FLOAT4_MAX:
-                counts.nonfinite += 1
-                value = None
-            latency_field = float4(value)
-        segment = rec[6]
-        segment_field = (
-            jsonb({str(k): as_text(v, counts) for k, v in segment.items()}) if segment else NULL
-        )
-        record_id = rec[0]
-        ts = rec[1]
-        return b"".join(
-            (
-                FIELDS,
-                fixed[0],
-                timestamptz(ts if type(ts) is int else as_datetime(ts)),
-                text(record_id if type(record_id) is str and "\x00" not in record_id
-                     else format_id(record_id)),
-                fixed[1],
-                num_field,
-                cat_field,
-                extra_field,
-                *pred_fields,
-                proba_field,
-                latency_field,
-                segment_field,
-            )
-        )  # fmt: skip
+        """One COPY tuple by the general path (:func:`monitor.sdk.pgclean.prediction_row`)."""
 
-    def _features(
-        self, schema: FeatureSchema, features: Mapping[str, Any], counts: CleanCounts
-    ) -> tuple[list[float | None], list[str | None], dict[str, Any] | None]:
-        """The general path: every value checked, cleaned and counted."""
-        plan = schema.plan(self.conn, features)
-        num: list[float | None] = [None] * schema.width["numeric"]
-        cat: list[str | None] = [None] * schema.width["categorical"]
-        extra: dict[str, Any] | None = None
-        for (name, value), (kind, pos) in zip(features.items(), plan, strict=True):
-            if value is None:
-                continue
-            vtype = type(value)
-            if kind == "numeric":
-                if vtype is float:
-                    if value - value == 0.0:  # finite
-                        num[pos] = value
-                    else:
-                        counts.nonfinite += 1
-                elif vtype is int or vtype is bool or feature_kind(value) == "numeric":
-                    num[pos] = as_float(value, counts)
-                else:
-                    counts.type_errors += 1
-                    extra = extra or {}
-                    extra[str(name)] = as_text(value, counts)
-            elif kind == "categorical":
-                if vtype is str and "\x00" not in value:
-                    cat[pos] = value
-                else:
-                    cat[pos] = as_text(value, counts)
-            else:  # first seen as null under this tuple of names: kept in extra
-                extra = extra or {}
-                extra[str(name)] = as_text(value, counts)
-        return num, cat, extra
+        def classes(proba: Mapping[Any, Any]) -> list[str]:
+            return self._classes(model_id, version, proba)
 
-    def _proba(
-        self, model_id: int, version: str, proba: Any, counts: CleanCounts
-    ) -> list[float | None] | None:
-        if proba is None:
-            return None
-        if isinstance(proba, Mapping):
-            classes = self._classes(model_id, version, proba)
-            by_name = {str(k): v for k, v in proba.items()}
-            return [as_float(by_name.get(c), counts) for c in classes]
-        if isinstance(proba, str | bytes):
-            counts.type_errors += 1
-            return None
-        if isinstance(proba, Iterable):
-            return [as_float(p, counts) for p in proba]
-        return [as_float(proba, counts)]
+        return prediction_row(self.conn, schema, self._texts, classes, fixed, rec, result)
 
     # --- actuals --------------------------------------------------------------------------
 

@@ -257,10 +257,11 @@ class Monitor:
 
         Rows go in blocks of ``BULK_BATCH``, one transaction each. The caller's dicts are read,
         never copied or changed (:class:`~monitor.sdk.rowblock.RowBlock`). The next block is
-        read from the caller's iterable while the server finishes the current one (its last
-        COPY data sent, the writer calls the block's ``while_committing``), so the server does
-        not sit idle between blocks. If the iterable raises, the blocks read before are still
-        written, then the error propagates.
+        read from the caller's iterable, on the caller's thread, while the server finishes and
+        commits the current one (its last COPY data sent, the writer calls the block's
+        ``while_committing`` and waits for the commit on a helper thread), so neither side sits
+        idle between blocks. If the iterable raises, the blocks read before are still written,
+        then the error propagates.
         """
         if self._thread is None:
             self._start()

@@ -23,10 +23,12 @@ next to it: :mod:`~monitor.sdk.pgschema` (feature slots), :mod:`~monitor.sdk.pgb
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -281,28 +283,31 @@ class PostgresWriter:
         inserted = 0
         sql = f"COPY {target} ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
         span = time_span(records) if target != "predictions" else None
+        hook = records.while_committing if isinstance(records, RowBlock) else None
         self._frozen = schema.frozen = True
         try:
-            with self.conn.transaction(), self.conn.cursor() as cur:
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(self.conn.transaction())
+                cur = stack.enter_context(self.conn.cursor())
                 if span is not None:  # for the day partition's late-data trigger (ingest_0002)
                     batch = f"{model_id},{span[0] // 1000},{span[1] // 1000}"
                     cur.execute("SELECT set_config('monitor.ingest_batch', %s, true)", (batch,))
                 # Written from this thread into a large socket buffer (see grow_send_buffer):
                 # the server parses one chunk while Python encodes the next.
                 writer = LibpqWriter(cur, flush_threshold=SEND_BUFFER)
-                with cur.copy(sql, writer=writer) as copy:
-                    copy.write(HEADER)
-                    for begin in range(0, len(records), UNIFORM_CHUNK):
-                        chunk = records[begin : begin + UNIFORM_CHUNK]
-                        rows = self._encode_chunk(
-                            model_id, version, fixed, schema, chunk, result, refused
-                        )
-                        if rows:
-                            copy.write(b"".join(rows))
-                            inserted += len(rows)
-                    copy.write(TRAILER)
-                    if isinstance(records, RowBlock) and records.while_committing is not None:
-                        records.while_committing()  # log_batch reads its next rows meanwhile
+                copy = stack.enter_context(cur.copy(sql, writer=writer))
+                copy.write(HEADER)
+                for begin in range(0, len(records), UNIFORM_CHUNK):
+                    chunk = records[begin : begin + UNIFORM_CHUNK]
+                    rows = self._encode_chunk(
+                        model_id, version, fixed, schema, chunk, result, refused
+                    )
+                    if rows:
+                        copy.write(b"".join(rows))
+                        inserted += len(rows)
+                copy.write(TRAILER)
+                if hook is not None:  # log_batch reads its next rows while the server finishes
+                    _finish_during(stack.pop_all(), hook)
         finally:
             self._frozen = schema.frozen = False
         result.inserted = inserted
@@ -524,3 +529,31 @@ class PostgresWriter:
         )
         result.dead_letters += 1
         log.warning("record refused and dead-lettered (%s): %s", kind, error)
+
+
+def _finish_during(stack: contextlib.ExitStack, work: Callable[[], None]) -> None:
+    """Close ``stack`` (COPY end, the trigger, commit) on a helper thread while this thread does
+    ``work``, then re-raise whatever closing raised.
+
+    After the last COPY byte the server still parses what is buffered, runs the statement's
+    trigger and commits, with an fsync of the batch's WAL under ``synchronous_commit``: tens
+    of milliseconds per 50k-row block during which the caller's thread used to wait. The
+    helper only waits on the socket (the GIL released), so ``work`` (reading the caller's next
+    rows) runs meanwhile; the connection is not touched by ``work``.
+    """
+    errors: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            stack.close()
+        except BaseException as exc:  # handed to the caller's thread below
+            errors.append(exc)
+
+    helper = threading.Thread(target=close, name="monitor-sdk-commit", daemon=True)
+    helper.start()
+    try:
+        work()
+    finally:
+        helper.join()
+    if errors:
+        raise errors[0]

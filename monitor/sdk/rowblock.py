@@ -59,8 +59,9 @@ class RowBlock(Sequence[tuple[Any, ...]]):
         self.reserved = reserved
         self.wanted = wanted
         self._names: tuple[str, ...] | None = None
-        # Called by the Postgres writer once all of this block's COPY data is sent, while the
-        # server finishes it (not copied to slices; never called on the other paths).
+        # Called by the Postgres writer on the caller's thread once all of this block's COPY
+        # data is sent, while the server finishes and commits it (a helper thread waits for
+        # that). Not copied to slices; never called on the other paths (spool, careful path).
         self.while_committing: Callable[[], None] | None = None
 
     def __len__(self) -> int:

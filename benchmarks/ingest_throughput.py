@@ -8,11 +8,15 @@ Target: SDK >= 50% of the raw rate. Prints rows/s and bytes per row (table + ind
 The SDK run uses ``log_batch`` (the bulk path) and ends when ``flush()`` reports every record
 committed. The rows are generated on the fly (a dict per record, as a batch job would have);
 the time to generate them alone is measured too and reported, and subtracted for the net rate.
+A breakdown line per SDK run shows the CPU time per row on each side (the caller's Python, and
+the server process of the SDK's connection, from Linux /proc): whichever is close to the wall
+time bounds the rate.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import tempfile
@@ -77,12 +81,16 @@ def sdk_ingest(dsn: str, rows: list[dict[str, Any]], n: int, **options: Any) -> 
 
     with tempfile.TemporaryDirectory() as spool:
         client = Monitor("bench", "1", dsn=dsn, spool_dir=spool, **options)
+        cpu0 = time.process_time()
         t0 = time.perf_counter()
         client.log_batch(records(rows, n))
         ok = client.flush(900)
         elapsed = time.perf_counter() - t0
+        python_cpu = time.process_time() - cpu0
+        server_cpu = _sdk_backend_cpu(dsn)
         stats = client.stats()
         client.shutdown()
+    stats["cpu"] = (python_cpu, server_cpu)
     with psycopg.connect(dsn, autocommit=True) as conn:
         count = conn.execute("SELECT count(*) FROM predictions").fetchone()
         size = conn.execute(
@@ -92,6 +100,23 @@ def sdk_ingest(dsn: str, rows: list[dict[str, Any]], n: int, **options: Any) -> 
         conn.execute("TRUNCATE predictions")
     assert ok and count and count[0] == n, (ok, count, stats)
     return elapsed, int(size[0]) if size and size[0] else 0, stats
+
+
+def _sdk_backend_cpu(dsn: str) -> float | None:
+    """CPU seconds used so far by the SDK's server process(es) (Linux /proc; None elsewhere)."""
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            pids = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'monitor-sdk' "
+                "AND datname = current_database()"
+            ).fetchall()
+        total = 0.0
+        for (pid,) in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total if pids else None
+    except (OSError, ValueError, psycopg.Error):
+        return None
 
 
 def breakdown(dsn: str, rows: list[dict[str, Any]], n: int) -> tuple[float, float]:
@@ -174,6 +199,12 @@ def main() -> None:
                 f"{label}: {net:9,.0f} rows/s  {sdk_bytes / n:4.0f} B/row (with primary key)  "
                 f"{net / raw_rate:5.1%} of raw (target >= 50%); gross incl. generating rows "
                 f"{gross:,.0f} rows/s ({gross / raw_rate:.1%}); dropped={stats['dropped_total']}"
+            )
+            python_cpu, server_cpu = stats["cpu"]
+            server = f"{server_cpu / n * 1e6:5.2f}" if server_cpu is not None else "  n/a"
+            print(
+                f"  CPU per row: Python (incl. generating rows) {python_cpu / n * 1e6:5.2f} us,"
+                f" its server process {server} us; wall {sdk_s / n * 1e6:5.2f} us"
             )
 
 

@@ -17,8 +17,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from monitor.sdk.pgwriter import record_to_wire
-from monitor.sdk.records import MAX_RECORD_BYTES, WriteResult
+from monitor.sdk.records import MAX_RECORD_BYTES, WriteResult, record_to_wire
 
 log = logging.getLogger(__name__)
 

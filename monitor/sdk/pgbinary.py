@@ -18,6 +18,8 @@ from operator import add, floordiv, itemgetter, sub
 from struct import Struct
 from typing import Any
 
+from monitor.sdk.records import format_id
+
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" * 2
 TRAILER = b"\xff\xff"
 NULL = b"\xff\xff\xff\xff"
@@ -214,95 +216,184 @@ def encode_uniform_batch(
     version_field: bytes,
     texts: TextCache,
 ) -> list[bytes] | None:
-    """Encode a whole batch column by column with C-level ``map``/``zip`` (no Python bytecode
-    per value), when every record has the fast plan's feature names and only the usual types:
-    numbers in numeric slots, strings in categorical ones, a numeric prediction, time from
-    ``time_ns()`` or aware datetimes, no proba or segment, finite values. Returns None for any
-    other batch; the caller then encodes record by record (cleaning and counting).
+    """Encode a whole batch of record tuples column by column (see :func:`encode_columns`),
+    when every record has the fast plan's feature names and no proba or segment. Returns None
+    for any other batch; the caller then encodes record by record (cleaning and counting).
     """
     n = len(records)
     try:
         feats = [r[2] for r in records]
         # Same names as the plan: every dict has exactly the plan's number of keys, and the
-        # itemgetters below raise KeyError for a missing one (4x cheaper than comparing keys).
+        # itemgetters raise KeyError for a missing one (4x cheaper than comparing keys).
         if list(map(len, feats)).count(fast.n + fast.m) != n:
             return None
         if [r[4] for r in records].count(None) != n or [r[6] for r in records].count(None) != n:
             return None
-        # numeric features: pack(8, v0, 8, v1, ...) per row, arguments fed column-wise
-        if fast.n:
-            columns: list[Any] = []
-            for name in fast.numeric:
-                columns += (repeat(8), map(itemgetter(name), feats))
-            num_packed = list(map(fast.num_struct.pack, *columns))
-            total = sum(map(sum, map(fast.num_get, feats)))
-            if total - total != 0.0:
+        ids = [r[0] for r in records]
+        times = [r[1] for r in records]
+        preds = [r[3] for r in records]
+        lats = [r[5] for r in records]
+    except Exception:
+        return None
+    return encode_columns(feats, ids, times, preds, lats, fast, model_field, version_field, texts)
+
+
+def encode_columns(
+    feats: Sequence[Mapping[str, Any]],
+    ids: Sequence[Any],
+    times: Sequence[Any],
+    preds: Sequence[Any],
+    lats: Sequence[Any],
+    fast: FastPlan,
+    model_field: bytes,
+    version_field: bytes,
+    texts: TextCache,
+) -> list[bytes] | None:
+    """Encode rows given as columns with C-level ``map``/``zip`` (no Python bytecode per value)
+    when they hold only the usual types: numbers in numeric slots, strings in categorical ones,
+    a numeric prediction, time from ``time_ns()`` or aware datetimes, finite values. ``feats``
+    may hold other keys too (the caller checked which); the plan's are looked up by name.
+    Returns None for anything else (the caller then goes record by record).
+    """
+    n = len(feats)
+    try:
+        # Adjacent constant fields are joined once per batch, not per row: each row is then
+        # 8 parts: [fields, model, ts] [id length] [id] [version, numeric array]
+        # [categorical header] [categories] [extra, prediction] [proba, latency, segment].
+        if fast.n:  # pack(8, v0, 8, v1, ...) per row; values fetched once per column
+            values = [list(map(itemgetter(name), feats)) for name in fast.numeric]
+            total = sum(map(sum, values))
+            if total - total != 0.0:  # NaN or infinity somewhere: the general path counts it
                 return None
-            num_fields: Any = map(add, repeat(fast.num_head), num_packed)
+            args: list[Any] = []
+            for column in values:
+                args += (repeat(8), column)
+            num_fields: Any = map(
+                add, repeat(version_field + fast.num_head), map(fast.num_struct.pack, *args)
+            )
         else:
-            num_fields = repeat(NULL)
+            num_fields = repeat(version_field + NULL)
         if fast.m:
             cats = list(
                 map(b"".join, map(map, repeat(texts.__getitem__), map(fast.cat_get, feats)))
             )
-            cat_len: Any = map(_I4.pack, map(add, map(len, cats), repeat(20)))
-            cat_head: Any = repeat(fast.cat_head)
+            cat_head: Any = map(
+                add, map(_I4.pack, map(add, map(len, cats), repeat(20))), repeat(fast.cat_head)
+            )
             cat_body: Any = cats
         else:
-            cat_len, cat_head, cat_body = repeat(NULL), repeat(b""), repeat(b"")
-        preds = [r[3] for r in records]
+            cat_head, cat_body = repeat(NULL), repeat(b"")
         pred_packed = list(map(F8.pack, preds))
         total = sum(preds)
         if total - total != 0.0 or bool in map(type, preds):
             return None
-        lats = [r[5] for r in records]
+        pred_fields = map(add, repeat(NULL + LEN8), pred_packed)  # extra, prediction_num
         if lats.count(None) == n:
-            lat_fields: Any = repeat(NULL)
+            tails: Any = repeat(NULL + NULL + NULL + NULL)  # cat, proba, latency, segment
         else:
             lat_packed = list(map(_F4.pack, lats))
             total = sum(lats)
             if total - total != 0.0:
                 return None
-            lat_fields = map(add, repeat(LEN4), lat_packed)
-        ids = [r[0] for r in records]
+            tails = map(add, map(add, repeat(NULL + NULL + LEN4), lat_packed), repeat(NULL))
         if list(map(type, ids)).count(str) == n:
             rid_bytes = list(map(str.encode, ids))
         else:
-            from monitor.sdk.records import format_id
-
             rid_bytes = [format_id(i).encode() for i in ids]
         if b"\x00" in b"".join(rid_bytes):
             return None
-        times = [r[1] for r in records]
-        if list(map(type, times)).count(int) == n:
-            micros: Any = map(sub, map(floordiv, times, repeat(1000)), repeat(PG_EPOCH_US))
+        head = FIELDS + model_field + LEN8
+        first = times[0] if n else None
+        if type(first) is int and times.count(first) == n:  # log_batch: one time per block
+            ts_fields: Any = repeat(head + _I8.pack(first // 1000 - PG_EPOCH_US))
         else:
-            micros = map(floordiv, map(sub, times, repeat(PG_EPOCH)), repeat(ONE_US))
-        ts_packed = list(map(_I8.pack, micros))
+            if list(map(type, times)).count(int) == n:
+                micros: Any = map(sub, map(floordiv, times, repeat(1000)), repeat(PG_EPOCH_US))
+            else:
+                micros = map(floordiv, map(sub, times, repeat(PG_EPOCH)), repeat(ONE_US))
+            ts_fields = map(add, repeat(head), map(_I8.pack, micros))
         return list(
             map(
                 b"".join,
                 zip(
-                    repeat(FIELDS),
-                    repeat(model_field),
-                    repeat(LEN8),
-                    ts_packed,
+                    ts_fields,
                     map(_I4.pack, map(len, rid_bytes)),
                     rid_bytes,
-                    repeat(version_field),
                     num_fields,
-                    cat_len,
                     cat_head,
                     cat_body,
-                    repeat(NULL),  # extra
-                    repeat(LEN8),
-                    pred_packed,
-                    repeat(NULL),  # prediction_cat
-                    repeat(NULL),  # proba
-                    lat_fields,
-                    repeat(NULL),  # segment
+                    pred_fields,
+                    tails,
+                    strict=False,  # some are endless repeats of a constant
                 ),
             )
         )
     except Exception:  # anything unusual: the per-record path handles (and counts) it
         return None
+
+
+def encode_usual(
+    rec: Sequence[Any],
+    plans: Mapping[tuple[str, ...], FastPlan | None],
+    texts: TextCache,
+    model_field: bytes,
+    version_field: bytes,
+) -> bytes:
+    """One record tuple of the usual kind as a COPY tuple: a known dense shape, finite numeric
+    features and prediction, string categories, time from ``time_ns()``, no proba or segment.
+    Raises (:class:`Unusual`, TypeError, KeyError...) for anything else: the caller then takes
+    the general path, which cleans and counts.
+    """
+    features = rec[2]
+    fast = plans.get(tuple(features))
+    if fast is None or rec[4] is not None or rec[6] is not None:
+        raise Unusual
+    nums = fast.num_get(features)
+    total = sum(nums)
+    prediction = rec[3]
+    if total - total != 0.0 or prediction - prediction != 0:
+        raise Unusual  # non-finite (or a non-number: TypeError) somewhere
+    if type(prediction) is not float and type(prediction) is not int:
+        raise Unusual
+    args = fast.template.copy()
+    args[1::2] = nums
+    cats = b"".join(map(texts.__getitem__, fast.cat_get(features)))
+    latency = rec[5]
+    if latency is None:
+        latency_field = NULL
+    elif type(latency) is float and -FLOAT4_MAX <= latency <= FLOAT4_MAX:
+        latency_field = LEN4 + _F4.pack(latency)
+    else:
+        raise Unusual
+    rid = rec[0]
+    rid_bytes = rid.encode() if type(rid) is str else format_id(rid).encode()
+    ts = rec[1]
+    if type(ts) is not int or b"\x00" in rid_bytes:
+        raise Unusual
+    return b"".join(
+        (
+            FIELDS,
+            model_field,
+            LEN8,
+            _I8.pack(ts // 1000 - PG_EPOCH_US),
+            _I4.pack(len(rid_bytes)),
+            rid_bytes,
+            version_field,
+            fast.num_head,
+            fast.num_struct.pack(*args),
+            _I4.pack(20 + len(cats)),
+            fast.cat_head,
+            cats,
+            NULL,
+            LEN8,
+            F8.pack(prediction),
+            NULL,
+            NULL,
+            latency_field,
+            NULL,
+        )
+    )
+
+
+class Unusual(Exception):
+    """A record :func:`encode_usual` does not handle."""

@@ -14,52 +14,54 @@ Poison: a batch the database (or the binary dumper) refuses for its content is b
 the bad rows are alone; those go to ``dead_letters`` with the error and the others are written.
 Connection problems (:class:`psycopg.OperationalError`) are not the data's fault and propagate
 to the caller, who retries or spools.
+
+This module holds the writer itself (registration, routing, the write paths); the pieces live
+next to it: :mod:`~monitor.sdk.pgschema` (feature slots), :mod:`~monitor.sdk.pgbinary`
+(binary encoders), :mod:`~monitor.sdk.pgclean` (the general, cleaning path of one record),
+:mod:`~monitor.sdk.pgcopy` (column lists and COPY plumbing).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.copy import QueuedLibpqWriter
+from psycopg.copy import LibpqWriter
 from psycopg.types.json import Jsonb
 
 from monitor.sdk.pgbinary import (
-    F4,
-    F8,
-    FIELDS,
-    FLOAT4_MAX,
     HEADER,
-    I4,
-    I8,
-    LEN4,
-    LEN8,
-    NULL,
-    PG_EPOCH_US,
     TRAILER,
-    FastPlan,
     TextCache,
+    encode_columns,
     encode_uniform_batch,
-    fast_plan,
-    float4,
-    float8,
-    float8_array,
+    encode_usual,
     int4,
-    jsonb,
-    text,
-    text_array,
-    timestamptz,
 )
+from monitor.sdk.pgclean import prediction_row
+from monitor.sdk.pgcopy import (
+    ACTUAL_COLUMNS,
+    ACTUAL_TYPES,
+    ACTUAL_UPSERT,
+    PREDICTION_COLUMNS,
+    PREDICTION_TYPES,
+    SEND_BUFFER,
+    copy_rows,
+    grow_send_buffer,
+    time_span,
+)
+from monitor.sdk.pgschema import FeatureSchema, NeedsDatabase
 from monitor.sdk.records import (
     MAX_RECORD_BYTES,
     ActualRecord,
-    CleanCounts,
     PredictionRecord,
     WriteResult,
     as_datetime,
@@ -67,149 +69,27 @@ from monitor.sdk.records import (
     as_text,
     feature_kind,
     format_id,
+    record_to_wire,
 )
+from monitor.sdk.rowblock import RowBlock
+
+__all__ = [
+    "PREDICTION_COLUMNS",
+    "UNIFORM_CHUNK",
+    "FeatureSchema",
+    "NeedsDatabase",
+    "PostgresWriter",
+    "record_to_wire",
+]
 
 log = logging.getLogger(__name__)
 
-PREDICTION_COLUMNS = (
-    "model_id",
-    "event_ts",
-    "record_id",
-    "version_id",
-    "num",
-    "cat",
-    "extra",
-    "prediction_num",
-    "prediction_cat",
-    "proba",
-    "latency_ms",
-    "segment",
-)
-PREDICTION_TYPES = (
-    "int4",
-    "timestamptz",
-    "text",
-    "int4",
-    "float8[]",
-    "text[]",
-    "jsonb",
-    "float8",
-    "text",
-    "float8[]",
-    "float4",
-    "jsonb",
-)
-ACTUAL_COLUMNS = ("model_id", "record_id", "event_ts", "actual_num", "actual_cat")
-ACTUAL_TYPES = ("int4", "text", "timestamptz", "float8", "text")
-ACTUAL_UPSERT = (
-    "(model_id, record_id) DO UPDATE SET event_ts = EXCLUDED.event_ts, "
-    "actual_num = EXCLUDED.actual_num, actual_cat = EXCLUDED.actual_cat, received_at = now()"
-)
 DAY_NS = 86_400 * 10**9
 EPOCH_DAY = date(1970, 1, 1)
 DAYS_REFRESH = 60.0  # seconds between looks for new day partitions
-LATE_DATA_TRIGGER = "predictions_late_data"
+LATE_BATCH_TRIGGER = "predictions_late_batch"  # day partitions' (migration ingest_0002)
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
-_MISSING: Any = object()
-STREAM_CHUNK = 256  # rows per write while streaming a COPY
 UNIFORM_CHUNK = 1024  # records encoded column-wise at a time (then sent while we go on)
-
-# One entry per feature of a record, in the record's key order: (kind or None, position).
-Plan = list[tuple[str | None, int]]
-
-
-class _Slow(Exception):
-    """A record the inlined fast path does not handle."""
-
-
-class NeedsDatabase(Exception):
-    """Raised while a COPY is open when encoding needs a query (new features, classes)."""
-
-
-class FeatureSchema:
-    """A model's feature slots: name -> (kind, position), extended append-only under a lock."""
-
-    def __init__(self, model_id: int) -> None:
-        self.model_id = model_id
-        self.slots: dict[str, tuple[str, int]] = {}
-        self.width = {"numeric": 0, "categorical": 0}
-        self.plans: dict[tuple[str, ...], Plan] = {}
-        self.fast: dict[tuple[str, ...], FastPlan | None] = {}
-        self.frozen = False  # True while a COPY is open: no queries possible
-
-    def load(self, conn: psycopg.Connection[Any]) -> None:
-        rows = conn.execute(
-            "SELECT name, kind, position FROM features WHERE model_id = %s", (self.model_id,)
-        ).fetchall()
-        self.slots = {name: (kind, pos) for name, kind, pos in rows}
-        self.width = {"numeric": 0, "categorical": 0}
-        for kind, pos in self.slots.values():
-            self.width[kind] = max(self.width[kind], pos + 1)
-        self.plans.clear()
-        self.fast.clear()
-
-    def extend(self, conn: psycopg.Connection[Any], new: Mapping[str, str]) -> None:
-        """Append features never seen before; concurrent writers agree through an advisory lock."""
-        if self.frozen:
-            raise NeedsDatabase
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (7_301, self.model_id))
-            self.load(conn)
-            for name, kind in new.items():
-                if name in self.slots:
-                    continue
-                position = self.width[kind]
-                conn.execute(
-                    "INSERT INTO features (model_id, name, kind, position) VALUES (%s, %s, %s, %s)",
-                    (self.model_id, name, kind, position),
-                )
-                self.slots[name] = (kind, position)
-                self.width[kind] = position + 1
-
-    def fast_arrays(
-        self, conn: psycopg.Connection[Any], features: Mapping[str, Any], texts: TextCache
-    ) -> tuple[bytes, bytes] | None:
-        """Both feature arrays encoded by the record shape's fast plan, or None (general path)."""
-        keys = tuple(features)
-        fast = self.fast.get(keys, _MISSING)
-        if fast is _MISSING:
-            plan = self.plan(conn, features)
-            fast = fast_plan(plan, keys) if keys in self.plans else None
-            if keys in self.plans:
-                self.fast[keys] = fast
-        if fast is None:
-            return None
-        try:
-            return fast.encode(features, texts)
-        except Exception:  # None, NaN, a mismatched type...: the general path cleans and counts
-            return None
-
-    def plan(self, conn: psycopg.Connection[Any], features: Mapping[str, Any]) -> Plan:
-        """The slot of each feature of a record (cached per tuple of names)."""
-        keys = tuple(features)
-        plan = self.plans.get(keys)
-        if plan is not None:
-            return plan
-        new: dict[str, str] = {}
-        for name, value in features.items():
-            if name not in self.slots:
-                kind = feature_kind(value)
-                if kind is not None:
-                    new[str(name)] = kind
-        if new:
-            self.extend(conn, new)
-        plan = []
-        complete = True
-        for name in keys:
-            slot = self.slots.get(name if isinstance(name, str) else str(name))
-            if slot is None:
-                plan.append((None, -1))
-                complete = False
-            else:
-                plan.append(slot)
-        if complete:  # a name first seen as null is resolved when a value shows up
-            self.plans[keys] = plan
-        return plan
 
 
 class PostgresWriter:
@@ -227,6 +107,7 @@ class PostgresWriter:
         if not conn.autocommit:
             raise ValueError("PostgresWriter needs a connection with autocommit=True")
         self.conn = conn
+        grow_send_buffer(conn)
         if not synchronous_commit:
             # Commits return before their WAL reaches disk: faster small batches, but a database
             # crash may lose the last ~0.6 s of acknowledged writes.
@@ -247,17 +128,17 @@ class PostgresWriter:
 
         COPY into the partitioned parent routes each row (measured ~4-8 us/row of server time
         on top of ~9-11 for the partition itself); a writer that knows the day skips that. Only
-        partitions that carry the late-data trigger (migration sdk2_0001, ``create_day``) are
-        targeted, so a direct write still marks computed windows stale. Anything else (rows of
-        several days, a day without its partition, datetimes) goes to the parent; a partition
-        dropped or detached meanwhile makes the COPY fail and the batch take the careful path.
+        partitions that carry the batch late-data trigger (migration ingest_0002,
+        ``create_day``) are targeted, and the COPY declares its batch to it (``_declare``), so
+        a direct write still marks computed windows stale. Anything else (rows of several days,
+        a day without its partition, datetimes) goes to the parent; a partition dropped or
+        detached meanwhile makes the COPY fail and the batch take the careful path.
         """
-        try:
-            times = [r[1] for r in records]
-            lo, hi = min(times), max(times)
-        except Exception:
+        span = time_span(records)
+        if span is None:
             return "predictions"
-        if type(lo) is not int or type(hi) is not int or lo // DAY_NS != hi // DAY_NS:
+        lo, hi = span
+        if lo // DAY_NS != hi // DAY_NS:
             return "predictions"
         name = f"predictions_p{EPOCH_DAY + timedelta(days=lo // DAY_NS):%Y%m%d}"
         if name not in self._days:
@@ -269,7 +150,7 @@ class PostgresWriter:
                 "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
                 "JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = %s "
                 "WHERE i.inhparent = 'predictions'::regclass",
-                (LATE_DATA_TRIGGER,),
+                (LATE_BATCH_TRIGGER,),
             ).fetchall()
             self._days = frozenset(r[0] for r in rows)
             if name not in self._days:
@@ -398,120 +279,96 @@ class PostgresWriter:
     ) -> WriteResult:
         """The fast path: encode and send in chunks, so Postgres parses while Python encodes."""
         result = WriteResult()
-        rows: list[bytes] = []
         refused: list[tuple[Any, Exception]] = []
+        inserted = 0
         sql = f"COPY {target} ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        span = time_span(records) if target != "predictions" else None
+        hook = records.while_committing if isinstance(records, RowBlock) else None
         self._frozen = schema.frozen = True
         try:
-            with (
-                self.conn.transaction(),
-                self.conn.cursor() as cur,
-                # A sender thread: Python encodes the next chunk while the server takes this one.
-                cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy,
-            ):
-                write = copy.write
-                write(HEADER)
-                sent = 0
-                fast_plans = schema.fast
-                texts = self._texts.__getitem__
-                model_field, version_field = fixed
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(self.conn.transaction())
+                cur = stack.enter_context(self.conn.cursor())
+                if span is not None:  # for the day partition's late-data trigger (ingest_0002)
+                    batch = f"{model_id},{span[0] // 1000},{span[1] // 1000}"
+                    cur.execute("SELECT set_config('monitor.ingest_batch', %s, true)", (batch,))
+                # Written from this thread into a large socket buffer (see grow_send_buffer):
+                # the server parses one chunk while Python encodes the next.
+                writer = LibpqWriter(cur, flush_threshold=SEND_BUFFER)
+                copy = stack.enter_context(cur.copy(sql, writer=writer))
+                copy.write(HEADER)
                 for begin in range(0, len(records), UNIFORM_CHUNK):
                     chunk = records[begin : begin + UNIFORM_CHUNK]
-                    encoded = None
-                    first = chunk[0][2]
-                    if type(first) is dict:
-                        plan = fast_plans.get(tuple(first))
-                        if plan is not None:
-                            encoded = encode_uniform_batch(
-                                chunk, plan, model_field, version_field, self._texts
-                            )
-                    if encoded is not None and max(map(len, encoded)) <= self.max_record_bytes:
-                        write(b"".join((*rows[sent:], *encoded)))
-                        rows.extend(encoded)
-                        sent = len(rows)
-                        continue
-                    for rec in chunk:
-                        # Inlined fast path for the usual record: known shape, finite float
-                        # features and prediction, string categories, no proba or segment.
-                        # Anything else raises _Slow and takes the general, counting path.
-                        try:
-                            features = rec[2]
-                            fast = fast_plans.get(tuple(features))
-                            if fast is None or rec[4] is not None or rec[6] is not None:
-                                raise _Slow
-                            nums = fast.num_get(features)
-                            total = sum(nums)
-                            prediction = rec[3]
-                            if total - total != 0.0 or prediction - prediction != 0:
-                                raise _Slow  # non-finite (or a non-number: TypeError) somewhere
-                            if type(prediction) is not float and type(prediction) is not int:
-                                raise _Slow
-                            args = fast.template.copy()
-                            args[1::2] = nums
-                            cats = b"".join(map(texts, fast.cat_get(features)))
-                            latency = rec[5]
-                            if latency is None:
-                                latency_field = NULL
-                            elif type(latency) is float and -FLOAT4_MAX <= latency <= FLOAT4_MAX:
-                                latency_field = LEN4 + F4.pack(latency)
-                            else:
-                                raise _Slow
-                            rid = rec[0]
-                            rid_bytes = (
-                                rid.encode() if type(rid) is str else format_id(rid).encode()
-                            )
-                            ts = rec[1]
-                            if type(ts) is not int or b"\x00" in rid_bytes:
-                                raise _Slow
-                            row = b"".join(
-                                (
-                                    FIELDS,
-                                    model_field,
-                                    LEN8,
-                                    I8.pack(ts // 1000 - PG_EPOCH_US),
-                                    I4.pack(len(rid_bytes)),
-                                    rid_bytes,
-                                    version_field,
-                                    fast.num_head,
-                                    fast.num_struct.pack(*args),
-                                    I4.pack(20 + len(cats)),
-                                    fast.cat_head,
-                                    cats,
-                                    NULL,
-                                    LEN8,
-                                    F8.pack(prediction),
-                                    NULL,
-                                    NULL,
-                                    latency_field,
-                                    NULL,
-                                )
-                            )
-                        except (NeedsDatabase, *RETRYABLE):
-                            raise
-                        except Exception:
-                            try:
-                                row = self._prediction_row(
-                                    model_id, version, fixed, schema, rec, result
-                                )
-                            except (NeedsDatabase, *RETRYABLE):
-                                raise
-                            except Exception as exc:
-                                refused.append((rec, exc))
-                                continue
-                        if len(row) > self.max_record_bytes:
-                            result.too_large += 1
-                            continue
-                        rows.append(row)
-                        if len(rows) - sent >= STREAM_CHUNK:
-                            write(b"".join(rows[sent:]))
-                            sent = len(rows)
-                write(b"".join((*rows[sent:], TRAILER)))
+                    rows = self._encode_chunk(
+                        model_id, version, fixed, schema, chunk, result, refused
+                    )
+                    if rows:
+                        copy.write(b"".join(rows))
+                        inserted += len(rows)
+                copy.write(TRAILER)
+                if hook is not None:  # log_batch reads its next rows while the server finishes
+                    _finish_during(stack.pop_all(), hook)
         finally:
             self._frozen = schema.frozen = False
-        result.inserted = len(rows)
+        result.inserted = inserted
         for rec, error in refused:
             self._dead_letter(model_id, "prediction", rec, error, result)
         return result
+
+    def _encode_chunk(
+        self,
+        model_id: int,
+        version: str,
+        fixed: tuple[bytes, bytes],
+        schema: FeatureSchema,
+        chunk: Sequence[Any],
+        result: WriteResult,
+        refused: list[tuple[Any, Exception]],
+    ) -> list[bytes]:
+        """A chunk's COPY tuples: column-wise when the whole chunk is of the usual kind, else
+        record by record (usual records inlined, the rest cleaned and counted). Records that
+        cannot be encoded go to ``refused`` (dead letters, once the COPY is done); too large
+        ones are counted."""
+        encoded = self._encode_uniform(fixed, schema, chunk)
+        if encoded is not None and max(map(len, encoded)) <= self.max_record_bytes:
+            return encoded
+        rows: list[bytes] = []
+        plans, texts = schema.fast, self._texts
+        for rec in chunk:
+            try:
+                row = encode_usual(rec, plans, texts, *fixed)
+            except Exception:  # anything unusual: the general path cleans and counts it
+                try:
+                    row = self._prediction_row(model_id, version, fixed, schema, rec, result)
+                except (NeedsDatabase, *RETRYABLE):
+                    raise
+                except Exception as exc:
+                    refused.append((rec, exc))
+                    continue
+            if len(row) > self.max_record_bytes:
+                result.too_large += 1
+                continue
+            rows.append(row)
+        return rows
+
+    def _encode_uniform(
+        self, fixed: tuple[bytes, bytes], schema: FeatureSchema, chunk: Sequence[Any]
+    ) -> list[bytes] | None:
+        """The whole chunk column-wise (C-level map/zip), or None when it is not uniform."""
+        if isinstance(chunk, RowBlock):  # log_batch's rows, read in place
+            names = chunk.feature_names()
+            plan = schema.fast.get(names)
+            columns = chunk.uniform(names) if plan is not None else None
+            if plan is None or columns is None:
+                return None
+            return encode_columns(
+                chunk.rows, chunk.ids, chunk.times, *columns, plan, *fixed, self._texts
+            )
+        first = chunk[0][2] if chunk else None
+        plan = schema.fast.get(tuple(first)) if type(first) is dict else None
+        if plan is None:
+            return None
+        return encode_uniform_batch(chunk, plan, *fixed, self._texts)
 
     def _prediction_row(
         self,
@@ -522,113 +379,12 @@ class PostgresWriter:
         rec: Sequence[Any],
         result: WriteResult,
     ) -> bytes:
-        """One COPY tuple; the common shapes and types take fast paths, the rest is cleaned."""
-        counts = result.counts
-        features: Mapping[str, Any] = rec[2]
-        arrays = schema.fast_arrays(self.conn, features, self._texts)
-        if arrays is not None:
-            num_field, cat_field = arrays
-            extra_field = NULL
-        else:
-            num, cat, extra = self._features(schema, features, counts)
-            num_field = float8_array(num or None)
-            cat_field = text_array(cat or None)
-            extra_field = jsonb(extra or None)
-        prediction = rec[3]
-        if type(prediction) is float and prediction - prediction == 0.0:
-            pred_fields = (LEN8 + F8.pack(prediction), NULL)
-        elif type(prediction) is str and "\x00" not in prediction:
-            pred_fields = (NULL, text(prediction))
-        elif feature_kind(prediction) == "numeric":
-            pred_fields = (float8(as_float(prediction, counts)), NULL)
-        else:
-            pred_fields = (NULL, text(as_text(prediction, counts)))
-        proba = rec[4]
-        proba_field = (
-            NULL if proba is None else float8_array(self._proba(model_id, version, proba, counts))
-        )
-        latency = rec[5]
-        if latency is None:
-            latency_field = NULL
-        else:
-            value = as_float(latency, counts)
-            if value is not None and abs(value) > FLOAT4_MAX:
-                counts.nonfinite += 1
-                value = None
-            latency_field = float4(value)
-        segment = rec[6]
-        segment_field = (
-            jsonb({str(k): as_text(v, counts) for k, v in segment.items()}) if segment else NULL
-        )
-        record_id = rec[0]
-        ts = rec[1]
-        return b"".join(
-            (
-                FIELDS,
-                fixed[0],
-                timestamptz(ts if type(ts) is int else as_datetime(ts)),
-                text(record_id if type(record_id) is str and "\x00" not in record_id
-                     else format_id(record_id)),
-                fixed[1],
-                num_field,
-                cat_field,
-                extra_field,
-                *pred_fields,
-                proba_field,
-                latency_field,
-                segment_field,
-            )
-        )  # fmt: skip
+        """One COPY tuple by the general path (:func:`monitor.sdk.pgclean.prediction_row`)."""
 
-    def _features(
-        self, schema: FeatureSchema, features: Mapping[str, Any], counts: CleanCounts
-    ) -> tuple[list[float | None], list[str | None], dict[str, Any] | None]:
-        """The general path: every value checked, cleaned and counted."""
-        plan = schema.plan(self.conn, features)
-        num: list[float | None] = [None] * schema.width["numeric"]
-        cat: list[str | None] = [None] * schema.width["categorical"]
-        extra: dict[str, Any] | None = None
-        for (name, value), (kind, pos) in zip(features.items(), plan, strict=True):
-            if value is None:
-                continue
-            vtype = type(value)
-            if kind == "numeric":
-                if vtype is float:
-                    if value - value == 0.0:  # finite
-                        num[pos] = value
-                    else:
-                        counts.nonfinite += 1
-                elif vtype is int or vtype is bool or feature_kind(value) == "numeric":
-                    num[pos] = as_float(value, counts)
-                else:
-                    counts.type_errors += 1
-                    extra = extra or {}
-                    extra[str(name)] = as_text(value, counts)
-            elif kind == "categorical":
-                if vtype is str and "\x00" not in value:
-                    cat[pos] = value
-                else:
-                    cat[pos] = as_text(value, counts)
-            else:  # first seen as null under this tuple of names: kept in extra
-                extra = extra or {}
-                extra[str(name)] = as_text(value, counts)
-        return num, cat, extra
+        def classes(proba: Mapping[Any, Any]) -> list[str]:
+            return self._classes(model_id, version, proba)
 
-    def _proba(
-        self, model_id: int, version: str, proba: Any, counts: CleanCounts
-    ) -> list[float | None] | None:
-        if proba is None:
-            return None
-        if isinstance(proba, Mapping):
-            classes = self._classes(model_id, version, proba)
-            by_name = {str(k): v for k, v in proba.items()}
-            return [as_float(by_name.get(c), counts) for c in classes]
-        if isinstance(proba, str | bytes):
-            counts.type_errors += 1
-            return None
-        if isinstance(proba, Iterable):
-            return [as_float(p, counts) for p in proba]
-        return [as_float(proba, counts)]
+        return prediction_row(self.conn, schema, self._texts, classes, fixed, rec, result)
 
     # --- actuals --------------------------------------------------------------------------
 
@@ -737,7 +493,7 @@ class PostgresWriter:
     ) -> int:
         sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
         with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(sql) as cp:
-            _copy_rows(cp, types, rows)
+            copy_rows(cp, types, rows)
         return len(rows)
 
     def _copy_upsert(
@@ -756,7 +512,7 @@ class PostgresWriter:
                 f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
             with cur.copy(f"COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-                _copy_rows(copy, types, rows)
+                copy_rows(copy, types, rows)
             cur.execute(
                 f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT {on_conflict}"
             )
@@ -775,36 +531,29 @@ class PostgresWriter:
         log.warning("record refused and dead-lettered (%s): %s", kind, error)
 
 
-def _copy_rows(copy: Any, types: Sequence[str], rows: Sequence[Any]) -> None:
-    """Rows pre-encoded as binary COPY tuples (bytes) go out in one write; tuples via psycopg."""
-    if rows and isinstance(rows[0], bytes):
-        copy.write(b"".join((HEADER, *rows, TRAILER)))
-        return
-    copy.set_types(list(types))
-    write_row = copy.write_row
-    for row in rows:
-        write_row(row)
+def _finish_during(stack: contextlib.ExitStack, work: Callable[[], None]) -> None:
+    """Close ``stack`` (COPY end, the trigger, commit) on a helper thread while this thread does
+    ``work``, then re-raise whatever closing raised.
 
+    After the last COPY byte the server still parses what is buffered, runs the statement's
+    trigger and commits, with an fsync of the batch's WAL under ``synchronous_commit``: tens
+    of milliseconds per 50k-row block during which the caller's thread used to wait. The
+    helper only waits on the socket (the GIL released), so ``work`` (reading the caller's next
+    rows) runs meanwhile; the connection is not touched by ``work``.
+    """
+    errors: list[BaseException] = []
 
-def record_to_wire(rec: Any) -> dict[str, Any]:
-    """A record as the JSON object the collector accepts (for dead letters, spool and HTTP)."""
-    if isinstance(rec, Mapping):
-        return dict(rec)
-    if len(rec) == 3:
-        return {"id": format_id(rec[0]), "timestamp": _ts_text(rec[1]), "actual": rec[2]}
-    return {
-        "id": format_id(rec[0]),
-        "timestamp": _ts_text(rec[1]),
-        "features": dict(rec[2]) if isinstance(rec[2], Mapping) else rec[2],
-        "prediction": rec[3],
-        "proba": rec[4],
-        "latency_ms": rec[5],
-        "segment": rec[6],
-    }
+    def close() -> None:
+        try:
+            stack.close()
+        except BaseException as exc:  # handed to the caller's thread below
+            errors.append(exc)
 
-
-def _ts_text(value: Any) -> Any:
+    helper = threading.Thread(target=close, name="monitor-sdk-commit", daemon=True)
+    helper.start()
     try:
-        return as_datetime(value).isoformat()
-    except Exception:
-        return value
+        work()
+    finally:
+        helper.join()
+    if errors:
+        raise errors[0]

@@ -140,3 +140,27 @@ class WriteResult:
         self.dead_letters += other.dead_letters
         self.too_large += other.too_large
         self.counts.add(other.counts)
+
+
+def record_to_wire(rec: Any) -> dict[str, Any]:
+    """A record as the JSON object the collector accepts (for dead letters, spool and HTTP)."""
+    if isinstance(rec, Mapping):
+        return dict(rec)
+    if len(rec) == 3:
+        return {"id": format_id(rec[0]), "timestamp": _ts_text(rec[1]), "actual": rec[2]}
+    return {
+        "id": format_id(rec[0]),
+        "timestamp": _ts_text(rec[1]),
+        "features": dict(rec[2]) if isinstance(rec[2], Mapping) else rec[2],
+        "prediction": rec[3],
+        "proba": rec[4],
+        "latency_ms": rec[5],
+        "segment": rec[6],
+    }
+
+
+def _ts_text(value: Any) -> Any:
+    try:
+        return as_datetime(value).isoformat()
+    except Exception:
+        return value

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.sdk.client import uuid7_int
 from monitor.sdk.exporters import RetryableError, decode_batch, encode_batch
 from monitor.sdk.records import CleanCounts
+from monitor.sdk.rowblock import RowBlock
 
 if TYPE_CHECKING:
     from monitor.sdk.client import Monitor
@@ -127,7 +128,7 @@ class Worker:
 
     # --- delivery -------------------------------------------------------------------------
 
-    def deliver_inline(self, chunk: list[Any]) -> None:
+    def deliver_inline(self, chunk: Sequence[Any]) -> None:
         """The bulk path (``log_batch``): export on the caller's thread, under the export lock."""
         with self.m._export_lock:
             self.c.popped += len(chunk)
@@ -137,12 +138,16 @@ class Worker:
                 log.exception("monitor SDK bulk export error")
                 self.c.drop("export_error", len(chunk))
 
-    def _deliver(self, chunk: list[Any], *, give_up: bool = False) -> None:
+    def _deliver(self, chunk: Sequence[Any], *, give_up: bool = False) -> None:
         m = self.m
-        preds: list[Any] = []
+        preds: Sequence[Any]
         acts: list[Any] = []
-        for rec in chunk:
-            (acts if len(rec) == 3 else preds).append(rec)
+        if isinstance(chunk, RowBlock):  # log_batch's rows: predictions only
+            preds = chunk
+        else:
+            preds = []
+            for rec in chunk:
+                (acts if len(rec) == 3 else preds).append(rec)
         if not preds and not acts:
             return
         if m.spool_pending() or give_up or (self.backoff and time.monotonic() < self.retry_at):

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 PARENT = "predictions"
 DEFAULT = "predictions_default"
 LATE_DATA_TRIGGER = "predictions_late_data"
+LATE_BATCH_TRIGGER = "predictions_late_batch"  # day partitions (migration ingest_0002)
 _DAY_NAME = re.compile(r"^predictions_p(\d{8})$")
 
 
@@ -78,10 +79,22 @@ def create_day(conn: sa.Connection, day: date) -> bool:
 
 
 def add_late_data_trigger(conn: sa.Connection, table: str) -> None:
-    """The parent's late-data trigger on a partition, so COPY straight into a day partition
-    (the SDK's fast path) marks computed windows stale too (migration sdk2_0001). A statement
-    trigger fires only for the table named in the statement: rows routed through the parent
-    fire only the parent's. Skipped before the trigger function exists (an older revision)."""
+    """A late-data trigger on a new day partition, so COPY straight into it (the SDK's fast
+    path) marks computed windows stale too. A statement trigger fires only for the table named
+    in the statement: rows routed through the parent fire only the parent's.
+
+    From migration ingest_0002 on it is ``predictions_late_batch``: no transition table, the
+    writer declares its batch (see that migration). Before it, the parent's transition-table
+    trigger (sdk2_0001); before jobs_0001 (no trigger function yet), none.
+    """
+    if conn.execute(sa.text("SELECT to_regproc('monitor_mark_late_batch')")).scalar() is not None:
+        conn.execute(
+            sa.text(
+                f"CREATE OR REPLACE TRIGGER {LATE_BATCH_TRIGGER} AFTER INSERT ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION monitor_mark_late_batch()"
+            )
+        )
+        return
     if conn.execute(sa.text("SELECT to_regproc('monitor_mark_late_windows')")).scalar() is None:
         return
     conn.execute(

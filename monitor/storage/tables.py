@@ -46,6 +46,9 @@ NAMING_CONVENTION = {
 }
 
 TZ = DateTime(timezone=True)
+# Record ids are opaque keys compared bytewise: no locale-aware strcoll on every primary-key
+# comparison while ingesting (migration ingest_0001); equality is the same in any collation.
+RECORD_ID = Text(collation="C")
 
 
 class Base(DeclarativeBase):
@@ -136,7 +139,7 @@ class Prediction(Base):
 
     model_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_ts: Mapped[datetime] = mapped_column(primary_key=True)
-    record_id: Mapped[str] = mapped_column(primary_key=True)
+    record_id: Mapped[str] = mapped_column(RECORD_ID, primary_key=True)
     version_id: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[datetime] = _now()
     num: Mapped[list[float | None] | None] = mapped_column(ARRAY(Double))
@@ -155,7 +158,7 @@ class Actual(Base):
     __tablename__ = "actuals"
 
     model_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    record_id: Mapped[str] = mapped_column(primary_key=True)
+    record_id: Mapped[str] = mapped_column(RECORD_ID, primary_key=True)
     event_ts: Mapped[datetime]
     received_at: Mapped[datetime] = _now()
     actual_num: Mapped[float | None]

@@ -93,6 +93,37 @@ def test_postgres_killed_mid_stream_loses_and_duplicates_nothing(
 
 
 @pytest.mark.slow
+def test_postgres_killed_during_log_batch_loses_and_duplicates_nothing(
+    killable_pg: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of id-less rows: the ids (UUIDv7) and times fixed per block survive the spool."""
+    from monitor.sdk import client as client_module
+
+    monkeypatch.setattr(client_module, "BULK_BATCH", 2_000)
+    client = Monitor("bulk-killed", "1", dsn=killable_pg.dsn, spool_dir=tmp_path, timeout=3)
+    stopped = threading.Event()
+
+    def rows() -> Any:
+        for i in range(30_000):
+            if i == 8_000:
+                killable_pg.stop("immediate")
+            if i == 20_000:
+                killable_pg.start()
+                stopped.set()
+            yield {"x": float(i), "c": "a", "prediction": 0.5}
+
+    assert client.log_batch(rows()) == 30_000
+    assert stopped.is_set()
+    assert _flush_until(client, 40), client.stats()
+    stats = client.stats()
+    client.shutdown(5)
+    rows_in, distinct = killable_pg.count(_where("bulk-killed"))
+    assert rows_in == distinct == 30_000, stats
+    assert stats["dropped_total"] == 0 and stats["spooled_records"] == 0
+    assert stats["export_failures"] >= 1 and stats["replayed_records"] > 0  # it did spool
+
+
+@pytest.mark.slow
 def test_sigterm_during_flush_exits_bounded_and_loses_nothing(
     killable_pg: Any, tmp_path: Path
 ) -> None:

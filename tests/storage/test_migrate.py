@@ -71,6 +71,34 @@ def test_migrated_schema_matches_models(engine: sa.Engine) -> None:
     assert diff == []
 
 
+def test_column_collations_match_models(engine: sa.Engine) -> None:
+    """Alembic's autogenerate does not compare collations; this does (record ids are "C")."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+                "WHERE table_schema = 'public'"
+            )
+        ).all()
+        partitions = conn.execute(
+            sa.text(
+                "SELECT inhrelid::regclass::text FROM pg_inherits "
+                "WHERE inhparent = 'predictions'::regclass"
+            )
+        ).scalars()
+        partitions = list(partitions)
+    actual = {(t, c): coll for t, c, coll in rows}
+    expected = {
+        (table.name, column.name): getattr(column.type, "collation", None)
+        for table in metadata.tables.values()
+        for column in table.columns
+    }
+    assert {k: actual.get(k) for k in expected} == expected
+    assert expected[("predictions", "record_id")] == "C"
+    assert expected[("actuals", "record_id")] == "C"
+    assert partitions and all(actual[(p, "record_id")] == "C" for p in partitions)
+
+
 def test_predictions_is_partitioned_with_a_default(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         strategy = conn.execute(

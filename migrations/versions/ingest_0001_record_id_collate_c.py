@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "ingest_0001"
-down_revision: str | None = "sdk2_0001"
+down_revision: str | None = "web3_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

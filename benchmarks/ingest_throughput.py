@@ -119,10 +119,11 @@ def _sdk_backend_cpu(dsn: str) -> float | None:
         return None
 
 
-def breakdown(dsn: str, rows: list[dict[str, Any]], n: int) -> tuple[float, float]:
+def breakdown(dsn: str, rows: list[dict[str, Any]], n: int) -> tuple[float, float, float]:
     """Where the SDK's time goes: its binary encoder alone (seconds for n rows, no database),
     then the server alone: COPY of those pre-encoded rows into the day partition in
-    50k-row transactions, as the SDK does (seconds for n rows)."""
+    50k-row transactions, as the SDK does, and the same into a copy of that partition without
+    its primary key (what the idempotency key costs the server)."""
     from monitor.sdk.client import BULK_BATCH
     from monitor.sdk.pgbinary import (
         HEADER,
@@ -153,14 +154,19 @@ def breakdown(dsn: str, rows: list[dict[str, Any]], n: int) -> tuple[float, floa
     encode_s = time.perf_counter() - t0
     day = time.strftime("%Y%m%d", time.gmtime(ns / 1e9))
     sql = f"COPY predictions_p{day} ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    seconds = []
     with psycopg.connect(dsn, autocommit=True) as conn:
-        t0 = time.perf_counter()
-        for begin in range(0, n, BULK_BATCH):
-            with conn.transaction(), conn.cursor() as cur, cur.copy(sql) as copy:
-                copy.write(b"".join((HEADER, *encoded[begin : begin + BULK_BATCH], TRAILER)))
-        server_s = time.perf_counter() - t0
+        conn.execute(f"CREATE TABLE bench_no_key (LIKE predictions_p{day} INCLUDING DEFAULTS)")
+        for statement in (sql, sql.replace(f"predictions_p{day}", "bench_no_key")):
+            conn.execute("CHECKPOINT")
+            t0 = time.perf_counter()
+            for begin in range(0, n, BULK_BATCH):
+                with conn.transaction(), conn.cursor() as cur, cur.copy(statement) as copy:
+                    copy.write(b"".join((HEADER, *encoded[begin : begin + BULK_BATCH], TRAILER)))
+            seconds.append(time.perf_counter() - t0)
         conn.execute("TRUNCATE predictions")
-    return encode_s, server_s
+        conn.execute("DROP TABLE bench_no_key")
+    return encode_s, seconds[0], seconds[1]
 
 
 def main() -> None:
@@ -182,10 +188,11 @@ def main() -> None:
             f"raw COPY BINARY, typed columns  : {raw_rate:9,.0f} rows/s  "
             f"{raw_bytes / n:4.0f} B/row (no index)"
         )
-        encode_s, server_s = breakdown(dsn, rows, n)
+        encode_s, server_s, no_key_s = breakdown(dsn, rows, n)
         print(
             f"  breakdown: SDK encoder alone {encode_s / n * 1e6:5.2f} us/row; server alone (COPY"
-            f" of pre-encoded rows into the day partition) {server_s / n * 1e6:5.2f} us/row;"
+            f" of pre-encoded rows into the day partition) {server_s / n * 1e6:5.2f} us/row,"
+            f" into the same table without its primary key {no_key_s / n * 1e6:5.2f} us/row;"
             f" whole raw path {raw_s / n * 1e6:5.2f} us/row"
         )
         for label, opts in (

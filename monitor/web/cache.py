@@ -5,9 +5,10 @@ Everything a cached view is computed from (results, window profiles, runs, basel
 row) is written in transactions that set the model's ``results_versions`` row to a fresh
 sequence value (triggers, migration web3_0001), committed with the write: a version is never
 seen with other data, and every commit changes it. A view's computation reads the version
-before the view's data, so a cached view is never older than its version, and each web replica
-caches on its own (they stay stateless). Open alerts, silences, tokens and sessions are never
-cached.
+before the view's data (itself, on the connection it runs on, even when the request read it
+already: values are ordered by when their computation started), so a cached view is never older
+than its version, and each web replica caches on its own (they stay stateless). Open alerts,
+silences, tokens and sessions are never cached.
 
 Stale-while-revalidate. A view is cached per *family*: its key without the results version and
 without the concrete time range (the range label, or the custom start/end as given, plus the

@@ -253,8 +253,8 @@ def metrics(request: Request, conn: sa.Connection = Depends(read_conn)) -> Respo
     versions = tuple(tuple(r) for r in conn.execute(_VERSIONS))
 
     def results(c: sa.Connection) -> tuple[Hashable, bytes]:
-        # the versions are read before the results (again, on a refresh's own connection)
-        ver = versions if c is conn else tuple(tuple(r) for r in c.execute(_VERSIONS))
+        # the versions are read (again: this may run later, on a refresh's connection) first
+        ver = tuple(tuple(r) for r in c.execute(_VERSIONS))
         return ver, generate_latest(_Families(DatabaseCollector(c).results()))
 
     _, text = view_cache(request.app.state).view(("metrics-results",), versions, conn, results)

@@ -30,22 +30,15 @@ def _segment(value: str | None) -> str:
 
 
 def anchor(
-    conn: sa.Connection,
-    c: sa.Connection,
-    model: ModelRef,
-    tr: TimeRange,
-    range_: str | None,
-    start: str | None,
-    end: str | None,
+    c: sa.Connection, model: ModelRef, range_: str | None, start: str | None, end: str | None
 ) -> tuple[ModelRef, TimeRange, Hashable | None]:
-    """The model, time range and results version a view is computed from on ``c``.
+    """The model, time range and results version a cached view is computed from, read on
+    ``c`` when the computation runs: the version first (with the model, one statement), and
+    the range re-derived from its label, so a refreshed "14d" ends at the newest window.
 
-    On the request's connection: what the request read (the version before the data). On a
-    background refresh's own connection: read again, version first (with the model), and the
-    range re-derived from its label, so a refreshed "14d" ends at the newest window.
+    Read again even on the request's own connection: the cache orders values by when their
+    computation started reading (:mod:`monitor.web.cache`), so the version must be read then.
     """
-    if c is conn:
-        return model, tr, results_version(conn, model)
     m = reread_model(c, model)
     return m, time_range(c, m, range_, start, end), results_version(c, m)
 
@@ -70,13 +63,13 @@ def model_view(
     seg = _segment(segment)
     if sort not in ("drifted", "name"):
         raise InputError("sort must be 'drifted' or 'name'")
-    tr = time_range(conn, model, range_, start, end)
+    time_range(conn, model, range_, start, end)  # a bad range is a 400 before the cache
     version = results_version(conn, model)
     detail = overview.model_detail(conn, name, cache, model, version if cache else None)
     family = ("model", model.id, range_ or DEFAULT_RANGE, start, end, seg, sort)
 
     def compute(c: sa.Connection) -> tuple[Hashable | None, dict[str, Any]]:
-        m, r, ver = anchor(conn, c, model, tr, range_, start, end)
+        m, r, ver = anchor(c, model, range_, start, end)
         lines = series.page_series(c, m, r, seg)
         return ver, {
             "range": r.as_dict(),
@@ -114,7 +107,7 @@ def feature_view(
     """
     model = get_model(conn, name)
     seg = _segment(segment)
-    tr = time_range(conn, model, range_, start, end)
+    time_range(conn, model, range_, start, end)  # a bad range is a 400 before the cache
     known = conn.execute(
         sa.text(
             "SELECT kind FROM features WHERE model_id = :m AND name = :f "
@@ -131,7 +124,7 @@ def feature_view(
     window_ts = None if window in (None, "range") else parse_ts(window, "window")
 
     def compute(c: sa.Connection) -> tuple[Hashable | None, dict[str, Any]]:
-        m, r, ver = anchor(conn, c, model, tr, range_, start, end)
+        m, r, ver = anchor(c, model, range_, start, end)
         drift = series.family_series(c, m, r, v.DRIFT, seg, feature, "max")
         quality = series.family_series(c, m, r, v.QUALITY, seg, feature, "max")
         if window == "range":

@@ -85,13 +85,13 @@ def model_heatmap(
     conn: sa.Connection = Depends(read_conn),
 ) -> Response:
     ref = get_model(conn, model)
-    tr = time_range(conn, ref, range, start, end)
+    time_range(conn, ref, range, start, end)  # a bad range is a 400 before the cache
     seg = segment or ""
     version = results_version(conn, ref)
     family = ("heatmap", ref.id, range or DEFAULT_RANGE, start, end, seg, sort)
 
     def body(c: sa.Connection) -> tuple[Hashable | None, bytes]:
-        m, r, ver = anchor(conn, c, ref, tr, range, start, end)
+        m, r, ver = anchor(c, ref, range, start, end)
         return ver, dumps({"range": r.as_dict(), **series.heatmap(c, m, r, seg, sort)})
 
     _, content = view_cache(request.app.state).view(family, version, conn, body)
@@ -174,8 +174,7 @@ def model_results(
         params["end"] = e
 
     def body(c: sa.Connection) -> tuple[Hashable | None, bytes]:
-        # a refresh reads the version first on its own connection
-        ver = version if c is conn else results_version(c, reread_model(c, ref))
+        ver = results_version(c, reread_model(c, ref))  # first, see monitor.web.cache
         rows = c.execute(
             sa.text(
                 "SELECT window_start, window_end, segment, family, column_name, metric, value, "

@@ -72,10 +72,8 @@ def model_health(
         version = results_version(conn, model) if cache is not None else None
 
     def compute(c: sa.Connection) -> tuple[Any, Any]:
-        # the request's version was read with the model, before this; a refresh (its own
-        # connection) reads model and version first again
-        m = model if c is conn else reread_model(c, model)
-        ver = version if c is conn else results_version(c, m)
+        m = reread_model(c, model)  # version first, see monitor.web.cache
+        ver = results_version(c, m)
         return ver, (_from_results(c, m), _baseline(c, m))
 
     _, (results_part, baseline) = cached_view(cache, ("health", model.id), version, conn, compute)
@@ -252,8 +250,8 @@ def model_detail(
     # model_versions, features and results bump it)
 
     def compute(c: sa.Connection) -> tuple[Any, dict[str, Any]]:
-        m = model if c is conn else reread_model(c, model)
-        ver = version if c is conn else results_version(c, m)
+        m = reread_model(c, model)  # version first, see monitor.web.cache
+        ver = results_version(c, m)
         return ver, _lists(c, m)
 
     out.update(cached_view(cache, ("detail", model.id), version, conn, compute)[1])

@@ -329,6 +329,8 @@ def test_after_a_write_the_previous_view_is_answered_then_the_new_one(
     with engine.begin() as conn:
         _recompute(conn, site.data.model_id, feature, ws, 0.6)  # threshold 0.1: score 6
     stale, refreshes = cache.stats()["stale"], cache.stats()["refreshes"]
+    url = f"{site.base}/api/v1/models/{site.data.model}/dashboard{query}"
+    assert httpx.get(url, timeout=30).status_code == 401  # authentication before any cache
     # the first answer after the write is the cached one, its refresh runs in the background
     assert _score(_dashboard(site, query), feature, ws) == before
     assert cache.stats()["stale"] > stale and cache.stats()["refreshes"] > refreshes

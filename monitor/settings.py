@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         le=64,
         description="Web server processes (`monitor serve --workers`); default min(4, CPUs).",
     )
+    web_max_stale_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a cached dashboard view may be answered after a newer results "
+        "version was first seen, while it is recomputed in the background (0: never stale, "
+        "a write shows on the very next request).",
+    )
     session_max_age_seconds: int = 7 * 24 * 3600
     max_ingest_body_bytes: int = 16 * 1024 * 1024
 

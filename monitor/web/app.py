@@ -24,8 +24,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor.errors import DatabaseError, InputError, MonitorError, NotFoundError
+from monitor.settings import get_settings
 from monitor.storage.engine import describe_db_error
 from monitor.web.auth import LoginRequired
+from monitor.web.cache import ViewCache
+from monitor.web.deps import autocommit
 from monitor.web.report import BusyError
 
 log = logging.getLogger(__name__)
@@ -95,8 +98,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(request, 503, describe_db_error(exc))
 
 
-def create_app(engine: sa.Engine) -> FastAPI:
-    """Build the app around ``engine`` (schema already checked by the caller)."""
+def create_app(engine: sa.Engine, max_stale_seconds: float | None = None) -> FastAPI:
+    """Build the app around ``engine`` (schema already checked by the caller).
+
+    ``max_stale_seconds``: how long a cached view may be answered stale while it is refreshed
+    (default ``settings.web_max_stale_seconds``; see :mod:`monitor.web.cache`).
+    """
+
     app = FastAPI(
         title="monitor",
         description="Drift, data quality, performance and alerts for ML models in production. "
@@ -108,6 +116,10 @@ def create_app(engine: sa.Engine) -> FastAPI:
         openapi_url=None,
     )
     app.state.engine = engine
+    app.state.read_engine = autocommit(engine)
+    if max_stale_seconds is None:
+        max_stale_seconds = get_settings().web_max_stale_seconds
+    app.state.view_cache = ViewCache(engine=app.state.read_engine, max_stale=max_stale_seconds)
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness and database reachability")

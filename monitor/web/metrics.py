@@ -14,7 +14,7 @@ letters and job-run gauges are read on every scrape.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -250,10 +250,13 @@ _VERSIONS = sa.text("SELECT model_id, version FROM results_versions ORDER BY mod
 def metrics(request: Request, conn: sa.Connection = Depends(read_conn)) -> Response:
     """The scrape: the results part's text cached per results version of every model (the
     newest window's drift and operational numbers, most of the text), the rest read fresh."""
-    collector = DatabaseCollector(conn)
     versions = tuple(tuple(r) for r in conn.execute(_VERSIONS))
-    results = view_cache(request.app.state).get_or_compute(
-        ("metrics-results", versions), lambda: generate_latest(_Families(collector.results()))
-    )
-    body = results + generate_latest(_Families(collector.live()))
+
+    def results(c: sa.Connection) -> tuple[Hashable, bytes]:
+        # the versions are read (again: this may run later, on a refresh's connection) first
+        ver = tuple(tuple(r) for r in c.execute(_VERSIONS))
+        return ver, generate_latest(_Families(DatabaseCollector(c).results()))
+
+    _, text = view_cache(request.app.state).view(("metrics-results",), versions, conn, results)
+    body = text + generate_latest(_Families(DatabaseCollector(conn).live()))
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -9,9 +9,17 @@ import sqlalchemy as sa
 
 from monitor.errors import InputError, NotFoundError
 from monitor.storage import vocabulary as v
-from monitor.web.cache import ViewCache, results_version
+from monitor.web.cache import ViewCache, cached_view, results_version
 from monitor.web.reads import overview, profiles, series
-from monitor.web.reads.common import get_model, parse_ts, time_range
+from monitor.web.reads.common import (
+    DEFAULT_RANGE,
+    ModelRef,
+    TimeRange,
+    get_model,
+    parse_ts,
+    reread_model,
+    time_range,
+)
 
 
 def _segment(value: str | None) -> str:
@@ -19,6 +27,20 @@ def _segment(value: str | None) -> str:
     if len(seg) > 500 or "\x00" in seg:
         raise InputError("segment must be at most 500 characters")
     return seg
+
+
+def anchor(
+    c: sa.Connection, model: ModelRef, range_: str | None, start: str | None, end: str | None
+) -> tuple[ModelRef, TimeRange, Hashable | None]:
+    """The model, time range and results version a cached view is computed from, read on
+    ``c`` when the computation runs: the version first (with the model, one statement), and
+    the range re-derived from its label, so a refreshed "14d" ends at the newest window.
+
+    Read again even on the request's own connection: the cache orders values by when their
+    computation started reading (:mod:`monitor.web.cache`), so the version must be read then.
+    """
+    m = reread_model(c, model)
+    return m, time_range(c, m, range_, start, end), results_version(c, m)
 
 
 def model_view(
@@ -33,24 +55,25 @@ def model_view(
 ) -> tuple[dict[str, Any], Hashable | None]:
     """The model page: health, heatmap, output drift, quality, performance, volume, latency.
 
-    Returns the view and its cache key (``None`` when the model has no runs to key on). The
-    series part is cached per results version; health and alerts are read every time.
+    Returns the view and the key of its cached part (``None`` when not cached): the series
+    and their range are cached per results version (and may be the previous version's for a
+    few seconds, see :mod:`monitor.web.cache`); health and alerts are read every time.
     """
     model = get_model(conn, name)
     seg = _segment(segment)
     if sort not in ("drifted", "name"):
         raise InputError("sort must be 'drifted' or 'name'")
-    tr = time_range(conn, model, range_, start, end)
+    time_range(conn, model, range_, start, end)  # a bad range is a 400 before the cache
     version = results_version(conn, model)
     detail = overview.model_detail(conn, name, cache, model, version if cache else None)
-    key = None if version is None else (
-        "model", model.id, version, tr.start, tr.end, tr.bucket_seconds, seg, sort
-    )  # fmt: skip
+    family = ("model", model.id, range_ or DEFAULT_RANGE, start, end, seg, sort)
 
-    def compute() -> dict[str, Any]:
-        lines = series.page_series(conn, model, tr, seg)
-        return {
-            "heatmap": series.heatmap(conn, model, tr, seg, sort),
+    def compute(c: sa.Connection) -> tuple[Hashable | None, dict[str, Any]]:
+        m, r, ver = anchor(c, model, range_, start, end)
+        lines = series.page_series(c, m, r, seg)
+        return ver, {
+            "range": r.as_dict(),
+            "heatmap": series.heatmap(c, m, r, seg, sort),
             "prediction_drift": {
                 col: lines[v.DRIFT].get(col, {}) for col in (v.PREDICTION_COLUMN, v.SCORE_COLUMN)
             },
@@ -61,8 +84,8 @@ def model_view(
             "operational": lines[v.OPERATIONAL].get("", {}),
         }
 
-    body = (cache or ViewCache(0)).get_or_compute(key if cache else None, compute)
-    view = {"model": detail, "range": tr.as_dict(), "segment": seg, "sort": sort, **body}
+    key, body = cached_view(cache, family, version, conn, compute)
+    view = {"model": detail, "segment": seg, "sort": sort, **body}
     return view, key
 
 
@@ -84,7 +107,7 @@ def feature_view(
     """
     model = get_model(conn, name)
     seg = _segment(segment)
-    tr = time_range(conn, model, range_, start, end)
+    time_range(conn, model, range_, start, end)  # a bad range is a 400 before the cache
     known = conn.execute(
         sa.text(
             "SELECT kind FROM features WHERE model_id = :m AND name = :f "
@@ -97,33 +120,32 @@ def feature_view(
     if known is None:
         raise NotFoundError(f"model {name!r} has no feature named {feature!r}")
     version = results_version(conn, model)
-    key = None if version is None else (
-        "feature", model.id, version, feature, tr.start, tr.end, tr.bucket_seconds, seg, window
-    )  # fmt: skip
+    family = ("feature", model.id, feature, range_ or DEFAULT_RANGE, start, end, seg, window)
     window_ts = None if window in (None, "range") else parse_ts(window, "window")
 
-    def compute() -> dict[str, Any]:
-        drift = series.family_series(conn, model, tr, v.DRIFT, seg, feature, "max")
-        quality = series.family_series(conn, model, tr, v.QUALITY, seg, feature, "max")
+    def compute(c: sa.Connection) -> tuple[Hashable | None, dict[str, Any]]:
+        m, r, ver = anchor(c, model, range_, start, end)
+        drift = series.family_series(c, m, r, v.DRIFT, seg, feature, "max")
+        quality = series.family_series(c, m, r, v.QUALITY, seg, feature, "max")
         if window == "range":
-            current = profiles.merged_profile(conn, model, feature, tr, seg)
+            current = profiles.merged_profile(c, m, feature, r, seg)
         else:
-            ws = window_ts or series.most_drifted_window(conn, model, tr, feature, seg)
-            current = profiles.current_profile(conn, model, feature, ws, seg) if ws else None
-        reference = profiles.reference_profile(conn, model, feature)
-        return {
+            ws = window_ts or series.most_drifted_window(c, m, r, feature, seg)
+            current = profiles.current_profile(c, m, feature, ws, seg) if ws else None
+        reference = profiles.reference_profile(c, m, feature)
+        return ver, {
+            "range": r.as_dict(),
             "drift": drift["metrics"],
             "quality": quality["metrics"],
-            "drifted_windows": series.drift_windows(conn, model, tr, feature, seg),
+            "drifted_windows": series.drift_windows(c, m, r, feature, seg),
             "distribution": profiles.distribution(reference, current),
         }
 
-    body = (cache or ViewCache(0)).get_or_compute(key if cache else None, compute)
+    key, body = cached_view(cache, family, version, conn, compute)
     view = {
         "model": {"name": model.name, "task": model.task},
         "feature": feature,
         "kind": known,
-        "range": tr.as_dict(),
         "segment": seg,
         "window": window,
         **body,

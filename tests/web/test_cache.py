@@ -1,18 +1,24 @@
-"""Cached views change on the very next request after a job writes, and alerts are never cached.
+"""Cached views follow writes: on the very next request when staleness is off, within the
+stale bound otherwise; alerts are never cached.
 
 Each web process caches views computed from results, keyed by the model's results version
 (``monitor.web.cache``). These tests write the way the jobs do (results replaced and the run
-completed in one transaction), through a live server, and check the next answer shows it: for a
-recomputed window (the time range does not move, so only the version can invalidate), for two
-completions committing in the opposite order of their start, for a new baseline, and for a new
-alert and silence.
+completed in one transaction), through a live server. With ``web_max_stale_seconds`` 0 (the
+``site`` of this module) the next answer shows the write: for a recomputed window (the time
+range does not move, so only the version can invalidate), for two completions committing in the
+opposite order of their start, for a new baseline, and for a new alert and silence. With a
+stale bound, the first answer after a write is the previous version, the refreshed one follows
+within the bound, a failing refresh keeps the stale value until the bound, and one refresh runs
+per view at a time.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,8 +26,60 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from monitor.storage.engine import session_scope
+from monitor.storage.tokens import create_token
+from monitor.web.app import create_app
 from monitor.web.cache import ViewCache
+from monitor.web.deps import autocommit
+from tests.http import serve_app
+from tests.pg import truncate_all
 from tests.web.conftest import Site
+from tests.web.fixtures import seed_results
+
+MAX_STALE = 4.0
+POLL_SECONDS = 10.0
+
+
+@dataclass
+class Served:
+    site: Site
+    cache: ViewCache
+
+
+@pytest.fixture(scope="module")
+def servers(engine: sa.Engine) -> Iterator[dict[str, Served]]:
+    """Three servers on one seeded database: strict (max_stale 0), stale-while-revalidate, and
+    stale-while-revalidate whose refreshes cannot connect (a port nothing listens on)."""
+    truncate_all(engine)
+    data = seed_results(engine)
+    with session_scope(engine) as s:
+        admin, _ = create_token(s, "admin-user", "admin")
+        reader, _ = create_token(s, "reader", "read")
+    apps = {"strict": create_app(engine, max_stale_seconds=0)}
+    apps["swr"] = create_app(engine, max_stale_seconds=MAX_STALE)
+    apps["broken"] = create_app(engine, max_stale_seconds=MAX_STALE)
+    unreachable = sa.create_engine(
+        engine.url.set(host="127.0.0.1", port=1), connect_args={"connect_timeout": 2}
+    )
+    apps["broken"].state.view_cache = ViewCache(engine=autocommit(unreachable), max_stale=MAX_STALE)
+    with (
+        serve_app(apps["strict"]) as strict,
+        serve_app(apps["swr"]) as swr,
+        serve_app(apps["broken"]) as broken,
+    ):
+        bases = {"strict": strict, "swr": swr, "broken": broken}
+        yield {
+            name: Served(Site(bases[name], data, admin, reader), app.state.view_cache)
+            for name, app in apps.items()
+        }
+    unreachable.dispose()
+    truncate_all(engine)
+
+
+@pytest.fixture(scope="module")
+def site(servers: dict[str, Served]) -> Site:
+    """This module's site serves strictly: every write shows on the next request."""
+    return servers["strict"].site
 
 
 def _dashboard(site: Site, query: str = "") -> dict[str, Any]:
@@ -248,3 +306,124 @@ def test_concurrent_misses_compute_once_and_a_failure_is_retried() -> None:
             bad.result()
         assert good.result() == "recomputed"
     assert cache.get_or_compute("k2", failing) == "recomputed"
+
+
+def _poll(check: Callable[[], bool], seconds: float = POLL_SECONDS) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return check()
+
+
+def test_after_a_write_the_previous_view_is_answered_then_the_new_one(
+    servers: dict[str, Served], engine: sa.Engine
+) -> None:
+    served = servers["swr"]
+    site, cache = served.site, served.cache
+    feature, query = _numeric_feature(site), _window_range(site)
+    ws = site.data.end - timedelta(hours=8)
+    before = _score(_dashboard(site, query), feature, ws)
+    assert before is not None and before < 1
+    with engine.begin() as conn:
+        _recompute(conn, site.data.model_id, feature, ws, 0.6)  # threshold 0.1: score 6
+    stale, refreshes = cache.stats()["stale"], cache.stats()["refreshes"]
+    url = f"{site.base}/api/v1/models/{site.data.model}/dashboard{query}"
+    assert httpx.get(url, timeout=30).status_code == 401  # authentication before any cache
+    # the first answer after the write is the cached one, its refresh runs in the background
+    assert _score(_dashboard(site, query), feature, ws) == before
+    assert cache.stats()["stale"] > stale and cache.stats()["refreshes"] > refreshes
+    assert _poll(lambda: _score(_dashboard(site, query), feature, ws) == 6.0)
+    page = httpx.get(
+        f"{site.base}/models/{site.data.model}{query}", headers=site.auth(), timeout=30
+    )
+    assert page.status_code == 200
+    assert cache.stats()["refresh_errors"] == 0
+
+
+def test_a_refreshed_relative_range_ends_at_the_newest_window(
+    servers: dict[str, Served], engine: sa.Engine
+) -> None:
+    """A "14d" view refreshed in the background re-derives its range: a new window moves it."""
+    site = servers["swr"].site
+    end = datetime.fromisoformat(_dashboard(site, "?range=14d")["range"]["end"])
+    assert end == site.data.end
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO results (model_id, window_start, window_end, segment, family, "
+                "column_name, metric, value, p_value, threshold, effect_size, ci_low, ci_high, "
+                "drifted, status, n_reference, n_current, details, computed_at) "
+                "SELECT model_id, window_end, window_end + (window_end - window_start), "
+                "segment, family, column_name, metric, value, p_value, threshold, effect_size, "
+                "ci_low, ci_high, drifted, status, n_reference, n_current, details, now() "
+                "FROM results WHERE model_id = :m AND window_end = :e AND family = 'drift'"
+            ),
+            {"m": site.data.model_id, "e": end},
+        )
+    newer = (end + timedelta(hours=1)).isoformat()
+    assert _poll(lambda: _dashboard(site, "?range=14d")["range"]["end"] == newer)
+    view = _dashboard(site, "?range=14d")
+    assert view["heatmap"]["times"][-1] == end.isoformat()
+    assert view["range"]["start"] == (end + timedelta(hours=1) - timedelta(days=14)).isoformat()
+
+
+def test_a_failing_refresh_keeps_the_stale_view_until_the_bound(
+    servers: dict[str, Served], engine: sa.Engine
+) -> None:
+    served = servers["broken"]
+    site, cache = served.site, served.cache
+    feature, query = _numeric_feature(site), _window_range(site)
+    ws = site.data.end - timedelta(hours=9)
+    before = _score(_dashboard(site, query), feature, ws)
+    assert before is not None and before < 1
+    with engine.begin() as conn:
+        _recompute(conn, site.data.model_id, feature, ws, 0.5)
+    written = time.monotonic()
+    assert _score(_dashboard(site, query), feature, ws) == before
+    assert _poll(lambda: cache.stats()["refresh_errors"] >= 1)
+    refreshes = cache.stats()["refreshes"]
+    if time.monotonic() - written < MAX_STALE - 0.5:
+        # still within the bound: the stale view again, and no new refresh after the failure
+        assert _score(_dashboard(site, query), feature, ws) == before
+        assert cache.stats()["refreshes"] == refreshes
+    time.sleep(max(0.0, written + MAX_STALE + 0.2 - time.monotonic()))
+    # past the bound: computed on the request's own connection
+    assert _score(_dashboard(site, query), feature, ws) == 5.0
+
+
+def test_one_refresh_per_view_at_a_time(engine: sa.Engine) -> None:
+    """Many requests find a view stale at once: all are answered the cached value, and one
+    refresh (on its own connection, the request's one unused) computes the new version."""
+    cache = ViewCache(engine=autocommit(engine), max_stale=MAX_STALE)
+    lock = threading.Lock()
+    running: list[int] = []
+    most = [0]
+    calls = [0]
+
+    def compute(version: int) -> Callable[[sa.Connection], tuple[int, str]]:
+        def run(c: sa.Connection) -> tuple[int, str]:
+            with lock:
+                calls[0] += 1
+                running.append(1)
+                most[0] = max(most[0], len(running))
+            try:
+                c.execute(sa.text("SELECT pg_sleep(0.3)"))
+                return version, f"value {version}"
+            finally:
+                with lock:
+                    running.pop()
+
+        return run
+
+    with engine.connect() as conn:
+        assert cache.view("fam", 1, conn, compute(1)) == (("fam", 1), "value 1")
+        calls[0] = 0
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: cache.view("fam", 2, conn, compute(2)), range(32)))
+    assert {a[1] for a in answers} == {"value 1"}
+    assert cache.stats()["refreshes"] == 1
+    with engine.connect() as conn:
+        assert _poll(lambda: cache.view("fam", 2, conn, compute(2))[1] == "value 2")
+    assert calls[0] == 1 and most[0] == 1

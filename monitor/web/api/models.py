@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -14,8 +15,16 @@ from monitor.web.auth import require_scope
 from monitor.web.cache import results_version, view_cache
 from monitor.web.deps import FastJSON, Page, cached_json, dumps, ok, page, read_conn
 from monitor.web.reads import overview, series
-from monitor.web.reads.common import finite, get_model, iso, parse_ts, time_range
-from monitor.web.views import feature_view, model_view
+from monitor.web.reads.common import (
+    DEFAULT_RANGE,
+    finite,
+    get_model,
+    iso,
+    parse_ts,
+    reread_model,
+    time_range,
+)
+from monitor.web.views import anchor, feature_view, model_view
 
 router = APIRouter(prefix="/api/v1", tags=["models"], dependencies=[Depends(require_scope("read"))])
 
@@ -76,16 +85,16 @@ def model_heatmap(
     conn: sa.Connection = Depends(read_conn),
 ) -> Response:
     ref = get_model(conn, model)
-    tr = time_range(conn, ref, range, start, end)
+    time_range(conn, ref, range, start, end)  # a bad range is a 400 before the cache
     seg = segment or ""
     version = results_version(conn, ref)
-    key = None if version is None else ("heatmap", ref.id, version, tr, seg, sort)
+    family = ("heatmap", ref.id, range or DEFAULT_RANGE, start, end, seg, sort)
 
-    def body() -> bytes:
-        data = {"range": tr.as_dict(), **series.heatmap(conn, ref, tr, seg, sort)}
-        return dumps(data)
+    def body(c: sa.Connection) -> tuple[Hashable | None, bytes]:
+        m, r, ver = anchor(c, ref, range, start, end)
+        return ver, dumps({"range": r.as_dict(), **series.heatmap(c, m, r, seg, sort)})
 
-    content = view_cache(request.app.state).get_or_compute(key, body)
+    _, content = view_cache(request.app.state).view(family, version, conn, body)
     return Response(content, media_type="application/json")
 
 
@@ -164,8 +173,9 @@ def model_results(
         where.append("window_start < :end")
         params["end"] = e
 
-    def body() -> bytes:
-        rows = conn.execute(
+    def body(c: sa.Connection) -> tuple[Hashable | None, bytes]:
+        ver = results_version(c, reread_model(c, ref))  # first, see monitor.web.cache
+        rows = c.execute(
             sa.text(
                 "SELECT window_start, window_end, segment, family, column_name, metric, value, "
                 "p_value, threshold, effect_size, ci_low, ci_high, drifted, status, "
@@ -176,12 +186,12 @@ def model_results(
             params,
         ).all()
         items = [_result(r) for r in rows[: p.limit]]
-        return dumps(p.envelope(items, len(rows) > p.limit))
+        return ver, dumps(p.envelope(items, len(rows) > p.limit))
 
     # stored rows change only with the results version: the page's JSON is encoded once
     version = results_version(conn, ref)
-    cache_key = None if version is None else ("results", ref.id, version, *sorted(params.items()))
-    content = view_cache(request.app.state).get_or_compute(cache_key, body)
+    view_family = ("results", ref.id, *sorted(params.items()))
+    _, content = view_cache(request.app.state).view(view_family, version, conn, body)
     return Response(content, media_type="application/json")
 
 

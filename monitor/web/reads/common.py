@@ -83,6 +83,21 @@ def get_model(conn: sa.Connection, name: str) -> ModelRef:
     return model_ref(row)
 
 
+_MODEL_BY_ID = sa.text(
+    f"SELECT {MODEL_COLUMNS} FROM models m LEFT JOIN results_versions rv ON rv.model_id = m.id "
+    "WHERE m.id = :i"
+)
+
+
+def reread_model(conn: sa.Connection, model: ModelRef) -> ModelRef:
+    """``model`` read again on ``conn`` (by id), with its current results version and newest
+    window: what a background refresh of a cached view reads first (monitor.web.cache)."""
+    row = conn.execute(_MODEL_BY_ID, {"i": model.id}).first()
+    if row is None:
+        raise NotFoundError(f"model {model.name!r} no longer exists")
+    return model_ref(row)
+
+
 def parse_ts(value: str | None, what: str) -> datetime | None:
     if value is None or value == "":
         return None

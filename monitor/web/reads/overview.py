@@ -12,8 +12,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from monitor.storage import vocabulary as v
-from monitor.web.cache import ViewCache, results_version
-from monitor.web.reads.common import MODEL_COLUMNS, ModelRef, finite, get_model, iso, model_ref
+from monitor.web.cache import ViewCache, cached_view, results_version
+from monitor.web.reads.common import (
+    MODEL_COLUMNS,
+    ModelRef,
+    finite,
+    get_model,
+    iso,
+    model_ref,
+    reread_model,
+)
 
 PERFORMANCE_PREFERENCE = (
     "roc_auc", "accuracy", "f1", "precision", "recall", "r2", "rmse", "mae", "mape",
@@ -62,10 +70,13 @@ def model_health(
     """
     if version is _UNREAD:
         version = results_version(conn, model) if cache is not None else None
-    key = None if version is None else ("health", model.id, version)
-    results_part, baseline = (cache or ViewCache(0)).get_or_compute(
-        key, lambda: (_from_results(conn, model), _baseline(conn, model))
-    )
+
+    def compute(c: sa.Connection) -> tuple[Any, Any]:
+        m = reread_model(c, model)  # version first, see monitor.web.cache
+        ver = results_version(c, m)
+        return ver, (_from_results(c, m), _baseline(c, m))
+
+    _, (results_part, baseline) = cached_view(cache, ("health", model.id), version, conn, compute)
     alerts: dict[str, int] = dict(
         conn.execute(
             sa.text(
@@ -235,10 +246,15 @@ def model_detail(
     if version is _UNREAD:
         version = results_version(conn, model) if cache is not None else None
     out = model_health(conn, model, cache, version)
-    key = None if version is None else ("detail", model.id, version)
     # versions, features and segments change only with the results version (triggers on
     # model_versions, features and results bump it)
-    out.update((cache or ViewCache(0)).get_or_compute(key, lambda: _lists(conn, model)))
+
+    def compute(c: sa.Connection) -> tuple[Any, dict[str, Any]]:
+        m = reread_model(c, model)  # version first, see monitor.web.cache
+        ver = results_version(c, m)
+        return ver, _lists(c, m)
+
+    out.update(cached_view(cache, ("detail", model.id), version, conn, compute)[1])
     return out
 
 

@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from itertools import repeat
+from itertools import chain, repeat
 from operator import add, floordiv, itemgetter, sub
 from struct import Struct
 from typing import Any
@@ -36,6 +36,10 @@ I8 = _I8 = Struct("!q")
 F8 = Struct("!d")
 F4 = _F4 = Struct("!f")
 _ARRAY_HEAD = Struct("!iiiii")
+# Null extra, prediction_num (float8) [, null prediction_cat, null proba, latency_ms (float4),
+# null segment]: the tail of a row of the usual kind, one pack per row.
+_PREDICTION = Struct("!iid")
+_PREDICTION_LATENCY = Struct("!iidiiifi")
 LEN4 = b"\x00\x00\x00\x04"
 LEN8 = b"\x00\x00\x00\x08"
 
@@ -273,29 +277,30 @@ def encode_columns(
             )
         else:
             num_fields = repeat(version_field + NULL)
-        if fast.m:
-            cats = list(
-                map(b"".join, map(map, repeat(texts.__getitem__), map(fast.cat_get, feats)))
-            )
+        if fast.m:  # every row's m elements in one flat pass, then joined m at a time
+            elems = map(texts.__getitem__, chain.from_iterable(map(fast.cat_get, feats)))
+            cats = list(map(b"".join, zip(*[elems] * fast.m, strict=False)))
             cat_head: Any = map(
                 add, map(_I4.pack, map(add, map(len, cats), repeat(20))), repeat(fast.cat_head)
             )
             cat_body: Any = cats
         else:
             cat_head, cat_body = repeat(NULL), repeat(b"")
-        pred_packed = list(map(F8.pack, preds))
         total = sum(preds)
         if total - total != 0.0 or bool in map(type, preds):
             return None
-        pred_fields = map(add, repeat(NULL + LEN8), pred_packed)  # extra, prediction_num
-        if lats.count(None) == n:
-            tails: Any = repeat(NULL + NULL + NULL + NULL)  # cat, proba, latency, segment
+        nulls, eights = repeat(-1), repeat(8)
+        if lats.count(None) == n:  # extra, prediction_num; then cat, proba, latency, segment
+            pred_fields: Any = map(_PREDICTION.pack, nulls, eights, preds)
+            tails: Any = repeat(NULL + NULL + NULL + NULL)
         else:
-            lat_packed = list(map(_F4.pack, lats))
             total = sum(lats)
             if total - total != 0.0:
                 return None
-            tails = map(add, map(add, repeat(NULL + NULL + LEN4), lat_packed), repeat(NULL))
+            pred_fields = map(
+                _PREDICTION_LATENCY.pack, nulls, eights, preds, nulls, nulls, repeat(4), lats, nulls
+            )
+            tails = repeat(b"")
         if list(map(type, ids)).count(str) == n:
             rid_bytes = list(map(str.encode, ids))
         else:

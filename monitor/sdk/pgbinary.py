@@ -263,7 +263,8 @@ def encode_columns(
     try:
         # Adjacent constant fields are joined once per batch, not per row: each row is then
         # 8 parts: [fields, model, ts] [id length] [id] [version, numeric array]
-        # [categorical header] [categories] [extra, prediction] [proba, latency, segment].
+        # [categorical header] [categories] [extra, prediction (one pack; with the latency
+        # column, also cat, proba, latency, segment)] [constant tail, or empty].
         if fast.n:  # pack(8, v0, 8, v1, ...) per row; values fetched once per column
             values = [list(map(itemgetter(name), feats)) for name in fast.numeric]
             total = sum(map(sum, values))

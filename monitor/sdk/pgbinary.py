@@ -40,6 +40,7 @@ _ARRAY_HEAD = Struct("!iiiii")
 # null segment]: the tail of a row of the usual kind, one pack per row.
 _PREDICTION = Struct("!iid")
 _PREDICTION_LATENCY = Struct("!iidiiifi")
+_CAT_HEAD = Struct("!i20s")  # an array field's length, then its 20-byte header
 LEN4 = b"\x00\x00\x00\x04"
 LEN8 = b"\x00\x00\x00\x08"
 
@@ -262,9 +263,10 @@ def encode_columns(
     n = len(feats)
     try:
         # Adjacent constant fields are joined once per batch, not per row: each row is then
-        # 8 parts: [fields, model, ts] [id length] [id] [version, numeric array]
-        # [categorical header] [categories] [extra, prediction (one pack; with the latency
-        # column, also cat, proba, latency, segment)] [constant tail, or empty].
+        # 9 parts: [fields, model, ts] [id length] [id] [version, numeric array header]
+        # [numeric values] [categorical header] [categories] [extra, prediction (one pack;
+        # with the latency column, also cat, proba, latency, segment)] [constant tail, or
+        # empty]. Constants are parts of their own: no per-row concatenation copies them.
         if fast.n:  # pack(8, v0, 8, v1, ...) per row; values fetched once per column
             values = [list(map(itemgetter(name), feats)) for name in fast.numeric]
             total = sum(map(sum, values))
@@ -273,16 +275,15 @@ def encode_columns(
             args: list[Any] = []
             for column in values:
                 args += (repeat(8), column)
-            num_fields: Any = map(
-                add, repeat(version_field + fast.num_head), map(fast.num_struct.pack, *args)
-            )
+            num_head: Any = repeat(version_field + fast.num_head)
+            num_fields: Any = map(fast.num_struct.pack, *args)
         else:
-            num_fields = repeat(version_field + NULL)
+            num_head, num_fields = repeat(version_field + NULL), repeat(b"")
         if fast.m:  # every row's m elements in one flat pass, then joined m at a time
             elems = map(texts.__getitem__, chain.from_iterable(map(fast.cat_get, feats)))
             cats = list(map(b"".join, zip(*[elems] * fast.m, strict=False)))
             cat_head: Any = map(
-                add, map(_I4.pack, map(add, map(len, cats), repeat(20))), repeat(fast.cat_head)
+                _CAT_HEAD.pack, map(add, map(len, cats), repeat(20)), repeat(fast.cat_head)
             )
             cat_body: Any = cats
         else:
@@ -325,6 +326,7 @@ def encode_columns(
                     ts_fields,
                     map(_I4.pack, map(len, rid_bytes)),
                     rid_bytes,
+                    num_head,
                     num_fields,
                     cat_head,
                     cat_body,

@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from itertools import repeat
+from itertools import chain, repeat
 from operator import add, floordiv, itemgetter, sub
 from struct import Struct
 from typing import Any
@@ -36,6 +36,11 @@ I8 = _I8 = Struct("!q")
 F8 = Struct("!d")
 F4 = _F4 = Struct("!f")
 _ARRAY_HEAD = Struct("!iiiii")
+# Null extra, prediction_num (float8) [, null prediction_cat, null proba, latency_ms (float4),
+# null segment]: the tail of a row of the usual kind, one pack per row.
+_PREDICTION = Struct("!iid")
+_PREDICTION_LATENCY = Struct("!iidiiifi")
+_CAT_HEAD = Struct("!i20s")  # an array field's length, then its 20-byte header
 LEN4 = b"\x00\x00\x00\x04"
 LEN8 = b"\x00\x00\x00\x08"
 
@@ -258,8 +263,10 @@ def encode_columns(
     n = len(feats)
     try:
         # Adjacent constant fields are joined once per batch, not per row: each row is then
-        # 8 parts: [fields, model, ts] [id length] [id] [version, numeric array]
-        # [categorical header] [categories] [extra, prediction] [proba, latency, segment].
+        # 9 parts: [fields, model, ts] [id length] [id] [version, numeric array header]
+        # [numeric values] [categorical header] [categories] [extra, prediction (one pack;
+        # with the latency column, also cat, proba, latency, segment)] [constant tail, or
+        # empty]. Constants are parts of their own: no per-row concatenation copies them.
         if fast.n:  # pack(8, v0, 8, v1, ...) per row; values fetched once per column
             values = [list(map(itemgetter(name), feats)) for name in fast.numeric]
             total = sum(map(sum, values))
@@ -268,34 +275,34 @@ def encode_columns(
             args: list[Any] = []
             for column in values:
                 args += (repeat(8), column)
-            num_fields: Any = map(
-                add, repeat(version_field + fast.num_head), map(fast.num_struct.pack, *args)
-            )
+            num_head: Any = repeat(version_field + fast.num_head)
+            num_fields: Any = map(fast.num_struct.pack, *args)
         else:
-            num_fields = repeat(version_field + NULL)
-        if fast.m:
-            cats = list(
-                map(b"".join, map(map, repeat(texts.__getitem__), map(fast.cat_get, feats)))
-            )
+            num_head, num_fields = repeat(version_field + NULL), repeat(b"")
+        if fast.m:  # every row's m elements in one flat pass, then joined m at a time
+            elems = map(texts.__getitem__, chain.from_iterable(map(fast.cat_get, feats)))
+            cats = list(map(b"".join, zip(*[elems] * fast.m, strict=False)))
             cat_head: Any = map(
-                add, map(_I4.pack, map(add, map(len, cats), repeat(20))), repeat(fast.cat_head)
+                _CAT_HEAD.pack, map(add, map(len, cats), repeat(20)), repeat(fast.cat_head)
             )
             cat_body: Any = cats
         else:
             cat_head, cat_body = repeat(NULL), repeat(b"")
-        pred_packed = list(map(F8.pack, preds))
         total = sum(preds)
         if total - total != 0.0 or bool in map(type, preds):
             return None
-        pred_fields = map(add, repeat(NULL + LEN8), pred_packed)  # extra, prediction_num
-        if lats.count(None) == n:
-            tails: Any = repeat(NULL + NULL + NULL + NULL)  # cat, proba, latency, segment
+        nulls, eights = repeat(-1), repeat(8)
+        if lats.count(None) == n:  # extra, prediction_num; then cat, proba, latency, segment
+            pred_fields: Any = map(_PREDICTION.pack, nulls, eights, preds)
+            tails: Any = repeat(NULL + NULL + NULL + NULL)
         else:
-            lat_packed = list(map(_F4.pack, lats))
             total = sum(lats)
             if total - total != 0.0:
                 return None
-            tails = map(add, map(add, repeat(NULL + NULL + LEN4), lat_packed), repeat(NULL))
+            pred_fields = map(
+                _PREDICTION_LATENCY.pack, nulls, eights, preds, nulls, nulls, repeat(4), lats, nulls
+            )
+            tails = repeat(b"")
         if list(map(type, ids)).count(str) == n:
             rid_bytes = list(map(str.encode, ids))
         else:
@@ -319,6 +326,7 @@ def encode_columns(
                     ts_fields,
                     map(_I4.pack, map(len, rid_bytes)),
                     rid_bytes,
+                    num_head,
                     num_fields,
                     cat_head,
                     cat_body,

@@ -144,8 +144,11 @@ def breakdown(dsn: str, rows: list[dict[str, Any]], n: int) -> tuple[float, floa
     encoded: list[bytes] = []
     t0 = time.perf_counter()
     for begin in range(0, n, UNIFORM_CHUNK):
+        # one time per BULK_BATCH block, increasing, as log_batch stamps its blocks: the key
+        # (model, time, id) then arrives in the order the SDK's COPY gives the server
+        ts = ns + 1000 * (begin // BULK_BATCH)
         chunk = [
-            (f"r{i}", ns, rows[i % len(rows)], 0.5, None, None, None)
+            (f"r{i}", ts, rows[i % len(rows)], 0.5, None, None, None)
             for i in range(begin, min(n, begin + UNIFORM_CHUNK))
         ]
         out = encode_uniform_batch(chunk, fast, *fixed, texts)

@@ -62,10 +62,12 @@ MODEL_COLUMNS = """
 """
 """A model row for :func:`model_ref` (from ``models m LEFT JOIN results_versions rv``)."""
 
-_MODEL = sa.text(
+MODEL_SELECT = (
     f"SELECT {MODEL_COLUMNS} FROM models m LEFT JOIN results_versions rv ON rv.model_id = m.id "
-    "WHERE m.name = :n"
 )
+"""Models as :func:`model_ref` rows; the caller adds its WHERE / ORDER BY."""
+
+_MODEL = sa.text(MODEL_SELECT + "WHERE m.name = :n")
 
 
 def model_ref(row: Any) -> ModelRef:
@@ -83,10 +85,7 @@ def get_model(conn: sa.Connection, name: str) -> ModelRef:
     return model_ref(row)
 
 
-_MODEL_BY_ID = sa.text(
-    f"SELECT {MODEL_COLUMNS} FROM models m LEFT JOIN results_versions rv ON rv.model_id = m.id "
-    "WHERE m.id = :i"
-)
+_MODEL_BY_ID = sa.text(MODEL_SELECT + "WHERE m.id = :i")
 
 
 def reread_model(conn: sa.Connection, model: ModelRef) -> ModelRef:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from monitor.storage import vocabulary as v
 from monitor.web.cache import ViewCache, cached_view, results_version
 from monitor.web.reads.common import (
-    MODEL_COLUMNS,
+    MODEL_SELECT,
     ModelRef,
     finite,
     get_model,
@@ -220,11 +220,7 @@ def list_models(
     refs = [
         model_ref(r)
         for r in conn.execute(
-            sa.text(
-                f"SELECT {MODEL_COLUMNS} FROM models m "
-                "LEFT JOIN results_versions rv ON rv.model_id = m.id "
-                "ORDER BY m.name LIMIT :l OFFSET :o"
-            ),
+            sa.text(MODEL_SELECT + "ORDER BY m.name LIMIT :l OFFSET :o"),
             {"l": limit + 1, "o": offset},
         )
     ]

@@ -1,5 +1,16 @@
 # The service image: `docker run IMAGE` migrates the schema and serves the dashboard and API;
 # the worker is the same image: `docker run IMAGE monitor worker`.
+# Build stage: the wheel, with the SDK's C encoder compiled (monitor/sdk/_speedups.c).
+FROM python:3.11-slim AS build
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml README.md alembic.ini ./
+COPY monitor ./monitor
+COPY migrations ./migrations
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
+    && python -m zipfile -l /wheels/monitor-*.whl | grep -q _speedups
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,10 +22,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MONITOR_HOME=/var/lib/monitor
 
 WORKDIR /app
-COPY pyproject.toml README.md alembic.ini ./
-COPY monitor ./monitor
-COPY migrations ./migrations
-RUN pip install ".[server]" \
+COPY --from=build /wheels /wheels
+RUN pip install "$(ls /wheels/monitor-*.whl)[server]" && rm -r /wheels \
     && useradd --system --uid 10001 --home-dir /var/lib/monitor --create-home monitor
 
 USER monitor

@@ -20,6 +20,11 @@ from typing import Any
 
 from monitor.sdk.records import format_id
 
+try:  # the uniform path in C (monitor/sdk/_speedups.c); optional, the same bytes either way
+    from monitor.sdk import _speedups
+except ImportError:  # built without a C compiler
+    _speedups = None  # type: ignore[assignment]
+
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" * 2
 TRAILER = b"\xff\xff"
 NULL = b"\xff\xff\xff\xff"
@@ -155,6 +160,8 @@ class FastPlan:
         self.n = len(numeric)
         self.m = len(categorical)
         self.numeric = numeric
+        self.numeric_names = tuple(numeric)
+        self.categorical_names = tuple(categorical)
         self.num_get = _getter(numeric)
         self.cat_get = _getter(categorical)
         self.num_struct = Struct("!" + "id" * self.n)
@@ -259,7 +266,51 @@ def encode_columns(
     a numeric prediction, time from ``time_ns()`` or aware datetimes, finite values. ``feats``
     may hold other keys too (the caller checked which); the plan's are looked up by name.
     Returns None for anything else (the caller then goes record by record).
+
+    The C encoder (:mod:`monitor.sdk._speedups`) does the plain case, several times faster;
+    it answers None for anything unusual, and this Python code, the reference, decides.
     """
+    if (
+        _speedups is not None
+        and type(feats) is list
+        and type(ids) is list
+        and type(times) is list
+        and type(preds) is list
+        and type(lats) is list
+    ):
+        rows = _speedups.encode_columns(
+            feats,
+            ids,
+            times,
+            preds,
+            lats,
+            fast.numeric_names,
+            fast.categorical_names,
+            FIELDS + model_field + LEN8,
+            version_field + (fast.num_head if fast.n else NULL),
+            fast.cat_head,
+            texts,
+            format_id,
+        )
+        if rows is not None:
+            return rows
+    return encode_columns_py(
+        feats, ids, times, preds, lats, fast, model_field, version_field, texts
+    )
+
+
+def encode_columns_py(
+    feats: Sequence[Mapping[str, Any]],
+    ids: Sequence[Any],
+    times: Sequence[Any],
+    preds: Sequence[Any],
+    lats: Sequence[Any],
+    fast: FastPlan,
+    model_field: bytes,
+    version_field: bytes,
+    texts: TextCache,
+) -> list[bytes] | None:
+    """:func:`encode_columns` in Python: the reference for the C encoder, and its fallback."""
     n = len(feats)
     try:
         # Adjacent constant fields are joined once per batch, not per row: each row is then

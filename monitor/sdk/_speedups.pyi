@@ -1,0 +1,20 @@
+"""Types of the C encoder (monitor/sdk/_speedups.c); see pgbinary.encode_columns."""
+
+from collections.abc import Callable
+from typing import Any
+
+def encode_columns(
+    feats: list[Any],
+    ids: list[Any],
+    times: list[Any],
+    preds: list[Any],
+    lats: list[Any],
+    numeric: tuple[str, ...],
+    categorical: tuple[str, ...],
+    head: bytes,
+    version_num_head: bytes,
+    cat_head: bytes,
+    texts: dict[Any, bytes],
+    format_id: Callable[[Any], str],
+    /,
+) -> list[bytes] | None: ...

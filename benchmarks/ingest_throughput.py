@@ -6,7 +6,9 @@ Target: SDK >= 50% of the raw rate. Prints rows/s and bytes per row (table + ind
     /work/.venv/bin/python benchmarks/ingest_throughput.py [--rows 1000000] [--dsn ...]
 
 The SDK run uses ``log_batch`` (the bulk path) and ends when ``flush()`` reports every record
-committed. The rows are generated on the fly (a dict per record, as a batch job would have);
+committed. By default a bulk block streams over two connections (``bulk_connections=2``: two
+server processes parse and index in parallel); the last line shows one connection. The rows
+are generated on the fly (a dict per record, as a batch job would have);
 the time to generate them alone is measured too and reported, and subtracted for the net rate.
 A breakdown line per SDK run shows the CPU time per row on each side (the caller's Python, and
 the server process of the SDK's connection, from Linux /proc): whichever is close to the wall
@@ -201,6 +203,7 @@ def main() -> None:
         for label, opts in (
             ("SDK, synchronous_commit=on      ", {}),
             ("SDK, synchronous_commit=off     ", {"synchronous_commit": False}),
+            ("SDK, one connection (sync on)   ", {"bulk_connections": 1}),
         ):
             sdk_s, sdk_bytes, stats = sdk_ingest(dsn, rows, n, **opts)
             gross = n / sdk_s

@@ -84,6 +84,7 @@ class Monitor:
         exit_timeout: float = 5.0,
         report_interval: float = 30.0,
         synchronous_commit: bool = True,
+        bulk_connections: int = 2,
         timeout: float = 10.0,
         strict: bool = False,
     ) -> None:
@@ -114,6 +115,7 @@ class Monitor:
                 synchronous_commit=synchronous_commit,
                 timeout=timeout,
                 max_record_bytes=max_record_bytes,
+                bulk_connections=bulk_connections,
             )
         else:
             assert url is not None

@@ -116,8 +116,14 @@ class PostgresExporter:
         synchronous_commit: bool = True,
         timeout: float = 10.0,
         max_record_bytes: int = MAX_RECORD_BYTES,
+        bulk_connections: int = 2,
     ) -> None:
+        """``bulk_connections``: 2 lets ``log_batch`` blocks stream over two connections
+        (two server processes in parallel, see PostgresWriter._stream_predictions); 1: one."""
         import psycopg.conninfo
+
+        if bulk_connections not in (1, 2):
+            raise ValueError("bulk_connections must be 1 or 2")
 
         params = psycopg.conninfo.conninfo_to_dict(dsn)  # raises on a malformed DSN
         self.dsn = dsn
@@ -130,8 +136,25 @@ class PostgresExporter:
             params.get("port", ""),
             params.get("dbname", ""),
         )
+        self.bulk_connections = bulk_connections
         self._conn: Any = None
         self._writer: Any = None
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(
+            self.dsn,
+            autocommit=True,
+            connect_timeout=max(1, int(self.timeout)),
+            # A black-holed network must not hang the worker forever.
+            tcp_user_timeout=int(self.timeout * 1000),
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+            application_name="monitor-sdk",
+        )
 
     def _connected(self) -> Any:
         import psycopg
@@ -139,23 +162,15 @@ class PostgresExporter:
         from monitor.sdk.pgwriter import PostgresWriter
 
         if self._conn is None or self._conn.closed:
+            if self._writer is not None:
+                self._writer.close_lane()
             try:
-                self._conn = psycopg.connect(
-                    self.dsn,
-                    autocommit=True,
-                    connect_timeout=max(1, int(self.timeout)),
-                    # A black-holed network must not hang the worker forever.
-                    tcp_user_timeout=int(self.timeout * 1000),
-                    keepalives=1,
-                    keepalives_idle=5,
-                    keepalives_interval=2,
-                    keepalives_count=3,
-                    application_name="monitor-sdk",
-                )
+                self._conn = self._connect()
                 self._writer = PostgresWriter(
                     self._conn,
                     synchronous_commit=self.synchronous_commit,
                     max_record_bytes=self.max_record_bytes,
+                    connect_lane=self._connect if self.bulk_connections == 2 else None,
                 )
             except psycopg.Error as exc:
                 self._conn = None
@@ -166,6 +181,8 @@ class PostgresExporter:
         with contextlib.suppress(Exception):
             self._conn.close()
         self._conn = None
+        if self._writer is not None:
+            self._writer.close_lane()
         return RetryableError(f"{type(exc).__name__}: {exc}".strip())
 
     def export(
@@ -194,14 +211,21 @@ class PostgresExporter:
             raise self._retryable(exc) from exc
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close_lane()
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
 
     def abandon(self) -> None:
+        # Kept alive: their finalisers would close our parent's connections.
+        if self._writer is not None:
+            lane = self._writer.abandon_lane()
+            if lane is not None:
+                _ABANDONED.append(lane)
         if self._conn is not None:
-            _ABANDONED.append(self._conn)  # kept alive: its finaliser would close our parent's
+            _ABANDONED.append(self._conn)
             self._conn = None
 
 

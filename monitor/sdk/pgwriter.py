@@ -90,6 +90,8 @@ DAYS_REFRESH = 60.0  # seconds between looks for new day partitions
 LATE_BATCH_TRIGGER = "predictions_late_batch"  # day partitions' (migration ingest_0002)
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 UNIFORM_CHUNK = 1024  # records encoded column-wise at a time (then sent while we go on)
+# A bulk block of at least this many rows uses the writer's second connection, if it has one.
+LANE_MIN_ROWS = 4 * UNIFORM_CHUNK
 
 
 class PostgresWriter:
@@ -101,17 +103,19 @@ class PostgresWriter:
         *,
         synchronous_commit: bool = True,
         max_record_bytes: int = MAX_RECORD_BYTES,
+        connect_lane: Callable[[], psycopg.Connection[Any]] | None = None,
     ) -> None:
+        """``connect_lane`` opens the second connection of a bulk block (see
+        :meth:`_stream_predictions`); None: one connection for everything."""
         # Each write is its own transaction (the staging table empties on commit); a caller's
         # open transaction would turn them into savepoints, so the writer needs autocommit.
         if not conn.autocommit:
             raise ValueError("PostgresWriter needs a connection with autocommit=True")
         self.conn = conn
-        grow_send_buffer(conn)
-        if not synchronous_commit:
-            # Commits return before their WAL reaches disk: faster small batches, but a database
-            # crash may lose the last ~0.6 s of acknowledged writes.
-            conn.execute("SET synchronous_commit = off")
+        self.synchronous_commit = synchronous_commit
+        self._session(conn)
+        self._connect_lane = connect_lane
+        self._lane: psycopg.Connection[Any] | None = None
         self._models: dict[str, int] = {}
         self._versions: dict[tuple[int, str], tuple[int, list[str] | None]] = {}
         self._schemas: dict[int, FeatureSchema] = {}
@@ -120,6 +124,39 @@ class PostgresWriter:
         self.max_record_bytes = max_record_bytes
         self._days: frozenset[str] = frozenset()
         self._days_at = -DAYS_REFRESH
+
+    def _session(self, conn: psycopg.Connection[Any]) -> None:
+        grow_send_buffer(conn)
+        if not self.synchronous_commit:
+            # Commits return before their WAL reaches disk: faster small batches, but a database
+            # crash may lose the last ~0.6 s of acknowledged writes.
+            conn.execute("SET synchronous_commit = off")
+
+    def lane(self) -> psycopg.Connection[Any] | None:
+        """The second connection for bulk blocks (opened on first use, reopened when lost)."""
+        if self._connect_lane is None:
+            return None
+        if self._lane is None or self._lane.closed or self._lane.broken:
+            self.close_lane()
+            conn = self._connect_lane()
+            if not conn.autocommit:
+                conn.close()
+                raise ValueError("the second connection needs autocommit=True")
+            self._session(conn)
+            self._lane = conn
+        return self._lane
+
+    def close_lane(self) -> None:
+        lane, self._lane = self._lane, None
+        if lane is not None:
+            with contextlib.suppress(Exception):
+                lane.close()
+
+    def abandon_lane(self) -> psycopg.Connection[Any] | None:
+        """Forget the second connection without closing it (after ``fork``: it is the
+        parent's); returns it so that the caller can keep it alive."""
+        lane, self._lane = self._lane, None
+        return lane
 
     # --- routing --------------------------------------------------------------------------
 
@@ -277,35 +314,53 @@ class PostgresWriter:
         records: Sequence[Any],
         target: str = "predictions",
     ) -> WriteResult:
-        """The fast path: encode and send in chunks, so Postgres parses while Python encodes."""
+        """The fast path: encode and send in chunks, so Postgres parses while Python encodes.
+
+        A bulk block (``log_batch``) goes over two connections when the writer has a second
+        one: chunks alternate between two COPYs, so two server processes parse and index in
+        parallel while Python encodes. With the C encoder, one server process is the
+        bottleneck (about twice Python's time per row). The two transactions commit one after
+        the other: if one fails after the other committed, the block is retried or spooled as
+        a whole and the committed half comes back as duplicates, which the careful path skips
+        (the primary key makes every write idempotent), so each row still lands once.
+        """
         result = WriteResult()
         refused: list[tuple[Any, Exception]] = []
         inserted = 0
         sql = f"COPY {target} ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
         span = time_span(records) if target != "predictions" else None
         hook = records.while_committing if isinstance(records, RowBlock) else None
+        conns = [self.conn]
+        if hook is not None and len(records) >= LANE_MIN_ROWS:
+            lane = self.lane()
+            if lane is not None:
+                conns.append(lane)
         self._frozen = schema.frozen = True
         try:
             with contextlib.ExitStack() as stack:
-                stack.enter_context(self.conn.transaction())
-                cur = stack.enter_context(self.conn.cursor())
-                if span is not None:  # for the day partition's late-data trigger (ingest_0002)
-                    batch = f"{model_id},{span[0] // 1000},{span[1] // 1000}"
-                    cur.execute("SELECT set_config('monitor.ingest_batch', %s, true)", (batch,))
-                # Written from this thread into a large socket buffer (see grow_send_buffer):
-                # the server parses one chunk while Python encodes the next.
-                writer = LibpqWriter(cur, flush_threshold=SEND_BUFFER)
-                copy = stack.enter_context(cur.copy(sql, writer=writer))
-                copy.write(HEADER)
-                for begin in range(0, len(records), UNIFORM_CHUNK):
+                copies = []
+                for conn in conns:
+                    stack.enter_context(conn.transaction())
+                    cur = stack.enter_context(conn.cursor())
+                    if span is not None:  # for the day partition's late-data trigger
+                        batch = f"{model_id},{span[0] // 1000},{span[1] // 1000}"
+                        cur.execute("SELECT set_config('monitor.ingest_batch', %s, true)", (batch,))
+                    # Written from this thread into a large socket buffer (grow_send_buffer):
+                    # the server parses one chunk while Python encodes the next.
+                    writer = LibpqWriter(cur, flush_threshold=SEND_BUFFER)
+                    copy = stack.enter_context(cur.copy(sql, writer=writer))
+                    copy.write(HEADER)
+                    copies.append(copy)
+                for k, begin in enumerate(range(0, len(records), UNIFORM_CHUNK)):
                     chunk = records[begin : begin + UNIFORM_CHUNK]
                     rows = self._encode_chunk(
                         model_id, version, fixed, schema, chunk, result, refused
                     )
                     if rows:
-                        copy.write(b"".join(rows))
+                        copies[k % len(copies)].write(b"".join(rows))
                         inserted += len(rows)
-                copy.write(TRAILER)
+                for copy in copies:
+                    copy.write(TRAILER)
                 if hook is not None:  # log_batch reads its next rows while the server finishes
                     _finish_during(stack.pop_all(), hook)
         finally:

@@ -1,0 +1,88 @@
+"""The writer's bulk path over two connections: both are used, and each row lands once even when
+one connection fails after the other committed, or dies between blocks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from monitor import Monitor
+from monitor.sdk.pgwriter import LANE_MIN_ROWS, UNIFORM_CHUNK
+from tests.sdk.conftest import count
+
+N = LANE_MIN_ROWS * 2
+assert N % (2 * UNIFORM_CHUNK) == 0  # whole chunks, as many on each connection
+
+
+def _rows(prefix: str, n: int = N, **extra: Any) -> list[dict[str, Any]]:
+    return [
+        {"id": f"{prefix}{i:06d}", "x": float(i), "c": f"k{i % 7}", "prediction": 0.25, **extra}
+        for i in range(n)
+    ]
+
+
+def _lane_pid(client: Monitor) -> int:
+    lane = client.exporter._writer._lane  # type: ignore[attr-defined]
+    assert lane is not None, "the bulk block did not use the second connection"
+    return int(lane.info.backend_pid)
+
+
+def test_a_bulk_block_streams_over_two_connections(
+    dsn: str, spool_dir: Path, pg: psycopg.Connection
+) -> None:
+    client = Monitor("lanes", "1", dsn=dsn, spool_dir=spool_dir)
+    assert client.log_batch(_rows("a")) == N
+    main_pid = client.exporter._conn.info.backend_pid  # type: ignore[attr-defined]
+    assert _lane_pid(client) != main_pid
+    assert count(pg, "predictions") == N
+    assert count(pg, "predictions", "num[1] = substr(record_id, 2)::int") == N  # rows intact
+    single = Monitor("lanes", "1", dsn=dsn, spool_dir=spool_dir / "one", bulk_connections=1)
+    assert single.log_batch(_rows("b")) == N
+    assert single.exporter._writer._lane is None  # type: ignore[attr-defined]
+    assert count(pg, "predictions") == 2 * N
+    for c in (client, single):
+        assert c.flush(10) and c.stats()["dropped_total"] == 0
+        c.shutdown()
+
+
+def test_one_connection_failing_after_the_other_committed_still_lands_each_row_once(
+    dsn: str, spool_dir: Path, pg: psycopg.Connection
+) -> None:
+    """Chunks alternate between the connections, the first chunk on the main one, whose
+    transaction commits last. A row already in the table makes that commit fail after the
+    second connection committed its half: the careful path then writes the whole block again
+    and skips what is there."""
+    at = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    client = Monitor("lanes", "1", dsn=dsn, spool_dir=spool_dir)
+    rows = _rows("d", timestamp=at)
+    assert client.log_batch(rows[:1]) == 1  # r000000 is in the main connection's first chunk
+    assert client.log_batch(rows) == N
+    _lane_pid(client)
+    assert count(pg, "predictions") == N
+    assert count(pg, "predictions", "record_id = 'd000000'") == 1
+    assert count(pg, "dead_letters") == 0
+    assert client.flush(10)
+    stats = client.stats()
+    # The second connection's half (every other chunk) and the row that was there come back
+    # as duplicates; the stats count the block's rows once each.
+    assert stats["exported"] == 1 + N and stats["duplicates"] == 1 + N // 2
+    assert stats["dropped_total"] == 0
+    client.shutdown()
+
+
+def test_a_lost_second_connection_spools_the_block_and_the_replay_lands_once(
+    dsn: str, spool_dir: Path, pg: psycopg.Connection
+) -> None:
+    client = Monitor("lanes", "1", dsn=dsn, spool_dir=spool_dir)
+    assert client.log_batch(_rows("e")) == N
+    pg.execute("SELECT pg_terminate_backend(%s)", (_lane_pid(client),))
+    assert client.log_batch(_rows("f")) == N  # the lane is dead: the block goes to the spool
+    assert client.flush(30), client.stats()
+    assert count(pg, "predictions") == 2 * N
+    assert count(pg, "predictions", "record_id LIKE 'f%'") == N
+    stats = client.stats()
+    assert stats["dropped_total"] == 0 and stats["replayed_records"] >= N
+    client.shutdown()

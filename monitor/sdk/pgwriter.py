@@ -317,12 +317,13 @@ class PostgresWriter:
         """The fast path: encode and send in chunks, so Postgres parses while Python encodes.
 
         A bulk block (``log_batch``) goes over two connections when the writer has a second
-        one: chunks alternate between two COPYs, so two server processes parse and index in
-        parallel while Python encodes. With the C encoder, one server process is the
-        bottleneck (about twice Python's time per row). The two transactions commit one after
-        the other: if one fails after the other committed, the block is retried or spooled as
-        a whole and the committed half comes back as duplicates, which the careful path skips
-        (the primary key makes every write idempotent), so each row still lands once.
+        one: each takes one half of the block, a chunk of each in turn (:func:`_chunk_order`),
+        so two server processes parse and index in parallel while Python encodes. With the C
+        encoder, one server process is the bottleneck (about twice Python's time per row).
+        The two transactions commit one after the other: if one fails after the other
+        committed, the block is retried or spooled as a whole and the committed half comes
+        back as duplicates, which the careful path skips (the primary key makes every write
+        idempotent), so each row still lands once.
         """
         result = WriteResult()
         refused: list[tuple[Any, Exception]] = []
@@ -351,13 +352,13 @@ class PostgresWriter:
                     copy = stack.enter_context(cur.copy(sql, writer=writer))
                     copy.write(HEADER)
                     copies.append(copy)
-                for k, begin in enumerate(range(0, len(records), UNIFORM_CHUNK)):
+                for lane, begin in _chunk_order(len(records), len(copies)):
                     chunk = records[begin : begin + UNIFORM_CHUNK]
                     rows = self._encode_chunk(
                         model_id, version, fixed, schema, chunk, result, refused
                     )
                     if rows:
-                        copies[k % len(copies)].write(b"".join(rows))
+                        copies[lane].write(b"".join(rows))
                         inserted += len(rows)
                 for copy in copies:
                     copy.write(TRAILER)
@@ -584,6 +585,25 @@ class PostgresWriter:
         )
         result.dead_letters += 1
         log.warning("record refused and dead-lettered (%s): %s", kind, error)
+
+
+def _chunk_order(n: int, lanes: int) -> list[tuple[int, int]]:
+    """``(connection, first row)`` of each ``UNIFORM_CHUNK`` of an ``n``-row block, in sending
+    order. With two connections, the first takes the first half and the second the other, a
+    chunk of each in turn: both server processes stay busy, and each appends to its own end of
+    the key range. (Alternating chunks of one range instead made both insert into the same
+    index pages: measured 383 against 369 bytes per row, and slower.)"""
+    starts = range(0, n, UNIFORM_CHUNK)
+    if lanes == 1:
+        return [(0, begin) for begin in starts]
+    half = -(-len(starts) // 2)
+    first, second = starts[:half], starts[half:]
+    order = []
+    for k, begin in enumerate(first):
+        order.append((0, begin))
+        if k < len(second):
+            order.append((1, second[k]))
+    return order
 
 
 def _finish_during(stack: contextlib.ExitStack, work: Callable[[], None]) -> None:

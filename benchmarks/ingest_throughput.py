@@ -3,13 +3,17 @@ committed, against raw psycopg ``COPY ... (FORMAT BINARY)`` of the same rows int
 (an unindexed plain table), measured in the same run on the same server.
 Target: SDK >= 50% of the raw rate. Prints rows/s and bytes per row (table + indexes).
 
-    /work/.venv/bin/python benchmarks/ingest_throughput.py [--rows 1000000] [--dsn ...]
+    /work/.venv/bin/python benchmarks/ingest_throughput.py [--rows 1000000] [--rounds 3] [--dsn ...]
+
+The raw COPY and the SDK runs alternate ``--rounds`` times; each SDK run is compared with the
+raw run of its own round, and the summary gives the median, min and max of those shares (the
+rate of either side moves by +-15% from run to run on a shared 2-core machine).
 
 The SDK run uses ``log_batch`` (the bulk path) and ends when ``flush()`` reports every record
-committed. By default a bulk block streams over two connections (``bulk_connections=2``: two
-server processes parse and index in parallel); the last line shows one connection. The rows
-are generated on the fly (a dict per record, as a batch job would have);
-the time to generate them alone is measured too and reported, and subtracted for the net rate.
+committed, over one connection (the default) and over two (``bulk_connections=2``: two server
+processes parse and index each block in parallel). The rows are generated on the fly (a dict
+per record, as a batch job would have); the time to generate them alone is measured too and
+reported, and subtracted for the net rate.
 A breakdown line per SDK run shows the CPU time per row on each side (the caller's Python, and
 the server process of the SDK's connection, from Linux /proc): whichever is close to the wall
 time bounds the rate.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -178,6 +183,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--dsn", default=DEFAULT_DSN, help="server to create a scratch DB on")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="raw and SDK runs alternate this many times"
+    )
     args = parser.parse_args()
     n = args.rows
     rows = make_rows(n)
@@ -186,39 +194,56 @@ def main() -> None:
         pass
     gen_s = time.perf_counter() - t0
     print(f"{n:,} records of 12 floats + 8 strings; generating them alone takes {gen_s:.2f} s")
+    configs = (
+        ("SDK, synchronous_commit=on      ", {}),
+        ("SDK, synchronous_commit=off     ", {"synchronous_commit": False}),
+        ("SDK, two connections (sync on)  ", {"bulk_connections": 2}),
+    )
+    ratios: dict[str, list[float]] = {label: [] for label, _ in configs}
     with bench_database(args.dsn) as dsn:
-        raw_s, raw_bytes = raw_copy(dsn, rows, n)
-        raw_rate = n / raw_s
-        print(
-            f"raw COPY BINARY, typed columns  : {raw_rate:9,.0f} rows/s  "
-            f"{raw_bytes / n:4.0f} B/row (no index)"
-        )
-        encode_s, server_s, no_key_s = breakdown(dsn, rows, n)
-        print(
-            f"  breakdown: SDK encoder alone {encode_s / n * 1e6:5.2f} us/row; server alone (COPY"
-            f" of pre-encoded rows into the day partition) {server_s / n * 1e6:5.2f} us/row,"
-            f" into the same table without its primary key {no_key_s / n * 1e6:5.2f} us/row;"
-            f" whole raw path {raw_s / n * 1e6:5.2f} us/row"
-        )
-        for label, opts in (
-            ("SDK, synchronous_commit=on      ", {}),
-            ("SDK, synchronous_commit=off     ", {"synchronous_commit": False}),
-            ("SDK, one connection (sync on)   ", {"bulk_connections": 1}),
-        ):
-            sdk_s, sdk_bytes, stats = sdk_ingest(dsn, rows, n, **opts)
-            gross = n / sdk_s
-            net = n / max(1e-9, sdk_s - gen_s)
+        for round_no in range(1, args.rounds + 1):
+            print(f"round {round_no} of {args.rounds}")
+            raw_s, raw_bytes = raw_copy(dsn, rows, n)
+            raw_rate = n / raw_s
             print(
-                f"{label}: {net:9,.0f} rows/s  {sdk_bytes / n:4.0f} B/row (with primary key)  "
-                f"{net / raw_rate:5.1%} of raw (target >= 50%); gross incl. generating rows "
-                f"{gross:,.0f} rows/s ({gross / raw_rate:.1%}); dropped={stats['dropped_total']}"
+                f"raw COPY BINARY, typed columns  : {raw_rate:9,.0f} rows/s  "
+                f"{raw_bytes / n:4.0f} B/row (no index)"
             )
-            python_cpu, server_cpu = stats["cpu"]
-            server = f"{server_cpu / n * 1e6:5.2f}" if server_cpu is not None else "  n/a"
-            print(
-                f"  CPU per row: Python (incl. generating rows) {python_cpu / n * 1e6:5.2f} us,"
-                f" its server process {server} us; wall {sdk_s / n * 1e6:5.2f} us"
-            )
+            if round_no == 1:
+                print_breakdown(dsn, rows, n, raw_s)
+            for label, opts in configs:
+                sdk_s, sdk_bytes, stats = sdk_ingest(dsn, rows, n, **opts)
+                gross = n / sdk_s
+                net = n / max(1e-9, sdk_s - gen_s)
+                ratios[label].append(net / raw_rate)
+                print(
+                    f"{label}: {net:9,.0f} rows/s  {sdk_bytes / n:4.0f} B/row (with primary key)"
+                    f"  {net / raw_rate:5.1%} of raw (target >= 50%); gross incl. generating rows"
+                    f" {gross:,.0f} rows/s ({gross / raw_rate:.1%});"
+                    f" dropped={stats['dropped_total']}"
+                )
+                python_cpu, server_cpu = stats["cpu"]
+                server = f"{server_cpu / n * 1e6:5.2f}" if server_cpu is not None else "  n/a"
+                print(
+                    f"  CPU per row: Python (incl. generating rows) {python_cpu / n * 1e6:5.2f}"
+                    f" us, its server processes {server} us; wall {sdk_s / n * 1e6:5.2f} us"
+                )
+    print(f"share of the raw rate over {args.rounds} rounds (each against its own round's raw):")
+    for label, values in ratios.items():
+        print(
+            f"{label}: median {statistics.median(values):5.1%}  min {min(values):5.1%}"
+            f"  max {max(values):5.1%}  (target >= 50%)"
+        )
+
+
+def print_breakdown(dsn: str, rows: list[dict[str, Any]], n: int, raw_s: float) -> None:
+    encode_s, server_s, no_key_s = breakdown(dsn, rows, n)
+    print(
+        f"  breakdown: SDK encoder alone {encode_s / n * 1e6:5.2f} us/row; server alone (COPY"
+        f" of pre-encoded rows into the day partition, one connection) {server_s / n * 1e6:5.2f}"
+        f" us/row, into the same table without its primary key {no_key_s / n * 1e6:5.2f} us/row;"
+        f" whole raw path {raw_s / n * 1e6:5.2f} us/row"
+    )
 
 
 if __name__ == "__main__":

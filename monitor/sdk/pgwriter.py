@@ -333,9 +333,9 @@ class PostgresWriter:
         hook = records.while_committing if isinstance(records, RowBlock) else None
         conns = [self.conn]
         if hook is not None and len(records) >= LANE_MIN_ROWS:
-            lane = self.lane()
-            if lane is not None:
-                conns.append(lane)
+            second = self.lane()
+            if second is not None:
+                conns.append(second)
         self._frozen = schema.frozen = True
         try:
             with contextlib.ExitStack() as stack:

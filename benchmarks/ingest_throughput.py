@@ -71,6 +71,7 @@ def raw_copy(dsn: str, rows: list[dict[str, Any]], n: int) -> tuple[float, int]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS raw_baseline")
         conn.execute(f"CREATE TABLE raw_baseline ({', '.join(cols)})")
+        conn.execute("CHECKPOINT")  # every timed run starts from a checkpoint (see _checkpoint)
         values = [tuple(r.values()) for r in rows]
         t0 = time.perf_counter()
         sql = "COPY raw_baseline FROM STDIN (FORMAT BINARY)"
@@ -86,6 +87,7 @@ def raw_copy(dsn: str, rows: list[dict[str, Any]], n: int) -> tuple[float, int]:
 def sdk_ingest(dsn: str, rows: list[dict[str, Any]], n: int, **options: Any) -> tuple:
     from monitor import Monitor
 
+    _checkpoint(dsn)
     with tempfile.TemporaryDirectory() as spool:
         client = Monitor("bench", "1", dsn=dsn, spool_dir=spool, **options)
         cpu0 = time.process_time()
@@ -107,6 +109,14 @@ def sdk_ingest(dsn: str, rows: list[dict[str, Any]], n: int, **options: Any) -> 
         conn.execute("TRUNCATE predictions")
     assert ok and count and count[0] == n, (ok, count, stats)
     return elapsed, int(size[0]) if size and size[0] else 0, stats
+
+
+def _checkpoint(dsn: str) -> None:
+    """A checkpoint before each timed run: a run writes 200-400 MB of WAL, so without it a
+    checkpoint (max_wal_size) lands inside some runs and not others, with its full-page
+    writes and I/O: that alone moved the shares by several points from run to run."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
 
 
 def _sdk_backend_cpu(dsn: str) -> float | None:

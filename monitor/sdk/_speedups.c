@@ -250,7 +250,14 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
         }
         for (j = 0; j < n_cat; j++) {
             PyObject *value = PyDict_GetItemWithError(feat, PyTuple_GET_ITEM(categorical, j));
-            PyObject *element = value == NULL ? NULL : category_element(texts, value);
+            PyObject *element;
+            if (value == NULL)
+                goto unusual;
+            /* Held: the lookup below may run Python code (a key's __hash__ or __eq__,
+             * TextCache.__missing__), during which another thread may change the row. */
+            Py_INCREF(value);
+            element = category_element(texts, value);
+            Py_DECREF(value);
             if (element == NULL)
                 goto unusual;
             cat_len += PyBytes_GET_SIZE(element);
@@ -350,6 +357,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "monitor.sdk._speedups",
     "The COPY encoder's uniform path in C (see pgbinary.encode_columns).", -1, methods,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__speedups(void)

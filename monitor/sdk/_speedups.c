@@ -273,6 +273,10 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
             goto unusual;
         if (!id_utf8(PyList_GET_ITEM(ids, i), format_id, &rid, &rid_data, &rid_size))
             goto unusual;
+        if (rid_size > INT32_MAX / 2 || cat_len > INT32_MAX / 2) { /* no int4 length for it */
+            Py_DECREF(rid);
+            goto unusual;
+        }
 
         size = PyBytes_GET_SIZE(head) + 8 + 4 + rid_size +
                PyBytes_GET_SIZE(version_num_head) + 12 * n_num +

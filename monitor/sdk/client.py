@@ -84,7 +84,7 @@ class Monitor:
         exit_timeout: float = 5.0,
         report_interval: float = 30.0,
         synchronous_commit: bool = True,
-        bulk_connections: int = 1,
+        bulk_connections: int = 2,
         timeout: float = 10.0,
         strict: bool = False,
     ) -> None:

@@ -33,13 +33,13 @@ def _lane_pid(client: Monitor) -> int:
 def test_a_bulk_block_streams_over_two_connections(
     dsn: str, spool_dir: Path, pg: psycopg.Connection
 ) -> None:
-    client = Monitor("lanes", "1", dsn=dsn, spool_dir=spool_dir, bulk_connections=2)
+    client = Monitor("lanes", "1", dsn=dsn, spool_dir=spool_dir)
     assert client.log_batch(_rows("a")) == N
     main_pid = client.exporter._conn.info.backend_pid  # type: ignore[attr-defined]
     assert _lane_pid(client) != main_pid
     assert count(pg, "predictions") == N
     assert count(pg, "predictions", "num[1] = substr(record_id, 2)::int") == N  # rows intact
-    single = Monitor("lanes", "1", dsn=dsn, spool_dir=spool_dir / "one")  # the default: one
+    single = Monitor("lanes", "1", dsn=dsn, spool_dir=spool_dir / "one", bulk_connections=1)
     assert single.log_batch(_rows("b")) == N
     assert single.exporter._writer._lane is None  # type: ignore[attr-defined]
     assert count(pg, "predictions") == 2 * N
@@ -56,7 +56,7 @@ def test_one_connection_failing_after_the_other_committed_still_lands_each_row_o
     second connection committed its half: the careful path then writes the whole block again
     and skips what is there."""
     at = datetime(2026, 11, 20, 10, tzinfo=UTC)
-    client = Monitor("lanes", "1", dsn=dsn, spool_dir=spool_dir, bulk_connections=2)
+    client = Monitor("lanes", "1", dsn=dsn, spool_dir=spool_dir)
     rows = _rows("d", timestamp=at)
     assert client.log_batch(rows[:1]) == 1  # r000000 is in the main connection's first chunk
     assert client.log_batch(rows) == N
@@ -76,7 +76,7 @@ def test_one_connection_failing_after_the_other_committed_still_lands_each_row_o
 def test_a_lost_second_connection_spools_the_block_and_the_replay_lands_once(
     dsn: str, spool_dir: Path, pg: psycopg.Connection
 ) -> None:
-    client = Monitor("lanes", "1", dsn=dsn, spool_dir=spool_dir, bulk_connections=2)
+    client = Monitor("lanes", "1", dsn=dsn, spool_dir=spool_dir)
     assert client.log_batch(_rows("e")) == N
     pg.execute("SELECT pg_terminate_backend(%s)", (_lane_pid(client),))
     assert client.log_batch(_rows("f")) == N  # the lane is dead: the block goes to the spool

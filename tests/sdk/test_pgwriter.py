@@ -3,6 +3,7 @@ one connection fails after the other committed, or dies between blocks."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -85,4 +86,29 @@ def test_a_lost_second_connection_spools_the_block_and_the_replay_lands_once(
     assert count(pg, "predictions", "record_id LIKE 'f%'") == N
     stats = client.stats()
     assert stats["dropped_total"] == 0 and stats["replayed_records"] >= N
+    client.shutdown()
+
+
+def test_after_fork_the_child_leaves_the_parents_second_connection_alone(
+    dsn: str, spool_dir: Path, pg: psycopg.Connection
+) -> None:
+    client = Monitor("lanes", "1", dsn=dsn, spool_dir=spool_dir)
+    assert client.log_batch(_rows("p")) == N
+    lane = _lane_pid(client)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 3
+        try:
+            own = client.log_batch(_rows("c")) == N and _lane_pid(client) != lane
+            code = 0 if own and client.flush(10) and client.stats()["exported"] == N else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert client.log_batch(_rows("q")) == N  # over the same second connection, still open
+    assert _lane_pid(client) == lane
+    assert client.flush(10)
+    stats = client.stats()
+    assert stats["export_failures"] == 0 and stats["replayed_records"] == 0
+    assert count(pg, "predictions") == 3 * N
     client.shutdown()

@@ -123,8 +123,8 @@ class PostgresExporter:
         PostgresWriter._stream_predictions). The server process is the bottleneck of the bulk
         path; with the caller on the same 2 cores, over 20 runs of
         benchmarks/ingest_throughput.py two connections reached a median 56% of the raw COPY
-        rate (50% or more in 17 runs) against 52.5% with one (16 of 25), for an index ~4%
-        larger (each connection appends to its own half of the key range). 1: one."""
+        rate (50% or more in 17 runs) against 52.5% with one (16 of 25), for a primary-key
+        index ~30% larger (table and index ~4%; see pgwriter._chunk_order). 1: one."""
         import psycopg.conninfo
 
         if bulk_connections not in (1, 2):

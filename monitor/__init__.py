@@ -52,7 +52,7 @@ def init(model: str, version: str, **options: Any) -> Monitor:
     global _default, log
     client = Monitor(model, version, **options)
     previous, _default = _default, client
-    # The hot path: ``monitor.log`` becomes the client's bound method (no forwarding wrapper,
+    # The hot path: ``monitor.log`` becomes the client's ``log`` closure (no forwarding wrapper,
     # ~0.2 us less per call); ``from monitor import log`` keeps the forwarding function.
     log = client.log
     if previous is not None:

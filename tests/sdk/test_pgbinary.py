@@ -9,11 +9,15 @@ from __future__ import annotations
 import math
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import psycopg
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor import Monitor
 from monitor.sdk import _speedups, pgbinary
 from monitor.sdk.pgbinary import FastPlan, TextCache, encode_columns, encode_columns_py, int4
 from monitor.sdk.records import format_id
@@ -150,3 +154,27 @@ def test_encode_columns_uses_c_and_falls_back_to_python() -> None:
     assert by_python == encode_columns_py(
         [plain], ["r"], at, [1.0], [None], PLAN, *FIXED, TextCache()
     )
+
+
+def test_the_sdk_stores_the_same_rows_with_and_without_the_c_encoder(
+    dsn: str, spool_dir: Path, pg: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [
+        {"id": f"r{i}", "a": i * 0.5, "b": i, "x": f"k{i % 3}", "prediction": i % 2}
+        for i in range(3000)
+    ]
+    for model, accelerated in (("with-c", True), ("without-c", False)):
+        if not accelerated:
+            monkeypatch.setattr(pgbinary, "_speedups", None)
+        client = Monitor(model, "1", dsn=dsn, spool_dir=spool_dir / model)
+        assert client.log_batch(rows) == len(rows)
+        client.log({"a": 1.5, "b": 2, "x": "k9"}, 1, id="single")
+        assert client.flush(10)
+        client.shutdown()
+    query = (
+        "SELECT p.record_id, p.num, p.cat, p.prediction_num FROM predictions p"
+        " JOIN models m ON m.id = p.model_id WHERE m.name = %s ORDER BY 1"
+    )
+    with_c = pg.execute(query, ("with-c",)).fetchall()
+    assert len(with_c) == len(rows) + 1
+    assert with_c == pg.execute(query, ("without-c",)).fetchall()

@@ -92,6 +92,7 @@ RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 UNIFORM_CHUNK = 1024  # records encoded column-wise at a time (then sent while we go on)
 # A bulk block of at least this many rows uses the writer's second connection, if it has one.
 LANE_MIN_ROWS = 4 * UNIFORM_CHUNK
+LANE_RETRY = 60.0  # seconds before trying again to open a second connection that failed
 
 
 class PostgresWriter:
@@ -116,6 +117,7 @@ class PostgresWriter:
         self._session(conn)
         self._connect_lane = connect_lane
         self._lane: psycopg.Connection[Any] | None = None
+        self._lane_retry_at = 0.0
         self._models: dict[str, int] = {}
         self._versions: dict[tuple[int, str], tuple[int, list[str] | None]] = {}
         self._schemas: dict[int, FeatureSchema] = {}
@@ -133,16 +135,27 @@ class PostgresWriter:
             conn.execute("SET synchronous_commit = off")
 
     def lane(self) -> psycopg.Connection[Any] | None:
-        """The second connection for bulk blocks (opened on first use, reopened when lost)."""
-        if self._connect_lane is None:
+        """The second connection for bulk blocks (opened on first use and kept, reopened when
+        lost), or None: the writer has none, or it cannot be opened now. A server that refuses
+        one more connection (``max_connections``) costs the bulk path its second lane for a
+        minute, never the block: it goes over the first connection alone."""
+        if self._connect_lane is None or time.monotonic() < self._lane_retry_at:
             return None
         if self._lane is None or self._lane.closed or self._lane.broken:
             self.close_lane()
-            conn = self._connect_lane()
-            if not conn.autocommit:
-                conn.close()
-                raise ValueError("the second connection needs autocommit=True")
-            self._session(conn)
+            conn = None
+            try:
+                conn = self._connect_lane()
+                if not conn.autocommit:
+                    raise ValueError("the second connection needs autocommit=True")
+                self._session(conn)
+            except (psycopg.Error, ValueError) as exc:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
+                self._lane_retry_at = time.monotonic() + LANE_RETRY
+                log.warning("no second connection for bulk blocks (%s); using one", exc)
+                return None
             self._lane = conn
         return self._lane
 

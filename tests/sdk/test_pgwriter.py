@@ -4,6 +4,7 @@ one connection fails after the other committed, or dies between blocks."""
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,13 @@ from typing import Any
 import psycopg
 
 from monitor import Monitor
-from monitor.sdk.pgwriter import LANE_MIN_ROWS, UNIFORM_CHUNK
+from monitor.sdk.pgwriter import LANE_MIN_ROWS, UNIFORM_CHUNK, PostgresWriter
+from monitor.sdk.rowblock import RowBlock
 from tests.sdk.conftest import count
 
 N = LANE_MIN_ROWS * 2
+KEYS = ("prediction", "proba", "latency_ms", "segment")
+RESERVED = frozenset({"prediction", "id", "timestamp", "latency_ms", "proba", "segment"})
 assert N % (2 * UNIFORM_CHUNK) == 0  # whole chunks, as many on each connection
 
 
@@ -112,3 +116,21 @@ def test_after_fork_the_child_leaves_the_parents_second_connection_alone(
     assert stats["export_failures"] == 0 and stats["replayed_records"] == 0
     assert count(pg, "predictions") == 3 * N
     client.shutdown()
+
+
+def test_a_second_connection_that_cannot_open_leaves_the_block_to_the_first(
+    dsn: str, pg: psycopg.Connection
+) -> None:
+    def refused() -> psycopg.Connection:  # a real failure: nothing listens on port 1
+        return psycopg.connect("postgresql://monitor@127.0.0.1:1/none", connect_timeout=2)
+
+    ns = time.time_ns()
+    rows = _rows("g")
+    block = RowBlock(rows, [r["id"] for r in rows], [ns] * N, KEYS, RESERVED, None)
+    block.while_committing = lambda: None
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        writer = PostgresWriter(conn, connect_lane=refused)
+        result = writer.write_predictions("lanes", "1", block)
+        assert result.inserted == N and writer._lane is None
+        assert writer.lane() is None  # not retried at once (LANE_RETRY)
+    assert count(pg, "predictions") == N

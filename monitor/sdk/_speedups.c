@@ -12,12 +12,17 @@
  * not valid UTF-8 ...). The caller then runs the Python encoder, which stays the reference:
  * it decides those cases, and the tests check that both produce identical bytes.
  *
+ * Optionally also a proba per record (a dict over the version's classes, read in their order,
+ * or a list/tuple of numbers) and a segment per record (its JSONB field comes from a Python
+ * callable, pgbinary.SegmentCache): the records log() usually gets. Their reference is the
+ * general path (pgclean.prediction_row), which takes ~4x the time per record.
+ *
  * Row layout (PostgreSQL binary COPY tuple, 12 fields, big-endian; see pgbinary.py):
  *   [2 field count][model int4 field][8][event_ts int8][id len][id][version int4 field]
  *   num float8[]: [len][20-byte array header] then per value [8][float8]   (or NULL)
  *   cat text[]:   [len][20-byte array header] then the cached elements      (or NULL)
- *   extra NULL, prediction_num [8][float8], then either prediction_cat, proba, latency and
- *   segment all NULL, or NULL, NULL, [4][float4 latency], NULL.
+ *   extra NULL, prediction_num [8][float8], prediction_cat NULL, proba float8[] or NULL,
+ *   latency [4][float4] or NULL, segment jsonb or NULL.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -27,6 +32,8 @@
 
 #define PG_EPOCH_US INT64_C(946684800000000)
 #define FLOAT4_MAX 3.4028234663852886e38
+#define FLOAT8_OID 701
+#define MAX_CLASSES 64 /* a longer proba goes the Python way */
 
 static inline char *put_i32(char *p, int32_t v)
 {
@@ -85,6 +92,44 @@ static int plain_number(PyObject *value, double *out)
     if (!isfinite(v))
         return 0;
     *out = v;
+    return 1;
+}
+
+/* A proba as plain numbers: a dict keyed by exactly the version's classes (``order``), read in
+ * that order, or a list or tuple of numbers. None is a null proba (*count = -1). 0 when not
+ * plain (the Python path then cleans, counts and registers new classes). */
+static int plain_proba(PyObject *value, PyObject *order, double *out, Py_ssize_t *count)
+{
+    Py_ssize_t k, size;
+    if (value == Py_None) {
+        *count = -1;
+        return 1;
+    }
+    if (PyDict_CheckExact(value)) {
+        if (order == NULL)
+            return 0;
+        size = PyTuple_GET_SIZE(order);
+        if (size == 0 || PyDict_GET_SIZE(value) != size)
+            return 0;
+        for (k = 0; k < size; k++) {
+            PyObject *v = PyDict_GetItemWithError(value, PyTuple_GET_ITEM(order, k));
+            if (v == NULL || !plain_number(v, &out[k]))
+                return 0;
+        }
+    }
+    else if (PyList_CheckExact(value) || PyTuple_CheckExact(value)) {
+        size = PySequence_Fast_GET_SIZE(value);
+        if (size == 0 || size > MAX_CLASSES)
+            return 0;
+        for (k = 0; k < size; k++) {
+            if (!plain_number(PySequence_Fast_GET_ITEM(value, k), &out[k]))
+                return 0;
+        }
+    }
+    else {
+        return 0;
+    }
+    *count = size;
     return 1;
 }
 
@@ -174,36 +219,40 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
 {
     PyObject *feats, *ids, *times, *preds, *lats, *numeric, *categorical;
     PyObject *head, *version_num_head, *cat_head, *texts, *format_id;
+    PyObject *probas = Py_None, *order = Py_None, *segments = Py_None, *segment_field = Py_None;
     PyObject *out = NULL, **elements = NULL;
     double *nums = NULL;
     Py_ssize_t n, n_num, n_cat, i, j;
-    int with_latency, constant_time = 0;
+    int constant_time = 0;
     int64_t micros0 = 0;
     (void)self;
 
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!SSSO!O:encode_columns", &PyList_Type, &feats,
-                          &PyList_Type, &ids, &PyList_Type, &times, &PyList_Type, &preds,
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!SSSO!O|OOOO:encode_columns", &PyList_Type,
+                          &feats, &PyList_Type, &ids, &PyList_Type, &times, &PyList_Type, &preds,
                           &PyList_Type, &lats, &PyTuple_Type, &numeric, &PyTuple_Type,
                           &categorical, &head, &version_num_head, &cat_head, &PyDict_Type,
-                          &texts, &format_id))
+                          &texts, &format_id, &probas, &order, &segments, &segment_field))
         return NULL;
     n = PyList_GET_SIZE(feats);
     if (PyList_GET_SIZE(ids) != n || PyList_GET_SIZE(times) != n ||
         PyList_GET_SIZE(preds) != n || PyList_GET_SIZE(lats) != n)
+        Py_RETURN_NONE;
+    if (probas == Py_None)
+        probas = NULL;
+    if (segments == Py_None)
+        segments = NULL;
+    if (order == Py_None)
+        order = NULL;
+    if ((probas != NULL && (!PyList_CheckExact(probas) || PyList_GET_SIZE(probas) != n)) ||
+        (segments != NULL && (!PyList_CheckExact(segments) || PyList_GET_SIZE(segments) != n ||
+                              segment_field == Py_None)) ||
+        (order != NULL && (!PyTuple_CheckExact(order) || PyTuple_GET_SIZE(order) > MAX_CLASSES)))
         Py_RETURN_NONE;
     n_num = PyTuple_GET_SIZE(numeric);
     n_cat = PyTuple_GET_SIZE(categorical);
     if (n_cat > 0 && PyBytes_GET_SIZE(cat_head) != 20)
         Py_RETURN_NONE;
 
-    /* Latency: all None (4 null tail fields) or all plain numbers in float4 range. */
-    with_latency = 0;
-    for (i = 0; i < n; i++) {
-        if (PyList_GET_ITEM(lats, i) != Py_None) {
-            with_latency = 1;
-            break;
-        }
-    }
     /* One event time for the whole block (log_batch), else one per row. */
     if (n > 0 && PyLong_CheckExact(PyList_GET_ITEM(times, 0))) {
         PyObject *first = PyList_GET_ITEM(times, 0);
@@ -236,7 +285,9 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
         PyObject *row, *rid;
         const char *rid_data;
         Py_ssize_t rid_size;
-        double prediction, latency = 0.0;
+        double prediction, latency = 0.0, proba[MAX_CLASSES];
+        Py_ssize_t n_proba = -1; /* -1: a null proba */
+        PyObject *lat = PyList_GET_ITEM(lats, i), *segment = NULL;
         int64_t micros = micros0;
         Py_ssize_t size, cat_len = 0;
         char *p;
@@ -265,25 +316,39 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
         }
         if (!plain_number(PyList_GET_ITEM(preds, i), &prediction))
             goto unusual;
-        if (with_latency) {
-            if (!plain_number(PyList_GET_ITEM(lats, i), &latency) || fabs(latency) > FLOAT4_MAX)
-                goto unusual;
-        }
+        if (lat != Py_None && (!plain_number(lat, &latency) || fabs(latency) > FLOAT4_MAX))
+            goto unusual;
+        if (probas != NULL && !plain_proba(PyList_GET_ITEM(probas, i), order, proba, &n_proba))
+            goto unusual;
         if (!constant_time && !plain_micros(PyList_GET_ITEM(times, i), &micros))
             goto unusual;
-        if (!id_utf8(PyList_GET_ITEM(ids, i), format_id, &rid, &rid_data, &rid_size))
+        if (segments != NULL && PyList_GET_ITEM(segments, i) != Py_None) {
+            /* Its JSONB field (length included), from pgbinary.segment_field's cache. */
+            segment = PyObject_CallOneArg(segment_field, PyList_GET_ITEM(segments, i));
+            if (segment == NULL || !PyBytes_CheckExact(segment)) {
+                Py_XDECREF(segment);
+                goto unusual;
+            }
+        }
+        if (!id_utf8(PyList_GET_ITEM(ids, i), format_id, &rid, &rid_data, &rid_size)) {
+            Py_XDECREF(segment);
             goto unusual;
+        }
         if (rid_size > INT32_MAX / 2 || cat_len > INT32_MAX / 2) { /* no int4 length for it */
             Py_DECREF(rid);
+            Py_XDECREF(segment);
             goto unusual;
         }
 
         size = PyBytes_GET_SIZE(head) + 8 + 4 + rid_size +
                PyBytes_GET_SIZE(version_num_head) + 12 * n_num +
-               (n_cat ? 4 + 20 + cat_len : 4) + 4 + 4 + 8 + (with_latency ? 4 + 4 + 8 + 4 : 16);
+               (n_cat ? 4 + 20 + cat_len : 4) + 4 + 4 + 8 + 4 +
+               (n_proba < 0 ? 4 : 4 + 20 + 12 * n_proba) + (lat == Py_None ? 4 : 8) +
+               (segment == NULL ? 4 : PyBytes_GET_SIZE(segment));
         row = PyBytes_FromStringAndSize(NULL, size);
         if (row == NULL) {
             Py_DECREF(rid);
+            Py_XDECREF(segment);
             goto error;
         }
         p = PyBytes_AS_STRING(row);
@@ -311,16 +376,35 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
         p = put_i32(p, -1); /* extra */
         p = put_i32(p, 8);  /* prediction_num */
         p = put_f64(p, prediction);
-        if (with_latency) {
-            p = put_i32(p, -1); /* prediction_cat */
-            p = put_i32(p, -1); /* proba */
-            p = put_i32(p, 4);
-            p = put_f32(p, (float)latency);
-            p = put_i32(p, -1); /* segment */
+        p = put_i32(p, -1); /* prediction_cat */
+        if (n_proba < 0) {
+            p = put_i32(p, -1);
+        }
+        else { /* float8[]: length, header (ndim 1, no nulls, float8, n, lower bound 1) */
+            p = put_i32(p, (int32_t)(20 + 12 * n_proba));
+            p = put_i32(p, 1);
+            p = put_i32(p, 0);
+            p = put_i32(p, FLOAT8_OID);
+            p = put_i32(p, (int32_t)n_proba);
+            p = put_i32(p, 1);
+            for (j = 0; j < n_proba; j++) {
+                p = put_i32(p, 8);
+                p = put_f64(p, proba[j]);
+            }
+        }
+        if (lat == Py_None) {
+            p = put_i32(p, -1);
         }
         else {
-            for (j = 0; j < 4; j++)
-                p = put_i32(p, -1);
+            p = put_i32(p, 4);
+            p = put_f32(p, (float)latency);
+        }
+        if (segment == NULL) {
+            p = put_i32(p, -1);
+        }
+        else {
+            p = put_bytes(p, PyBytes_AS_STRING(segment), PyBytes_GET_SIZE(segment));
+            Py_DECREF(segment);
         }
         if (p - PyBytes_AS_STRING(row) != size) { /* cannot happen: the sizes above */
             Py_DECREF(row);

@@ -16,5 +16,9 @@ def encode_columns(
     cat_head: bytes,
     texts: dict[Any, bytes],
     format_id: Callable[[Any], str],
+    probas: list[Any] | None = None,
+    order: tuple[str, ...] | None = None,
+    segments: list[Any] | None = None,
+    segment_field: Callable[[Any], bytes] | None = None,
     /,
 ) -> list[bytes] | None: ...

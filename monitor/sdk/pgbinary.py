@@ -221,16 +221,45 @@ def finite_float(value: Any) -> bool:
     return type(value) is float and math.isfinite(value)
 
 
+class SegmentCache(dict[tuple[tuple[str, str], ...], bytes]):
+    """Encoded JSONB fields of segments (``{"region": "eu"}``: few distinct ones, repeated).
+
+    Called by the C encoder for each record's segment; raises for anything but string keys
+    and values without NUL, so that the general path cleans and counts those. An empty
+    segment is a null, as on the general path (:func:`monitor.sdk.pgclean.prediction_row`).
+    """
+
+    LIMIT = 10_000
+
+    def __call__(self, segment: Any) -> bytes:
+        if type(segment) is not dict:
+            raise TypeError("not a dict")
+        key = tuple(segment.items())
+        field = self.get(key)
+        if field is None:
+            for k, v in key:
+                if type(k) is not str or type(v) is not str or "\x00" in k or "\x00" in v:
+                    raise TypeError("not a plain segment")
+            field = jsonb(segment) if segment else NULL
+            if len(self) < self.LIMIT:
+                self[key] = field
+        return field
+
+
 def encode_uniform_batch(
     records: Sequence[Sequence[Any]],
     fast: FastPlan,
     model_field: bytes,
     version_field: bytes,
     texts: TextCache,
+    classes: Sequence[str] | None = None,
+    segments: SegmentCache | None = None,
 ) -> list[bytes] | None:
     """Encode a whole batch of record tuples column by column (see :func:`encode_columns`),
-    when every record has the fast plan's feature names and no proba or segment. Returns None
-    for any other batch; the caller then encodes record by record (cleaning and counting).
+    when every record has the fast plan's feature names. Records with a proba or a segment
+    are for the C encoder only (``classes``: the version's class order for proba mappings;
+    ``segments``: the writer's :class:`SegmentCache`). Returns None for any other batch; the
+    caller then encodes record by record (cleaning and counting).
     """
     n = len(records)
     try:
@@ -239,15 +268,38 @@ def encode_uniform_batch(
         # itemgetters raise KeyError for a missing one (4x cheaper than comparing keys).
         if list(map(len, feats)).count(fast.n + fast.m) != n:
             return None
-        if [r[4] for r in records].count(None) != n or [r[6] for r in records].count(None) != n:
-            return None
+        probas = [r[4] for r in records]
+        segs = [r[6] for r in records]
         ids = [r[0] for r in records]
         times = [r[1] for r in records]
         preds = [r[3] for r in records]
         lats = [r[5] for r in records]
     except Exception:
         return None
-    return encode_columns(feats, ids, times, preds, lats, fast, model_field, version_field, texts)
+    if probas.count(None) == n and segs.count(None) == n:
+        return encode_columns(
+            feats, ids, times, preds, lats, fast, model_field, version_field, texts
+        )
+    if _speedups is None or segments is None:
+        return None
+    return _speedups.encode_columns(
+        feats,
+        ids,
+        times,
+        preds,
+        lats,
+        fast.numeric_names,
+        fast.categorical_names,
+        FIELDS + model_field + LEN8,
+        version_field + (fast.num_head if fast.n else NULL),
+        fast.cat_head,
+        texts,
+        format_id,
+        probas,
+        tuple(classes) if classes is not None else None,
+        segs,
+        segments,
+    )
 
 
 def encode_columns(

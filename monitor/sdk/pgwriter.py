@@ -40,6 +40,7 @@ from psycopg.types.json import Jsonb
 from monitor.sdk.pgbinary import (
     HEADER,
     TRAILER,
+    SegmentCache,
     TextCache,
     encode_columns,
     encode_uniform_batch,
@@ -122,6 +123,7 @@ class PostgresWriter:
         self._versions: dict[tuple[int, str], tuple[int, list[str] | None]] = {}
         self._schemas: dict[int, FeatureSchema] = {}
         self._texts = TextCache()
+        self._segments = SegmentCache()
         self._frozen = False
         self.max_record_bytes = max_record_bytes
         self._days: frozenset[str] = frozenset()
@@ -398,7 +400,7 @@ class PostgresWriter:
         record by record (usual records inlined, the rest cleaned and counted). Records that
         cannot be encoded go to ``refused`` (dead letters, once the COPY is done); too large
         ones are counted."""
-        encoded = self._encode_uniform(fixed, schema, chunk)
+        encoded = self._encode_uniform(model_id, version, fixed, schema, chunk)
         if encoded is not None and max(map(len, encoded)) <= self.max_record_bytes:
             return encoded
         rows: list[bytes] = []
@@ -421,7 +423,12 @@ class PostgresWriter:
         return rows
 
     def _encode_uniform(
-        self, fixed: tuple[bytes, bytes], schema: FeatureSchema, chunk: Sequence[Any]
+        self,
+        model_id: int,
+        version: str,
+        fixed: tuple[bytes, bytes],
+        schema: FeatureSchema,
+        chunk: Sequence[Any],
     ) -> list[bytes] | None:
         """The whole chunk column-wise (C-level map/zip), or None when it is not uniform."""
         if isinstance(chunk, RowBlock):  # log_batch's rows, read in place
@@ -437,7 +444,10 @@ class PostgresWriter:
         plan = schema.fast.get(tuple(first)) if type(first) is dict else None
         if plan is None:
             return None
-        return encode_uniform_batch(chunk, plan, *fixed, self._texts)
+        classes = self._versions.get((model_id, version), (0, None))[1]
+        return encode_uniform_batch(
+            chunk, plan, *fixed, self._texts, classes=classes, segments=self._segments
+        )
 
     def _prediction_row(
         self,

@@ -168,13 +168,110 @@ def test_the_sdk_stores_the_same_rows_with_and_without_the_c_encoder(
             monkeypatch.setattr(pgbinary, "_speedups", None)
         client = Monitor(model, "1", dsn=dsn, spool_dir=spool_dir / model)
         assert client.log_batch(rows) == len(rows)
-        client.log({"a": 1.5, "b": 2, "x": "k9"}, 1, id="single")
+        for i in range(300):  # log()'s worker path, with proba and segment
+            client.log(
+                {"a": 1.5 * i, "b": i, "x": f"k{i % 4}"},
+                i % 2,
+                id=f"single{i}",
+                proba={"0": 0.25, "1": 0.75} if i % 3 else [0.5, 0.5],
+                segment={"region": ["eu", "us"][i % 2]} if i % 5 else None,
+                latency_ms=2.5 if i % 7 else None,
+            )
         assert client.flush(10)
+        assert client.stats()["dropped_total"] == 0
         client.shutdown()
     query = (
-        "SELECT p.record_id, p.num, p.cat, p.prediction_num FROM predictions p"
-        " JOIN models m ON m.id = p.model_id WHERE m.name = %s ORDER BY 1"
+        "SELECT p.record_id, p.num, p.cat, p.prediction_num, p.proba, p.segment, p.latency_ms"
+        " FROM predictions p JOIN models m ON m.id = p.model_id WHERE m.name = %s ORDER BY 1"
     )
     with_c = pg.execute(query, ("with-c",)).fetchall()
-    assert len(with_c) == len(rows) + 1
+    assert len(with_c) == len(rows) + 300
+    assert sum(1 for r in with_c if r[4] is not None and r[5] is not None) > 100
     assert with_c == pg.execute(query, ("without-c",)).fetchall()
+
+
+def test_records_with_proba_and_segment_encode_in_c_like_the_general_path(dsn: str) -> None:
+    """C takes batches with a proba (a mapping over the version's classes, or a sequence) and
+    a segment (string keys and values); its bytes are the general path's, record by record,
+    or it declines. Random batches mix the plain case with what the general path cleans."""
+    import random
+
+    from monitor.sdk.pgbinary import SegmentCache, encode_uniform_batch
+    from monitor.sdk.pgwriter import PostgresWriter
+    from monitor.sdk.records import WriteResult
+
+    rng = random.Random(11)
+    plain_probas: list[Any] = [
+        None,
+        {"a": 0.2, "b": 0.3, "c": 0.5},
+        {"c": 0.1, "a": 0.6, "b": 0.3},
+        [0.25, 0.75],
+        (1, 0.0, 0.5),
+    ]
+    odd_probas: list[Any] = [
+        {"a": 0.2, "b": 0.8},  # a class missing
+        {"a": 0.2, "b": 0.3, "c": 0.4, "d": 0.1},  # a new class
+        {0: 0.5, 1: 0.5, 2: 0.0},  # keys that are not strings
+        {"a": math.nan, "b": 0.5, "c": 0.5},
+        [True, 0.5],
+        [],
+        "0.5",
+        0.5,
+    ]
+    plain_segments: list[Any] = [None, {}, {"region": "eu"}, {"region": "ümlaut", "tier": "x"}]
+    odd_segments: list[Any] = [{"region": 5}, {7: "a"}, {"r": "a\x00b"}, {"r": None}, ["eu"]]
+    ns = time.time_ns()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        writer = PostgresWriter(conn)
+        seed_record = (
+            "s0",
+            ns,
+            {"a1": 1.0, "k": "x"},
+            1,
+            {"a": 0.1, "b": 0.2, "c": 0.7},
+            None,
+            None,
+        )
+        writer.write_predictions("encp", "1", [seed_record])  # registers the shape and classes
+        model_id = writer.model_id("encp")
+        fixed = (int4(model_id), int4(writer.version_id(model_id, "1")))
+        schema = writer.schema(model_id)
+        fast = schema.fast[("a1", "k")]
+        assert fast is not None
+        classes = writer._versions[(model_id, "1")][1]
+        assert classes == ["a", "b", "c"]
+        taken = declined = 0
+        for round_no in range(400):
+            odd = round_no % 2 == 1
+            batch = []
+            for i in range(rng.randint(1, 6)):
+                probas = plain_probas + (odd_probas if odd and rng.random() < 0.3 else [])
+                segments = plain_segments + (odd_segments if odd and rng.random() < 0.3 else [])
+                batch.append(
+                    (
+                        f"r{round_no}-{i}",
+                        ns + rng.randint(0, 10**9),
+                        {"a1": rng.uniform(-5, 5), "k": rng.choice(["x", "y", "z"])},
+                        rng.choice([0, 1, 0.5, -2.25] + ([True] if odd else [])),
+                        rng.choice(probas),
+                        rng.choice([None, 1.5, 20.0]),
+                        rng.choice(segments),
+                    )
+                )
+            result = WriteResult()
+            try:
+                by_record: list[bytes] | None = [
+                    writer._prediction_row(model_id, "1", fixed, schema, r, result) for r in batch
+                ]
+            except Exception:  # the general path refuses it (a dead letter): C must decline
+                by_record = None
+            in_c = encode_uniform_batch(
+                batch, fast, *fixed, writer._texts, classes=classes, segments=SegmentCache()
+            )
+            if in_c is None:
+                declined += 1
+            else:
+                assert by_record is not None, batch
+                taken += 1
+                assert in_c == by_record, batch
+        assert taken > 150 and declined > 50, (taken, declined)

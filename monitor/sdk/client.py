@@ -516,7 +516,6 @@ def _hot_log(monitor: Monitor) -> Any:
                 owner._counters.drop("invalid", 1)
 
     log.__doc__ = Monitor.log.__doc__
-    log.__wrapped__ = Monitor.log  # type: ignore[attr-defined]
     return log
 
 

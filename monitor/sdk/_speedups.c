@@ -150,6 +150,33 @@ static int plain_micros(PyObject *value, int64_t *out)
     return 1;
 }
 
+/* A row's event time: an exact int of nanoseconds, or whatever ``micros_of`` (Python:
+ * pgbinary.datetime_micros, aware datetimes) turns into an exact int of microseconds since
+ * 2000-01-01. 0 (no error set) when not plain. */
+static int row_micros(PyObject *value, PyObject *micros_of, int64_t *out)
+{
+    PyObject *micros;
+    long long v;
+    if (PyLong_CheckExact(value))
+        return plain_micros(value, out);
+    if (micros_of == Py_None)
+        return 0;
+    micros = PyObject_CallOneArg(micros_of, value);
+    if (micros == NULL || !PyLong_CheckExact(micros)) {
+        Py_XDECREF(micros);
+        PyErr_Clear();
+        return 0;
+    }
+    v = PyLong_AsLongLong(micros);
+    Py_DECREF(micros);
+    if (v == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
 /* The cached text[] element (length-prefixed UTF-8, or a null) of a category value, a new
  * reference; NULL (with no error set) when the value is not plain. A miss goes through
  * texts[value], i.e. TextCache.__missing__, which encodes, caches and refuses non-strings. */
@@ -220,6 +247,7 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
     PyObject *feats, *ids, *times, *preds, *lats, *numeric, *categorical;
     PyObject *head, *version_num_head, *cat_head, *texts, *format_id;
     PyObject *probas = Py_None, *order = Py_None, *segments = Py_None, *segment_field = Py_None;
+    PyObject *micros_of = Py_None;
     PyObject *out = NULL, **elements = NULL;
     double *nums = NULL;
     Py_ssize_t n, n_num, n_cat, i, j;
@@ -227,11 +255,12 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
     int64_t micros0 = 0;
     (void)self;
 
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!SSSO!O|OOOO:encode_columns", &PyList_Type,
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!SSSO!O|OOOOO:encode_columns", &PyList_Type,
                           &feats, &PyList_Type, &ids, &PyList_Type, &times, &PyList_Type, &preds,
                           &PyList_Type, &lats, &PyTuple_Type, &numeric, &PyTuple_Type,
                           &categorical, &head, &version_num_head, &cat_head, &PyDict_Type,
-                          &texts, &format_id, &probas, &order, &segments, &segment_field))
+                          &texts, &format_id, &probas, &order, &segments, &segment_field,
+                          &micros_of))
         return NULL;
     n = PyList_GET_SIZE(feats);
     if (PyList_GET_SIZE(ids) != n || PyList_GET_SIZE(times) != n ||
@@ -320,7 +349,7 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
             goto unusual;
         if (probas != NULL && !plain_proba(PyList_GET_ITEM(probas, i), order, proba, &n_proba))
             goto unusual;
-        if (!constant_time && !plain_micros(PyList_GET_ITEM(times, i), &micros))
+        if (!constant_time && !row_micros(PyList_GET_ITEM(times, i), micros_of, &micros))
             goto unusual;
         if (segments != NULL && PyList_GET_ITEM(segments, i) != Py_None) {
             /* Its JSONB field (length included), from pgbinary.segment_field's cache. */

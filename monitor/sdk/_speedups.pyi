@@ -20,5 +20,6 @@ def encode_columns(
     order: tuple[str, ...] | None = None,
     segments: list[Any] | None = None,
     segment_field: Callable[[Any], bytes] | None = None,
+    micros_of: Callable[[Any], int] | None = None,
     /,
 ) -> list[bytes] | None: ...

@@ -221,6 +221,15 @@ def finite_float(value: Any) -> bool:
     return type(value) is float and math.isfinite(value)
 
 
+def datetime_micros(value: Any) -> int:
+    """Microseconds since 2000-01-01 UTC of an aware ``datetime`` (exactly that type), for the
+    C encoder; raises for anything else (a naive datetime, a pandas Timestamp...), which the
+    Python paths then take."""
+    if type(value) is not datetime or value.tzinfo is None:
+        raise TypeError("not an aware datetime")
+    return int((value - PG_EPOCH) // ONE_US)
+
+
 class SegmentCache(dict[tuple[tuple[str, str], ...], bytes]):
     """Encoded JSONB fields of segments (``{"region": "eu"}``: few distinct ones, repeated).
 
@@ -299,6 +308,7 @@ def encode_uniform_batch(
         tuple(classes) if classes is not None else None,
         segs,
         segments,
+        datetime_micros,
     )
 
 
@@ -343,6 +353,11 @@ def encode_columns(
             fast.cat_head,
             texts,
             format_id,
+            None,
+            None,
+            None,
+            None,
+            datetime_micros,
         )
         if rows is not None:
             return rows

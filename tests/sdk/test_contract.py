@@ -385,7 +385,12 @@ def test_column_wise_batch_encoding_equals_row_by_row(dsn: str) -> None:
         records[3]._replace(features={**records[3].features, "x": math.nan}),
         records[3]._replace(features={**records[3].features, "n": None}),
         records[3]._replace(features={**records[3].features, "c": 5}),
-        records[3]._replace(proba=[0.1, 0.9]),
-        records[3]._replace(event_ts=ts),  # mixed kinds of time in one batch
+        records[3]._replace(proba=[0.1, 0.9]),  # a proba: for the C encoder with its caches
     ):
         assert encode_uniform_batch([*records[:3], odd], fast, *fixed, writer._texts) is None
+    # Mixed kinds of time in one batch: the C encoder takes each row's own (same bytes).
+    mixed = [*records[:3], records[3]._replace(event_ts=ts)]
+    assert encode_uniform_batch(mixed, fast, *fixed, writer._texts) == [
+        *one_by_one[:3],
+        by_row_dt[3],
+    ]

@@ -93,7 +93,9 @@ def both(feats: list[Any], *columns: list[Any]) -> tuple[list[bytes] | None, lis
         FIXED[1] + PLAN.num_head,
         PLAN.cat_head,
     )
-    c_rows = _speedups.encode_columns(*args, TextCache(), format_id)
+    c_rows = _speedups.encode_columns(
+        *args, TextCache(), format_id, None, None, None, None, pgbinary.datetime_micros
+    )
     py_rows = encode_columns_py(feats, *columns, PLAN, *FIXED, TextCache())
     return c_rows, py_rows
 
@@ -135,7 +137,7 @@ def test_unusual_values_are_left_to_python() -> None:
     for row in cases:
         assert both([row], ["r"], [NOW], [0.5], [None])[0] is None, row
     assert both([plain], ["r\x00"], [NOW], [0.5], [None])[0] is None
-    assert both([plain], ["r"], [datetime.now(UTC)], [0.5], [None])[0] is None
+    assert both([plain], ["r"], [datetime.now()], [0.5], [None])[0] is None  # naive
     assert both([plain], ["r"], [NOW], [True], [None])[0] is None
     assert both([plain], ["r"], [NOW], [0.5], [1e39])[0] is None
     c_rows, py_rows = both([plain], ["r"], [NOW], [0.5], [None])
@@ -150,7 +152,7 @@ def test_encode_columns_uses_c_and_falls_back_to_python() -> None:
     )
     at = [datetime(2026, 1, 2, tzinfo=UTC)]
     by_python = encode_columns([plain], ["r"], at, [1.0], [None], PLAN, *FIXED, TextCache())
-    assert by_python is not None  # C declines datetimes; the Python encoder takes them
+    assert by_python is not None  # aware datetimes: C takes them too, with the same bytes
     assert by_python == encode_columns_py(
         [plain], ["r"], at, [1.0], [None], PLAN, *FIXED, TextCache()
     )
@@ -250,7 +252,13 @@ def test_records_with_proba_and_segment_encode_in_c_like_the_general_path(dsn: s
                 batch.append(
                     (
                         f"r{round_no}-{i}",
-                        ns + rng.randint(0, 10**9),
+                        rng.choice(
+                            [
+                                ns + rng.randint(0, 10**9),
+                                datetime.fromtimestamp(rng.randint(0, 2**31), UTC),
+                            ]
+                            + ([datetime(2026, 1, 2, 3)] if odd else [])  # naive: general path
+                        ),
                         {"a1": rng.uniform(-5, 5), "k": rng.choice(["x", "y", "z"])},
                         rng.choice([0, 1, 0.5, -2.25] + ([True] if odd else [])),
                         rng.choice(probas),

@@ -289,7 +289,27 @@ def encode_uniform_batch(
         return encode_columns(
             feats, ids, times, preds, lats, fast, model_field, version_field, texts
         )
-    if _speedups is None or segments is None:
+    if segments is None:
+        return None
+    extras = (probas, tuple(classes) if classes is not None else None, segs, segments)
+    return _in_c(feats, ids, times, preds, lats, fast, model_field, version_field, texts, extras)
+
+
+def _in_c(
+    feats: list[Any],
+    ids: list[Any],
+    times: list[Any],
+    preds: list[Any],
+    lats: list[Any],
+    fast: FastPlan,
+    model_field: bytes,
+    version_field: bytes,
+    texts: TextCache,
+    extras: tuple[Any, Any, Any, Any] = (None, None, None, None),
+) -> list[bytes] | None:
+    """The C encoder's rows (None: not built, or it declined). ``extras``: probas, the
+    version's class order, segments and the :class:`SegmentCache`, or four Nones."""
+    if _speedups is None:
         return None
     return _speedups.encode_columns(
         feats,
@@ -304,10 +324,7 @@ def encode_uniform_batch(
         fast.cat_head,
         texts,
         format_id,
-        probas,
-        tuple(classes) if classes is not None else None,
-        segs,
-        segments,
+        *extras,
         datetime_micros,
     )
 
@@ -340,25 +357,7 @@ def encode_columns(
         and type(preds) is list
         and type(lats) is list
     ):
-        rows = _speedups.encode_columns(
-            feats,
-            ids,
-            times,
-            preds,
-            lats,
-            fast.numeric_names,
-            fast.categorical_names,
-            FIELDS + model_field + LEN8,
-            version_field + (fast.num_head if fast.n else NULL),
-            fast.cat_head,
-            texts,
-            format_id,
-            None,
-            None,
-            None,
-            None,
-            datetime_micros,
-        )
+        rows = _in_c(feats, ids, times, preds, lats, fast, model_field, version_field, texts)
         if rows is not None:
             return rows
     return encode_columns_py(

@@ -40,6 +40,8 @@ def test_bad_input_is_counted_and_strict_mode_raises(dsn: str, spool_dir: Path) 
     client.log([1, 2], 1)  # type: ignore[arg-type]
     assert client.stats()["dropped"]["invalid"] == 2
     assert client.stats()["enqueued"] == 0
+    Monitor.log(client, {"x": 1.0}, 0, id="through-the-method")  # the documented method
+    assert client.stats()["enqueued"] == 1
     strict = Monitor("hot", "1", dsn=dsn, spool_dir=spool_dir / "strict", strict=True)
     try:
         strict.log(None, 1)  # type: ignore[arg-type]

@@ -17,6 +17,9 @@
  * callable, pgbinary.SegmentCache): the records log() usually gets. Their reference is the
  * general path (pgclean.prediction_row), which takes ~4x the time per record.
  *
+ * With ``partial``, a row that is not the plain case becomes None in the list instead of
+ * making the whole answer None: one NaN then costs its own row the Python way, not its chunk.
+ *
  * Row layout (PostgreSQL binary COPY tuple, 12 fields, big-endian; see pgbinary.py):
  *   [2 field count][model int4 field][8][event_ts int8][id len][id][version int4 field]
  *   num float8[]: [len][20-byte array header] then per value [8][float8]   (or NULL)
@@ -248,6 +251,8 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
     PyObject *head, *version_num_head, *cat_head, *texts, *format_id;
     PyObject *probas = Py_None, *order = Py_None, *segments = Py_None, *segment_field = Py_None;
     PyObject *micros_of = Py_None;
+    int partial = 0;
+    Py_ssize_t n_keys = -1;
     PyObject *out = NULL, **elements = NULL;
     double *nums = NULL;
     Py_ssize_t n, n_num, n_cat, i, j;
@@ -255,12 +260,12 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
     int64_t micros0 = 0;
     (void)self;
 
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!SSSO!O|OOOOO:encode_columns", &PyList_Type,
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!SSSO!O|OOOOOpn:encode_columns", &PyList_Type,
                           &feats, &PyList_Type, &ids, &PyList_Type, &times, &PyList_Type, &preds,
                           &PyList_Type, &lats, &PyTuple_Type, &numeric, &PyTuple_Type,
                           &categorical, &head, &version_num_head, &cat_head, &PyDict_Type,
                           &texts, &format_id, &probas, &order, &segments, &segment_field,
-                          &micros_of))
+                          &micros_of, &partial, &n_keys))
         return NULL;
     n = PyList_GET_SIZE(feats);
     if (PyList_GET_SIZE(ids) != n || PyList_GET_SIZE(times) != n ||
@@ -321,52 +326,52 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
         Py_ssize_t size, cat_len = 0;
         char *p;
 
-        if (!PyDict_CheckExact(feat))
-            goto unusual;
+        if (!PyDict_CheckExact(feat) || (n_keys >= 0 && PyDict_GET_SIZE(feat) != n_keys))
+            goto row_unusual; /* n_keys: other keys than the plan's are the general path's */
         for (j = 0; j < n_num; j++) {
             PyObject *value = PyDict_GetItemWithError(feat, PyTuple_GET_ITEM(numeric, j));
             if (value == NULL || !plain_number(value, &nums[j]))
-                goto unusual;
+                goto row_unusual;
         }
         for (j = 0; j < n_cat; j++) {
             PyObject *value = PyDict_GetItemWithError(feat, PyTuple_GET_ITEM(categorical, j));
             PyObject *element;
             if (value == NULL)
-                goto unusual;
+                goto row_unusual;
             /* Held: the lookup below may run Python code (a key's __hash__ or __eq__,
              * TextCache.__missing__), during which another thread may change the row. */
             Py_INCREF(value);
             element = category_element(texts, value);
             Py_DECREF(value);
             if (element == NULL)
-                goto unusual;
+                goto row_unusual;
             cat_len += PyBytes_GET_SIZE(element);
             elements[j] = element; /* owned until the row is written (below) */
         }
         if (!plain_number(PyList_GET_ITEM(preds, i), &prediction))
-            goto unusual;
+            goto row_unusual;
         if (lat != Py_None && (!plain_number(lat, &latency) || fabs(latency) > FLOAT4_MAX))
-            goto unusual;
+            goto row_unusual;
         if (probas != NULL && !plain_proba(PyList_GET_ITEM(probas, i), order, proba, &n_proba))
-            goto unusual;
+            goto row_unusual;
         if (!constant_time && !row_micros(PyList_GET_ITEM(times, i), micros_of, &micros))
-            goto unusual;
+            goto row_unusual;
         if (segments != NULL && PyList_GET_ITEM(segments, i) != Py_None) {
             /* Its JSONB field (length included), from pgbinary.segment_field's cache. */
             segment = PyObject_CallOneArg(segment_field, PyList_GET_ITEM(segments, i));
             if (segment == NULL || !PyBytes_CheckExact(segment)) {
                 Py_XDECREF(segment);
-                goto unusual;
+                goto row_unusual;
             }
         }
         if (!id_utf8(PyList_GET_ITEM(ids, i), format_id, &rid, &rid_data, &rid_size)) {
             Py_XDECREF(segment);
-            goto unusual;
+            goto row_unusual;
         }
         if (rid_size > INT32_MAX / 2 || cat_len > INT32_MAX / 2) { /* no int4 length for it */
             Py_DECREF(rid);
             Py_XDECREF(segment);
-            goto unusual;
+            goto row_unusual;
         }
 
         size = PyBytes_GET_SIZE(head) + 8 + 4 + rid_size +
@@ -442,6 +447,15 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
         }
         PyList_SET_ITEM(out, i, row);
         release(elements, n_cat);
+        continue;
+
+    row_unusual: /* this row is not the plain case */
+        if (!partial)
+            goto unusual;
+        PyErr_Clear();
+        release(elements, n_cat);
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(out, i, Py_None); /* the caller encodes this one the Python way */
     }
     PyMem_Free(nums);
     PyMem_Free(elements);

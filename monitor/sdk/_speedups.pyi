@@ -21,5 +21,7 @@ def encode_columns(
     segments: list[Any] | None = None,
     segment_field: Callable[[Any], bytes] | None = None,
     micros_of: Callable[[Any], int] | None = None,
+    partial: bool = False,
+    n_keys: int = -1,
     /,
-) -> list[bytes] | None: ...
+) -> list[bytes | None] | None: ...

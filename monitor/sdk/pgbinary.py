@@ -263,12 +263,14 @@ def encode_uniform_batch(
     texts: TextCache,
     classes: Sequence[str] | None = None,
     segments: SegmentCache | None = None,
-) -> list[bytes] | None:
+    partial: bool = False,
+) -> Sequence[bytes | None] | None:
     """Encode a whole batch of record tuples column by column (see :func:`encode_columns`),
     when every record has the fast plan's feature names. Records with a proba or a segment
     are for the C encoder only (``classes``: the version's class order for proba mappings;
     ``segments``: the writer's :class:`SegmentCache`). Returns None for any other batch; the
-    caller then encodes record by record (cleaning and counting).
+    caller then encodes record by record (cleaning and counting). With ``partial`` (and the C
+    encoder), a record that is not the plain case is a None in the list instead.
     """
     n = len(records)
     try:
@@ -285,13 +287,19 @@ def encode_uniform_batch(
         lats = [r[5] for r in records]
     except Exception:
         return None
+    width = fast.n + fast.m
+    extras = (probas, tuple(classes) if classes is not None else None, segs, segments)
+    if partial and segments is not None and _speedups is not None:
+        columns = (feats, ids, times, preds, lats)
+        return _in_c(*columns, fast, model_field, version_field, texts, extras, True, width)
+    if list(map(len, feats)).count(width) != n:
+        return None
     if probas.count(None) == n and segs.count(None) == n:
         return encode_columns(
             feats, ids, times, preds, lats, fast, model_field, version_field, texts
         )
     if segments is None:
         return None
-    extras = (probas, tuple(classes) if classes is not None else None, segs, segments)
     return _in_c(feats, ids, times, preds, lats, fast, model_field, version_field, texts, extras)
 
 
@@ -306,9 +314,12 @@ def _in_c(
     version_field: bytes,
     texts: TextCache,
     extras: tuple[Any, Any, Any, Any] = (None, None, None, None),
-) -> list[bytes] | None:
+    partial: bool = False,
+    n_keys: int = -1,
+) -> Sequence[bytes | None] | None:
     """The C encoder's rows (None: not built, or it declined). ``extras``: probas, the
-    version's class order, segments and the :class:`SegmentCache`, or four Nones."""
+    version's class order, segments and the :class:`SegmentCache`, or four Nones. With
+    ``partial``, rows it declines are Nones; ``n_keys``: each row's exact number of keys."""
     if _speedups is None:
         return None
     return _speedups.encode_columns(
@@ -326,6 +337,8 @@ def _in_c(
         format_id,
         *extras,
         datetime_micros,
+        partial,
+        n_keys,
     )
 
 
@@ -339,7 +352,8 @@ def encode_columns(
     model_field: bytes,
     version_field: bytes,
     texts: TextCache,
-) -> list[bytes] | None:
+    partial: bool = False,
+) -> Sequence[bytes | None] | None:
     """Encode rows given as columns with C-level ``map``/``zip`` (no Python bytecode per value)
     when they hold only the usual types: numbers in numeric slots, strings in categorical ones,
     a numeric prediction, time from ``time_ns()`` or aware datetimes, finite values. ``feats``
@@ -347,7 +361,9 @@ def encode_columns(
     Returns None for anything else (the caller then goes record by record).
 
     The C encoder (:mod:`monitor.sdk._speedups`) does the plain case, several times faster;
-    it answers None for anything unusual, and this Python code, the reference, decides.
+    it answers None for anything unusual, and this Python code, the reference, decides. With
+    ``partial``, the C encoder answers None only for the rows it declines (the caller encodes
+    those one by one), not for the whole batch.
     """
     if (
         _speedups is not None
@@ -357,7 +373,8 @@ def encode_columns(
         and type(preds) is list
         and type(lats) is list
     ):
-        rows = _in_c(feats, ids, times, preds, lats, fast, model_field, version_field, texts)
+        columns = (feats, ids, times, preds, lats)
+        rows = _in_c(*columns, fast, model_field, version_field, texts, partial=partial)
         if rows is not None:
             return rows
     return encode_columns_py(

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -401,11 +401,22 @@ class PostgresWriter:
         cannot be encoded go to ``refused`` (dead letters, once the COPY is done); too large
         ones are counted."""
         encoded = self._encode_uniform(model_id, version, fixed, schema, chunk)
-        if encoded is not None and max(map(len, encoded)) <= self.max_record_bytes:
-            return encoded
+        if encoded is not None and None not in encoded:
+            whole = cast(list[bytes], encoded)  # a list from the encoders, without holes
+            if max(map(len, whole)) <= self.max_record_bytes:
+                return whole
+        if encoded is None:
+            encoded = [None] * len(chunk)
         rows: list[bytes] = []
         plans, texts = schema.fast, self._texts
-        for rec in chunk:
+        for i, row in enumerate(encoded):
+            if row is not None:  # the C encoder's
+                if len(row) > self.max_record_bytes:
+                    result.too_large += 1
+                else:
+                    rows.append(row)
+                continue
+            rec = chunk[i]  # declined (or no uniform path): record by record
             try:
                 row = encode_usual(rec, plans, texts, *fixed)
             except Exception:  # anything unusual: the general path cleans and counts it
@@ -429,8 +440,9 @@ class PostgresWriter:
         fixed: tuple[bytes, bytes],
         schema: FeatureSchema,
         chunk: Sequence[Any],
-    ) -> list[bytes] | None:
-        """The whole chunk column-wise (C-level map/zip), or None when it is not uniform."""
+    ) -> Sequence[bytes | None] | None:
+        """The whole chunk column-wise (C-level map/zip), or None when it is not uniform; the
+        C encoder's Nones are the records it declined (the caller encodes those)."""
         if isinstance(chunk, RowBlock):  # log_batch's rows, read in place
             names = chunk.feature_names()
             plan = schema.fast.get(names)
@@ -438,7 +450,7 @@ class PostgresWriter:
             if plan is None or columns is None:
                 return None
             return encode_columns(
-                chunk.rows, chunk.ids, chunk.times, *columns, plan, *fixed, self._texts
+                chunk.rows, chunk.ids, chunk.times, *columns, plan, *fixed, self._texts, True
             )
         first = chunk[0][2] if chunk else None
         plan = schema.fast.get(tuple(first)) if type(first) is dict else None
@@ -446,7 +458,13 @@ class PostgresWriter:
             return None
         classes = self._versions.get((model_id, version), (0, None))[1]
         return encode_uniform_batch(
-            chunk, plan, *fixed, self._texts, classes=classes, segments=self._segments
+            chunk,
+            plan,
+            *fixed,
+            self._texts,
+            classes=classes,
+            segments=self._segments,
+            partial=True,
         )
 
     def _prediction_row(

@@ -3,6 +3,7 @@ one connection fails after the other committed, or dies between blocks."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from datetime import UTC, datetime
@@ -134,3 +135,33 @@ def test_a_second_connection_that_cannot_open_leaves_the_block_to_the_first(
         assert result.inserted == N and writer._lane is None
         assert writer.lane() is None  # not retried at once (LANE_RETRY)
     assert count(pg, "predictions") == N
+
+
+def test_one_odd_record_costs_only_its_own_row_the_general_path(dsn: str) -> None:
+    """A NaN in one record of a chunk: the C encoder takes the others, the general path that
+    one (and counts the NaN); every row is what the general path makes of its record."""
+    from monitor.sdk.pgbinary import int4
+    from monitor.sdk.records import WriteResult
+
+    ns = time.time_ns()
+    chunk = [
+        (f"o{i}", ns + i, {"x": float(i), "c": "k"}, 1, {"0": 0.4, "1": 0.6}, 2.0, {"r": "eu"})
+        for i in range(100)
+    ]
+    chunk[50] = (*chunk[50][:2], {"x": math.nan, "c": "k"}, *chunk[50][3:])
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        writer = PostgresWriter(conn)
+        writer.write_predictions("odd", "1", chunk[:1])  # registers the shape and classes
+        model_id = writer.model_id("odd")
+        fixed = (int4(model_id), int4(writer.version_id(model_id, "1")))
+        schema = writer.schema(model_id)
+        mixed = writer._encode_uniform(model_id, "1", fixed, schema, chunk)
+        assert mixed is not None
+        assert [i for i, row in enumerate(mixed) if row is None] == [50]
+        result = WriteResult()
+        rows = writer._encode_chunk(model_id, "1", fixed, schema, chunk, result, [])
+        reference = WriteResult()
+        assert rows == [
+            writer._prediction_row(model_id, "1", fixed, schema, rec, reference) for rec in chunk
+        ]
+        assert result.counts.nonfinite == reference.counts.nonfinite == 1

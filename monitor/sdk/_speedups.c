@@ -319,7 +319,7 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
         PyObject *row, *rid;
         const char *rid_data;
         Py_ssize_t rid_size;
-        double prediction, latency = 0.0, proba[MAX_CLASSES];
+        double prediction, latency = 0.0, total, proba[MAX_CLASSES];
         Py_ssize_t n_proba = -1; /* -1: a null proba */
         PyObject *lat = PyList_GET_ITEM(lats, i), *segment = NULL;
         int64_t micros = micros0;
@@ -328,11 +328,15 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
 
         if (!PyDict_CheckExact(feat) || (n_keys >= 0 && PyDict_GET_SIZE(feat) != n_keys))
             goto row_unusual; /* n_keys: other keys than the plan's are the general path's */
+        total = 0.0;
         for (j = 0; j < n_num; j++) {
             PyObject *value = PyDict_GetItemWithError(feat, PyTuple_GET_ITEM(numeric, j));
             if (value == NULL || !plain_number(value, &nums[j]))
                 goto row_unusual;
+            total += nums[j];
         }
+        if (!isfinite(total)) /* the Python reference's rule: a row whose sum overflows */
+            goto row_unusual;
         for (j = 0; j < n_cat; j++) {
             PyObject *value = PyDict_GetItemWithError(feat, PyTuple_GET_ITEM(categorical, j));
             PyObject *element;

@@ -225,10 +225,8 @@ class Monitor:
                 _validate({}, id, timestamp, None, None)
             self._append((id, _time_ns() if timestamp is None else timestamp, actual))
             self._next()
-            if self._thread is None:
-                self._start()
-            elif len(self._queue) == self.batch_size:
-                self._wake.set()
+            if self._thread is None or len(self._queue) == self.batch_size:
+                self._kick()
         except Exception:
             if self.strict:
                 raise

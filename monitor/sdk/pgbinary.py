@@ -275,10 +275,6 @@ def encode_uniform_batch(
     n = len(records)
     try:
         feats = [r[2] for r in records]
-        # Same names as the plan: every dict has exactly the plan's number of keys, and the
-        # itemgetters raise KeyError for a missing one (4x cheaper than comparing keys).
-        if list(map(len, feats)).count(fast.n + fast.m) != n:
-            return None
         probas = [r[4] for r in records]
         segs = [r[6] for r in records]
         ids = [r[0] for r in records]
@@ -289,9 +285,11 @@ def encode_uniform_batch(
         return None
     width = fast.n + fast.m
     extras = (probas, tuple(classes) if classes is not None else None, segs, segments)
-    if partial and segments is not None and _speedups is not None:
+    if partial and segments is not None and _speedups is not None:  # C checks each row's keys
         columns = (feats, ids, times, preds, lats)
         return _in_c(*columns, fast, model_field, version_field, texts, extras, True, width)
+    # Same names as the plan: every dict has exactly the plan's number of keys, and the
+    # itemgetters raise KeyError for a missing one (4x cheaper than comparing keys).
     if list(map(len, feats)).count(width) != n:
         return None
     if probas.count(None) == n and segs.count(None) == n:

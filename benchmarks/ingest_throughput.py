@@ -141,16 +141,10 @@ def breakdown(dsn: str, rows: list[dict[str, Any]], n: int) -> tuple[float, floa
     then the server alone: COPY of those pre-encoded rows into the day partition in
     50k-row transactions, as the SDK does, and the same into a copy of that partition without
     its primary key (what the idempotency key costs the server)."""
-    from monitor.sdk.client import BULK_BATCH
-    from monitor.sdk.pgbinary import (
-        HEADER,
-        TRAILER,
-        TextCache,
-        encode_uniform_batch,
-        fast_plan,
-        int4,
-    )
-    from monitor.sdk.pgwriter import PREDICTION_COLUMNS, UNIFORM_CHUNK
+    from monitor.sdk.batch import BULK_BATCH
+    from monitor.sdk.postgres.encode import HEADER, TRAILER, SegmentCache, TextCache, int4
+    from monitor.sdk.postgres.fast import Columns, encode_rows, fast_plan
+    from monitor.sdk.postgres.writer import PREDICTION_COLUMNS, UNIFORM_CHUNK
 
     names = FLOATS + STRINGS
     plan = [("numeric", i) for i in range(12)] + [("categorical", i) for i in range(8)]
@@ -168,9 +162,9 @@ def breakdown(dsn: str, rows: list[dict[str, Any]], n: int) -> tuple[float, floa
             (f"r{i}", ts, rows[i % len(rows)], 0.5, None, None, None)
             for i in range(begin, min(n, begin + UNIFORM_CHUNK))
         ]
-        out = encode_uniform_batch(chunk, fast, *fixed, texts)
-        assert out is not None
-        encoded += out
+        out = encode_rows(Columns.of(chunk), fast, *fixed, texts, None, SegmentCache())
+        assert None not in out
+        encoded += out  # type: ignore[arg-type]
     encode_s = time.perf_counter() - t0
     day = time.strftime("%Y%m%d", time.gmtime(ns / 1e9))
     sql = f"COPY predictions_p{day} ({', '.join(PREDICTION_COLUMNS)}) FROM STDIN (FORMAT BINARY)"

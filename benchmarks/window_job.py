@@ -37,7 +37,7 @@ from monitor.jobs.ranges import drift_over_range  # noqa: E402
 from monitor.jobs.reader import read_window  # noqa: E402
 from monitor.jobs.steps import create_windows, process_one  # noqa: E402
 from monitor.jobs.tick import make_context  # noqa: E402
-from monitor.sdk.pgwriter import PostgresWriter  # noqa: E402
+from monitor.sdk.postgres.writer import PostgresWriter  # noqa: E402
 from monitor.sdk.records import PredictionRecord  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 from monitor.statistics.profiles import CategoricalProfile, profile_numeric  # noqa: E402

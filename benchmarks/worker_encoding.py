@@ -40,7 +40,7 @@ def records(n: int, tag: str, with_extras: bool) -> list[tuple[Any, ...]]:
 
 
 def cpu_per_record(dsn: str, model: str, batch: list[tuple[Any, ...]]) -> float:
-    from monitor.sdk.pgwriter import PostgresWriter
+    from monitor.sdk.postgres.writer import PostgresWriter
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         writer = PostgresWriter(conn)
@@ -56,19 +56,19 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--dsn", default=DEFAULT_DSN)
     args = parser.parse_args()
-    from monitor.sdk import pgbinary
+    from monitor.sdk.postgres import fast
 
-    accelerator = pgbinary._speedups
+    accelerator = fast._speedups
     if accelerator is None:
         sys.exit("the C encoder is not built: pip install -e . with a C compiler")
     with bench_database(args.dsn) as dsn:
         for kind, extras in (("plain", False), ("proba + segment", True)):
             figures = []
             for label, module in (("C", accelerator), ("Python", None)):
-                pgbinary._speedups = module
+                fast._speedups = module
                 batch = records(args.records, f"{label}{extras}", extras)
                 figures.append((label, cpu_per_record(dsn, f"{kind}-{label}", batch)))
-            pgbinary._speedups = accelerator
+            fast._speedups = accelerator
             (_, c), (_, py) = figures
             print(
                 f"{kind:16s}: worker CPU per record {c * 1e6:5.1f} us with the C encoder,"

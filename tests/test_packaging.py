@@ -74,4 +74,4 @@ def test_wheel_ships_the_migrations(tmp_path: Path) -> None:
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "monitor").rglob("*.py")}
     assert modules - names == set(), "add the missing packages to pyproject.toml"
     assert not any(n.startswith("tests/") for n in names)
-    assert any(re.match(r"monitor/sdk/_speedups\..*\.so$", n) for n in names), "C encoder"
+    assert any(re.match(r"monitor/sdk/postgres/_speedups\..*\.so$", n) for n in names), "C encoder"

@@ -19,7 +19,7 @@ import psycopg
 import sqlalchemy as sa
 
 from monitor.demo.data import DAYS, MODEL, generate
-from monitor.sdk.pgwriter import PostgresWriter
+from monitor.sdk.postgres.writer import PostgresWriter
 from monitor.sdk.records import ActualRecord
 from monitor.storage.engine import libpq_url
 

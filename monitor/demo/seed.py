@@ -13,7 +13,7 @@ import psycopg
 import sqlalchemy as sa
 
 from monitor.demo.data import CATEGORICAL, MODEL, NUMERIC, DemoData
-from monitor.sdk.pgwriter import PostgresWriter
+from monitor.sdk.postgres.writer import PostgresWriter
 from monitor.sdk.records import ActualRecord, PredictionRecord
 from monitor.storage.engine import libpq_url
 from monitor.storage.partitions import ensure_partitions

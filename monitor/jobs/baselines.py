@@ -364,7 +364,7 @@ def _register_model(conn: sa.Connection, model: str, version: str) -> tuple[int,
 
 def _register_features(conn: sa.Connection, model_id: int, specs: list[ColumnSpec]) -> None:
     """Append the baseline's features to the slot schema, in order, under the writers' lock."""
-    from monitor.sdk.pgschema import FeatureSchema
+    from monitor.sdk.postgres.schema import FeatureSchema
 
     raw = conn.connection.driver_connection
     assert raw is not None

@@ -1,59 +1,55 @@
 """The ``Monitor`` client: the caller-side half of the SDK.
 
-``log()`` costs a few microseconds and never raises or blocks: it captures the time and an id,
-builds a tuple and appends it to a bounded ``deque`` (``append`` is atomic; when the deque is
-full it drops the oldest record, which :meth:`Monitor.stats` counts). No lock, no I/O, no
-serialisation on the caller's thread. Everything else happens in the worker thread
-(:mod:`monitor.sdk.worker`), started lazily by the first record.
+``log()`` costs a few microseconds and never raises or blocks: it captures the time, builds a
+:class:`~monitor.sdk.records.PredictionRecord` and appends it to the worker's queue (``append``
+is atomic). No lock, no I/O, no serialisation on the caller's thread. Everything else happens
+on the worker's thread (:class:`~monitor.sdk.worker.BatchWorker`), started by the first record.
 
-Fork safety: ``os.register_at_fork`` gives a forked child a fresh queue, thread and connection;
-the parent's queued records stay the parent's (they land exactly once).
+Fork safety: ``os.register_at_fork`` gives a forked child a fresh worker (queue, thread,
+connection, spool); the parent's queued records stay the parent's (they land exactly once).
+
+Signals: by default the SDK leaves the host's signal handlers alone, and the exit hook
+(``atexit``) flushes when the interpreter exits normally. ``flush_on_signals=True`` also
+flushes on SIGTERM, then hands the signal to the handler that was there before (see
+:func:`_on_signal`).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import itertools
+import hashlib
 import logging
 import os
 import random
+import signal
 import socket
 import threading
 import time
 import weakref
-from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from itertools import islice, repeat
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
-from monitor.sdk.records import MAX_RECORD_BYTES
-from monitor.sdk.rowblock import RowBlock
+from monitor.sdk.records import (
+    MAX_RECORD_BYTES,
+    ActualRecord,
+    PredictionRecord,
+    caller_id,
+    caller_time,
+    uuid7_int,
+)
+
+__all__ = ["Monitor", "default_spool_dir", "uuid7_int"]
 
 log = logging.getLogger(__name__)
 
 _getrandbits = random.getrandbits  # random re-seeds itself in a forked child
 _time_ns = time.time_ns
-_VERSION_BITS = 0x7 << 76
-_VARIANT_BITS = 0b10 << 62
-_RAND_A_MASK = ((1 << 12) - 1) << 64
-_RAND_B_MASK = (1 << 62) - 1
 _LIVE: weakref.WeakSet[Monitor] = weakref.WeakSet()
-BULK_BATCH = 50_000
-
-
-def uuid7_int(ns: int) -> int:
-    """A UUIDv7 (RFC 9562) as an int: 48-bit Unix ms, version, 74 random bits, variant."""
-    rand = _getrandbits(74)
-    return (
-        ((ns // 1_000_000) << 80)
-        | _VERSION_BITS
-        | ((rand << 52) & _RAND_A_MASK)
-        | _VARIANT_BITS
-        | (rand & _RAND_B_MASK)
-    )
+MAX_NAME_CHARS = 200
 
 
 def default_spool_dir() -> Path:
@@ -62,6 +58,14 @@ def default_spool_dir() -> Path:
         os.path.expanduser("~"), ".local", "state"
     )
     return Path(state) / "monitor" / "spool"
+
+
+def _name(what: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be a non-empty string")
+    if "\x00" in value or len(value) > MAX_NAME_CHARS:
+        raise ValueError(f"{what} must be at most {MAX_NAME_CHARS} characters, without NUL")
+    return value
 
 
 class Monitor:
@@ -86,21 +90,23 @@ class Monitor:
         synchronous_commit: bool = True,
         bulk_connections: int = 2,
         timeout: float = 10.0,
+        max_features: int | None = None,
+        flush_on_signals: bool = False,
         strict: bool = False,
     ) -> None:
+        """Configuration errors raise here, never in ``log()``. ``timeout``: seconds for one
+        network operation (connect, a write) before the sink counts as unavailable.
+        ``max_features``: the model's feature cap (None: the writer's default, 2,000).
+        ``flush_on_signals``: flush on SIGTERM before the previous handler runs."""
         from monitor.sdk.exporters import Exporter, HttpExporter, PostgresExporter
         from monitor.sdk.spool import Spool
 
-        if not isinstance(model, str) or not model.strip():
-            raise ValueError("model must be a non-empty string")
-        if not isinstance(version, str) or not version.strip():
-            raise ValueError("version must be a non-empty string")
+        self.model = _name("model", model)
+        self.version = _name("version", version)
         if (dsn is None) == (url is None):
             raise ValueError("give exactly one of dsn= (Postgres) or url= (collector)")
         if queue_size < 1 or batch_size < 1 or interval <= 0:
             raise ValueError("queue_size and batch_size must be >= 1 and interval > 0")
-        self.model = model
-        self.version = version
         self.queue_size = queue_size
         self.batch_size = batch_size
         self.interval = interval
@@ -116,13 +122,12 @@ class Monitor:
                 timeout=timeout,
                 max_record_bytes=max_record_bytes,
                 bulk_connections=bulk_connections,
+                max_features=max_features,
             )
         else:
             assert url is not None
             exporter = HttpExporter(url, token, timeout=timeout)
         self.exporter = exporter
-        import hashlib
-
         root = Path(spool_dir) if spool_dir is not None else default_spool_dir()
         self.spool_root = root / hashlib.sha256(exporter.target.encode()).hexdigest()[:16]
         self.spool_max_bytes = spool_max_bytes
@@ -133,31 +138,35 @@ class Monitor:
         # The hot path: an instance attribute that shadows the documented method below.
         vars(self)["log"] = _hot_log(self)
         _LIVE.add(self)
+        if flush_on_signals:
+            _install_signal_handlers()
+            self._flush_on_signals = True
 
     # --- state (re)initialisation ---------------------------------------------------------
 
     def _reset(self) -> None:
-        from monitor.sdk.worker import Counters, Worker
+        from monitor.sdk.validate import Seen
+        from monitor.sdk.worker import BatchWorker
 
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{_getrandbits(32):08x}"
-        self._queue: deque[tuple[Any, ...]] = deque(maxlen=self.queue_size)
-        self._append = self._queue.append
-        self._seq = itertools.count()
-        self._next = self._seq.__next__
-        self._hot[:] = (self._append, self._next, self._queue)  # in place: _hot_log reads it
-        self._counters = Counters()
-        self._wake = threading.Event()
-        self._flush_cond = threading.Condition()
-        self._flush_req = 0
-        self._flush_done = 0
-        self._flush_ok = False
-        self._stopping = False
-        self._stop_deadline = 0.0
-        self._start_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._export_lock = threading.Lock()  # never taken by log(): only worker and log_batch
-        self._worker = Worker(self)
         self.spool = self._spool_cls(self.spool_root, max_bytes=self.spool_max_bytes)
+        self._worker = BatchWorker(
+            model=self.model,
+            version=self.version,
+            exporter=self.exporter,
+            spool=self.spool,
+            queue_size=self.queue_size,
+            batch_size=self.batch_size,
+            interval=self.interval,
+            report_interval=self.report_interval,
+            stats=self.stats,
+            instance=self.instance,
+            warn=self._warn,
+        )
+        self._seen = Seen()
+        # Read by the log() closure, refilled in place (references to log survive a fork):
+        # the queue's append, the queue, whether the worker runs, the rare path.
+        self._hot[:] = (self._worker.queue.append, self._worker.queue, False, self._kick)
 
     def _after_fork_in_child(self) -> None:
         self.exporter.abandon()
@@ -165,22 +174,41 @@ class Monitor:
         self._reset()
 
     def _kick(self) -> None:
-        """``log()``'s rare path: start the worker (the first record since the last reset), or
-        wake it (a batch is waiting)."""
-        if self._thread is None:
-            self._start()
-        else:
-            self._wake.set()
+        """``log()``'s rare path: start the worker, wake it for a full batch, or drop the
+        oldest records of an over-full queue (counted)."""
+        self._worker.kick()
+        self._hot[2] = self._worker.thread is not None
 
-    def _start(self) -> None:
-        from monitor.sdk.worker import start_thread
+    def _refused(self, exc: BaseException) -> None:
+        """A record ``log()`` or ``log_actual()`` could not take (counted as ``invalid``)."""
+        self._worker.counters.drop("invalid")
+        self._worker.counters.error(exc)
+        self._warn("monitor: record refused: %s", exc)
 
-        with self._start_lock:
-            if self._thread is None and not self._stopping:
-                self._thread = start_thread(self, self._worker)
+    def _check(
+        self,
+        features: Any,
+        prediction: Any,
+        id: Any,
+        timestamp: Any,
+        latency_ms: Any,
+        segment: Any,
+        proba: Any,
+    ) -> None:
+        """Strict mode's checks of one prediction (:mod:`monitor.sdk.validate`)."""
+        from monitor.sdk.validate import check_prediction
 
-    def spool_pending(self) -> bool:
-        return bool(self.spool)
+        check_prediction(
+            self._seen,
+            features,
+            prediction,
+            id,
+            timestamp,
+            latency_ms,
+            segment,
+            proba,
+            self.max_record_bytes,
+        )
 
     def _warn(self, msg: str, *args: Any) -> None:
         now = time.monotonic()
@@ -203,8 +231,10 @@ class Monitor:
     ) -> None:
         """Queue one prediction. Never raises (unless ``strict``), never blocks.
 
-        Each client's ``log`` is the closure made by :func:`_hot_log` (an instance attribute
-        that shadows this method); this method documents it and calls it.
+        ``id``: a string (an integer or a UUID is taken as its text); None: a UUIDv7.
+        ``timestamp``: a datetime (naive ones are UTC), Unix seconds, or ISO 8601 text; None:
+        now. Each client's ``log`` is the closure made by :func:`_hot_log` (an instance
+        attribute that shadows this method); this method documents it and calls it.
         """
         vars(self)["log"](
             features,
@@ -220,17 +250,25 @@ class Monitor:
         """Queue the ground truth of prediction ``id`` (it may arrive before the prediction)."""
         try:
             if self.strict:
-                if not isinstance(id, str) or not id:
-                    raise TypeError("log_actual needs the prediction's id (a non-empty str)")
-                _validate({}, id, timestamp, None, None)
-            self._append((id, _time_ns() if timestamp is None else timestamp, actual))
-            self._next()
-            if self._thread is None or len(self._queue) == self.batch_size:
-                self._kick()
-        except Exception:
+                from monitor.sdk.validate import check_actual
+
+                check_actual(id, actual, timestamp)
+            if type(id) is not str:
+                if id is None:
+                    raise TypeError("log_actual needs the prediction's id, got None")
+                id = caller_id(id)
+            if not id:
+                raise ValueError("log_actual needs a non-empty id")
+            ts = _time_ns() if timestamp is None else caller_time(timestamp)
+            append, queue, started, kick = self._hot
+            append(ActualRecord(id, ts, actual))
+            n = len(queue)
+            if n == self.batch_size or n > self.queue_size or not started:
+                kick()
+        except Exception as exc:
             if self.strict:
                 raise
-            self._counters.drop("invalid", 1)
+            self._refused(exc)
 
     def log_batch(
         self,
@@ -247,130 +285,33 @@ class Monitor:
         """Bulk path for batch scoring: a DataFrame or an iterable of dicts (one per row).
 
         Columns named by the keyword arguments are taken out of each row, the rest are features
-        (or only ``features``, if given). Unlike ``log()`` this exports on the caller's thread
-        (outages spool as usual) and returns when every record was written or spooled: a batch
-        job wants completeness and speed, not microseconds per call (two threads sharing the GIL
-        would make it several times slower). Returns the number of records taken.
-
-        Rows go in blocks of ``BULK_BATCH``, one transaction each. The caller's dicts are read,
-        never copied or changed (:class:`~monitor.sdk.rowblock.RowBlock`). The next block is
-        read from the caller's iterable, on the caller's thread, while the server finishes and
-        commits the current one (its last COPY data sent, the writer calls the block's
-        ``while_committing`` and waits for the commit on a helper thread), so neither side sits
-        idle between blocks. If the iterable raises, the blocks read before are still written,
-        then the error propagates.
+        (or only ``features``, if given). Exports on the caller's thread and returns, once every
+        row was written or spooled, the number of rows taken (see :mod:`monitor.sdk.batch`).
         """
-        if self._thread is None:
-            self._start()
+        from monitor.sdk.batch import log_batch
+
         keys = (prediction, id, timestamp, latency_ms, proba, segment)
-        blocks = self._blocks(_rows(records), keys, features)
-        queued = 0
-        block = next(blocks, None)
-        while block is not None:
-            ahead: list[RowBlock | Exception | None] = []
-
-            def read_ahead(ahead: list[RowBlock | Exception | None] = ahead) -> None:
-                if not ahead:
-                    try:
-                        ahead.append(next(blocks, None))
-                    except Exception as exc:  # the caller's: raised once this block is written
-                        ahead.append(exc)
-
-            block.while_committing = read_ahead
-            queued += len(block)
-            self._worker.deliver_inline(block)
-            read_ahead()  # a no-op when the writer already did it
-            following = ahead[0]
-            if isinstance(following, Exception):
-                raise following
-            block = following
-        return queued
-
-    def _blocks(
-        self,
-        rows: Iterator[Mapping[str, Any]],
-        keys: tuple[str, str | None, str | None, str | None, str | None, str | None],
-        features: Sequence[str] | None,
-    ) -> Iterator[RowBlock]:
-        prediction, id, timestamp, latency_ms, proba, segment = keys
-        reserved = frozenset(k for k in keys if k)
-        wanted = frozenset(features) if features is not None else None
-        values = (prediction, proba, latency_ms, segment)
-        # Bigger transactions than log()'s batches: measured ~1.6x the rate of 1,000-row ones.
-        chunk_size = max(self.batch_size, BULK_BATCH)
-        while True:
-            taken = list(islice(rows, chunk_size))
-            if not taken:
-                return
-            block: list[dict[str, Any]] = (
-                taken  # type: ignore[assignment]
-                if list(map(type, taken)).count(dict) == len(taken)
-                else [r if type(r) is dict else dict(r) for r in taken]
-            )
-            # The rows are read in place, column-wise, as they are encoded (RowBlock); only the
-            # ids and times are fixed here, so a retried or spooled block keeps its keys.
-            none, n = repeat(None), len(block)
-            ids: list[Any] = list(map(dict.get, block, repeat(id), none)) if id else [None] * n
-            ns = _time_ns()  # one capture time per block: these rows were scored together
-            if ids.count(None):
-                ids = [uuid7_int(ns) if i is None else str(i) for i in ids]
-            elif list(map(type, ids)).count(str) != n:
-                ids = list(map(str, ids))
-            times: list[Any] = (
-                list(map(dict.get, block, repeat(timestamp), none)) if timestamp else [None] * n
-            )
-            if times.count(None) == n:
-                times = [ns] * n
-            else:
-                times = [ns if t is None else _to_datetime(t) for t in times]
-            deque(islice(self._seq, n), maxlen=0)  # count them, in C
-            yield RowBlock(block, ids, times, values, reserved, wanted)
+        return log_batch(self, records, keys, features)
 
     # --- flush, shutdown, stats -----------------------------------------------------------
 
-    def _finish_flush(self, req: int, ok: bool) -> None:
-        with self._flush_cond:
-            self._flush_done = max(self._flush_done, req)
-            self._flush_ok = ok
-            self._flush_cond.notify_all()
-
     def flush(self, timeout: float = 5.0) -> bool:
-        """Export everything logged so far; True when it all reached the sink within timeout."""
+        """Export everything logged so far, replaying the spool too: True when the queue and
+        the spool are empty within ``timeout`` seconds (False: what is left stays spooled or
+        queued, and goes on being retried)."""
         try:
-            if self._thread is None:  # started even when idle: it adopts orphaned spools
-                self._start()
-                if self._thread is None:  # shut down already
-                    return not len(self._queue) and not self.spool_pending()
-            with self._flush_cond:
-                self._flush_req += 1
-                req = self._flush_req
-            self._wake.set()
-            with self._flush_cond:
-                done = self._flush_cond.wait_for(
-                    lambda: self._flush_done >= req, timeout=max(0.0, timeout)
-                )
-                return bool(done and self._flush_ok)
+            return self._worker.flush(timeout)
         except Exception:
             if self.strict:
                 raise
             return False
 
     def shutdown(self, timeout: float = 5.0) -> bool:
-        """Flush, stop the worker and release the spool; bounded by ``timeout``."""
-        deadline = time.monotonic() + max(0.0, timeout)
+        """Flush within ``timeout``, write to the disk spool whatever the sink did not take
+        (the next process with the same sink replays it), and stop. True when everything
+        reached the sink."""
         try:
-            ok = self.flush(timeout * 0.8) if self._thread is not None else True
-            self._stopping = True
-            self._stop_deadline = deadline
-            thread = self._thread
-            if thread is not None:
-                self._wake.set()
-                thread.join(max(0.0, deadline - time.monotonic()))
-                if thread.is_alive():
-                    return False
-            else:
-                self._thread = None
-            self._counters.drop("after_shutdown", len(self._queue))
+            ok = self._worker.shutdown(timeout)
             self.spool.close()
             self.exporter.close()
             _LIVE.discard(self)
@@ -381,22 +322,25 @@ class Monitor:
             return False
 
     def stats(self) -> dict[str, Any]:
-        """Counters: nothing is lost silently."""
-        c = self._counters
-        enqueued = int(repr(self._seq)[6:-1])
-        queued = len(self._queue)
+        """Counters: nothing is lost silently. ``enqueued`` = ``exported`` + ``dead_letters``
+        + ``dropped_total`` + ``spooled_records`` (this process's) + ``queued`` + ``pending``,
+        once nothing is in flight."""
+        worker = self._worker
+        c = worker.counters
+        queued = len(worker.queue)
+        in_flight = worker.in_flight
+        pending = len(worker.pending) + (len(in_flight) if in_flight is not None else 0)
         dropped = dict(c.dropped)
-        full = enqueued - c.popped - queued
-        if full > 0:
-            dropped["queue_full"] = full
+        enqueued = c.popped + c.bulk + queued + dropped.get("queue_full", 0)
         spool = self.spool
-        age = spool.oldest_age() if spool is not None else None
+        age = spool.oldest_age()
         return {
             "model": self.model,
             "version": self.version,
             "instance": self.instance,
             "enqueued": enqueued,
             "queued": queued,
+            "pending": pending,
             "exported": c.exported,
             "inserted": c.inserted,
             "duplicates": c.duplicates,
@@ -404,38 +348,14 @@ class Monitor:
             "dropped": dropped,
             "dropped_total": sum(dropped.values()),
             "cleaned": c.cleaned.as_dict(),
-            "spooled_records": spool.pending_records if spool is not None else 0,
-            "spooled_bytes": spool.pending_bytes if spool is not None else 0,
+            "spooled_records": spool.pending_records,
+            "spooled_bytes": spool.pending_bytes,
             "spool_oldest_age_s": round(age, 3) if age is not None else None,
             "replayed_records": c.replayed_records,
+            "adopted_records": c.adopted_records,
             "export_failures": c.export_failures,
             "last_error": c.last_error,
         }
-
-
-def _validate(features: Any, id: Any, timestamp: Any, latency_ms: Any, segment: Any) -> None:
-    """Strict mode only: the checks ``log()`` skips for speed, raised on the caller's thread."""
-    if not isinstance(features, Mapping):
-        raise TypeError(f"features must be a mapping, got {type(features).__name__}")
-    if not all(isinstance(k, str) for k in features):
-        raise TypeError("feature names must be strings")
-    if id is not None and not isinstance(id, str):
-        raise TypeError(f"id must be a str, got {type(id).__name__}")
-    if timestamp is not None and not isinstance(timestamp, datetime):
-        raise TypeError(f"timestamp must be a datetime, got {type(timestamp).__name__}")
-    if latency_ms is not None and not isinstance(latency_ms, int | float):
-        raise TypeError(f"latency_ms must be a number, got {type(latency_ms).__name__}")
-    if segment is not None and not isinstance(segment, Mapping):
-        raise TypeError(f"segment must be a mapping, got {type(segment).__name__}")
-
-
-def _rows(records: Any) -> Iterator[Mapping[str, Any]]:
-    """Rows of a DataFrame (duck-typed: no pandas import) or an iterable of mappings; they are
-    only read, never modified."""
-    to_dict = getattr(records, "to_dict", None)
-    if callable(to_dict) and hasattr(records, "columns"):
-        return iter(to_dict("records"))
-    return iter(records)
 
 
 def _hot_log(monitor: Monitor) -> Any:
@@ -446,20 +366,19 @@ def _hot_log(monitor: Monitor) -> Any:
     Why: serving code calls ``log()`` once per request, after the model ran, with cold caches.
     Each attribute of the client read on that path is a cache miss. Measured alternately in one
     process on cold calls (the first after a pause in which 4 MB were touched), median per run:
-    the former method (reading its state from the client) 17.6-22.6 us at 20 features and
-    18.5-25.3 at 100, this closure 9.1-16.2 and 16.6-20.5; warm calls 1.07 against 0.86 us and
-    1.65 against 1.51.
+    a method reading its state from the client 17.6-22.6 us at 20 features and 18.5-25.3 at
+    100, this closure 9.1-16.2 and 16.6-20.5.
 
-    The list ``monitor._hot`` (the queue's ``append``, the counter's ``__next__``, the queue)
-    is refilled in place by ``_reset`` after a fork, so references taken before
+    The list ``monitor._hot`` (the queue's ``append``, the queue, whether the worker runs, the
+    rare path) is refilled in place by ``_reset`` after a fork, so references taken before
     (``monitor.log``, ``log = client.log``) keep working in the child. The client is held
     weakly: the closure lives in the client's own ``__dict__``.
     """
     hot = monitor._hot
     strict = monitor.strict
-    batch = monitor.batch_size
+    batch, limit = monitor.batch_size, monitor.queue_size
     ref = weakref.ref(monitor)
-    time_ns, copy, size = _time_ns, dict, len
+    time_ns, copy, size, new, record = _time_ns, dict, len, tuple.__new__, PredictionRecord
 
     def log(
         features: Mapping[str, Any],
@@ -473,39 +392,42 @@ def _hot_log(monitor: Monitor) -> Any:
     ) -> None:
         try:
             if strict:
-                _validate(features, id, timestamp, latency_ms, segment)
-            append, count, queue = hot
-            append(
-                (
-                    id,  # None: the worker gives it a UUIDv7 from the capture time
-                    time_ns() if timestamp is None else timestamp,
-                    copy(features),  # a copy: the caller may reuse or mutate its dict
-                    prediction,
-                    proba,
-                    latency_ms,
-                    segment,
-                )
-            )
-            # The first record since the last reset starts the worker (whoever takes number 0
-            # of the counter does: log_actual and log_batch too); a full batch wakes it.
-            if not count() or size(queue) == batch:
                 owner = ref()
                 if owner is not None:
-                    owner._kick()
-        except Exception:
+                    owner._check(features, prediction, id, timestamp, latency_ms, segment, proba)
+            append, queue, started, kick = hot
+            append(
+                new(
+                    record,
+                    (
+                        # None: the worker's writer gives it a UUIDv7 from the capture time
+                        id if id is None or type(id) is str else caller_id(id),
+                        time_ns() if timestamp is None else caller_time(timestamp),
+                        copy(features),  # a copy: the caller may reuse or mutate its dict
+                        prediction,
+                        proba,
+                        latency_ms,
+                        segment,
+                    ),
+                )
+            )
+            # A full batch wakes the worker; an over-full queue drops its oldest (counted); the
+            # first record starts the worker.
+            n = size(queue)
+            if n == batch or n > limit or not started:
+                kick()
+        except Exception as exc:
             if strict:
                 raise
             owner = ref()
             if owner is not None:
-                owner._counters.drop("invalid", 1)
+                owner._refused(exc)
 
     log.__doc__ = Monitor.log.__doc__
     return log
 
 
-def _to_datetime(value: Any) -> Any:
-    convert = getattr(value, "to_pydatetime", None)  # pandas Timestamp
-    return convert() if callable(convert) else value
+# --- process hooks: fork, exit, signals -----------------------------------------------------
 
 
 def _at_fork_child() -> None:
@@ -515,13 +437,52 @@ def _at_fork_child() -> None:
 
 
 def _at_exit() -> None:
-    monitors = list(_LIVE)
+    _shutdown_all()
+
+
+def _shutdown_all(only: Any = None) -> None:
+    monitors = [m for m in list(_LIVE) if only is None or only(m)]
     if not monitors:
         return
     deadline = time.monotonic() + max(m.exit_timeout for m in monitors)
     for monitor in monitors:
         with contextlib.suppress(Exception):
             monitor.shutdown(max(0.0, min(monitor.exit_timeout, deadline - time.monotonic())))
+
+
+_PREVIOUS: dict[int, Any] = {}
+_SIGNALS = (signal.SIGTERM,)
+
+
+def _install_signal_handlers() -> None:
+    """Install :func:`_on_signal` for SIGTERM once per process (only the main thread may)."""
+    if threading.current_thread() is not threading.main_thread():
+        log.warning("flush_on_signals needs init() on the main thread; not installed")
+        return
+    for signum in _SIGNALS:
+        current = signal.getsignal(signum)
+        if current is _on_signal:
+            continue
+        _PREVIOUS[signum] = current
+        signal.signal(signum, _on_signal)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM with ``flush_on_signals``: flush (or, when the signal will end the process,
+    shut down: what the sink does not take within ``exit_timeout`` is spooled), then do what
+    the previous handler would have done: call it, ignore the signal, or die of it."""
+    previous = _PREVIOUS.get(signum, signal.SIG_DFL)
+    opted_in = [m for m in list(_LIVE) if getattr(m, "_flush_on_signals", False)]
+    if previous == signal.SIG_DFL or previous is None:
+        _shutdown_all(lambda m: m in opted_in)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)  # die of the signal, as without us
+        return
+    for monitor in opted_in:
+        with contextlib.suppress(Exception):
+            monitor.flush(monitor.exit_timeout)
+    if callable(previous):
+        previous(signum, frame)
 
 
 os.register_at_fork(after_in_child=_at_fork_child)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from monitor.sdk.records import MAX_RECORD_BYTES, WriteResult, record_to_wire
+from monitor.sdk.wire import finite, json_default
 
 log = logging.getLogger(__name__)
 
@@ -39,75 +38,21 @@ class Exporter(Protocol):
 
     def report(self, model: str, instance: str, stats: Mapping[str, Any]) -> None: ...
 
+    def dead_letter(self, model: str, kind: str, record: Any, error: BaseException) -> None:
+        """Keep one record the sink refused, with the error, where a person can look at it;
+        raises when it cannot."""
+
     def close(self) -> None: ...
 
     def abandon(self) -> None:
         """After fork, in the child: drop the parent's connection without closing its socket."""
 
 
-# --- wire format (spool, HTTP) --------------------------------------------------------------
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    item = getattr(value, "item", None)  # numpy scalars
-    if callable(item):
-        try:
-            return item()
-        except Exception:
-            pass
-    return str(value)
-
-
-def encode_batch(
-    model: str, version: str, predictions: Sequence[Any], actuals: Sequence[Any]
-) -> bytes:
-    """A batch as JSON (the spool's frame payload); NaN is allowed here and cleaned on write."""
-    doc = {
-        "model": model,
-        "version": version,
-        "predictions": [record_to_wire(r) for r in predictions],
-        "actuals": [record_to_wire(r) for r in actuals],
-    }
-    return json.dumps(doc, default=_json_default, separators=(",", ":")).encode()
-
-
-def decode_batch(payload: bytes) -> tuple[str, str, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    doc = json.loads(payload)
-    preds = [wire_to_prediction(r) for r in doc["predictions"]]
-    acts = [(r["id"], r["timestamp"], r.get("actual")) for r in doc["actuals"]]
-    return doc["model"], doc["version"], preds, acts
-
-
-def wire_to_prediction(r: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (
-        r["id"],
-        r["timestamp"],
-        r.get("features") or {},
-        r.get("prediction"),
-        r.get("proba"),
-        r.get("latency_ms"),
-        r.get("segment"),
-    )
-
-
-def _finite(value: Any) -> Any:
-    """JSON for HTTP: non-finite floats become null (counted by the collector as nulls)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
 # --- Postgres ----------------------------------------------------------------------------------
 
 
 class PostgresExporter:
-    """COPY straight into the tables through :class:`~monitor.sdk.pgwriter.PostgresWriter`."""
+    """COPY straight into the tables (:class:`~monitor.sdk.postgres.writer.PostgresWriter`)."""
 
     def __init__(
         self,
@@ -117,6 +62,7 @@ class PostgresExporter:
         timeout: float = 10.0,
         max_record_bytes: int = MAX_RECORD_BYTES,
         bulk_connections: int = 2,
+        max_features: int | None = None,
     ) -> None:
         """``bulk_connections``: 2 (the default) lets ``log_batch`` blocks stream over two
         connections: two server processes parse and index in parallel (see
@@ -142,6 +88,7 @@ class PostgresExporter:
             params.get("dbname", ""),
         )
         self.bulk_connections = bulk_connections
+        self.max_features = max_features
         self._conn: Any = None
         self._writer: Any = None
 
@@ -164,7 +111,7 @@ class PostgresExporter:
     def _connected(self) -> Any:
         import psycopg
 
-        from monitor.sdk.pgwriter import PostgresWriter
+        from monitor.sdk.postgres.writer import PostgresWriter
 
         if self._conn is None or self._conn.closed:
             if self._writer is not None:
@@ -176,6 +123,7 @@ class PostgresExporter:
                     synchronous_commit=self.synchronous_commit,
                     max_record_bytes=self.max_record_bytes,
                     connect_lane=self._connect if self.bulk_connections == 2 else None,
+                    max_features=self.max_features,
                 )
             except psycopg.Error as exc:
                 self._conn = None
@@ -211,7 +159,16 @@ class PostgresExporter:
 
         writer = self._connected()
         try:
-            writer.report(model, instance, _finite(dict(stats)))
+            writer.report(model, instance, finite(dict(stats)))
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise self._retryable(exc) from exc
+
+    def dead_letter(self, model: str, kind: str, record: Any, error: BaseException) -> None:
+        import psycopg
+
+        writer = self._connected()
+        try:
+            writer.dead_letter_record(model, kind, record, error)
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise self._retryable(exc) from exc
 
@@ -274,7 +231,7 @@ class HttpExporter:
             response = self._http().post(
                 path,
                 params=params,
-                content=json.dumps(_finite(body), default=_json_default).encode(),
+                content=json.dumps(finite(body), default=json_default).encode(),
                 headers={"Content-Type": "application/json"},
             )
         except httpx.HTTPError as exc:
@@ -295,15 +252,41 @@ class HttpExporter:
             self._send(path, params, records[:mid], result)
             self._send(path, params, records[mid:], result)
             return
+        if response.status_code in (401, 403):
+            # A token problem (expired, revoked, not allowed for this model): the records are
+            # fine, so they wait in the spool (counted, the reason in last_error) until an
+            # operator fixes the token, instead of being thrown away.
+            raise RetryableError(
+                f"HTTP {response.status_code} from the collector: {_detail(response)}",
+                retry_after=BACKOFF_AUTH,
+            )
         if response.status_code >= 400:
-            # Auth or validation of the whole request: retrying will not help; counted.
-            log.warning("collector refused %d records: HTTP %s", len(records), response.status_code)
-            result.dead_letters += len(records)
+            # The collector refused the whole request for its content: counted as rejected.
+            log.warning(
+                "collector refused %d records: HTTP %s %s",
+                len(records),
+                response.status_code,
+                _detail(response),
+            )
+            result.rejected += len(records)
             return
-        body = response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
         result.inserted += int(body.get("inserted", 0))
         result.duplicates += int(body.get("duplicates", 0))
-        result.dead_letters += len(body.get("rejected", []))
+        result.dead_letters += int(body.get("dead_letters", 0))
+        rejected = body.get("rejected") or []
+        result.rejected += len(rejected)
+        if rejected:
+            first = rejected[0]
+            log.warning(
+                "collector rejected %d of %d records (first: %s)",
+                len(rejected),
+                len(records),
+                first.get("error") if isinstance(first, dict) else first,
+            )
 
     def export(
         self, model: str, version: str, predictions: Sequence[Any], actuals: Sequence[Any]
@@ -322,6 +305,9 @@ class HttpExporter:
     def report(self, model: str, instance: str, stats: Mapping[str, Any]) -> None:
         self._post("/v1/sdk/report", {}, {"model": model, "instance": instance, "stats": stats})
 
+    def dead_letter(self, model: str, kind: str, record: Any, error: BaseException) -> None:
+        raise RuntimeError("the collector keeps no dead letters for the SDK")
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -329,6 +315,16 @@ class HttpExporter:
 
     def abandon(self) -> None:
         self._client = None  # httpx pools hold sockets shared with the parent: just drop it
+
+
+BACKOFF_AUTH = 60.0  # seconds between retries while the collector refuses our token
+
+
+def _detail(response: Any) -> str:
+    try:
+        return str(response.json().get("detail", ""))[:200]
+    except Exception:
+        return ""
 
 
 def _retry_after(value: str | None) -> float | None:

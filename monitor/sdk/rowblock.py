@@ -20,11 +20,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, overload
 
+from monitor.sdk.records import PredictionRecord
+
+_new = tuple.__new__
+
 # The record tuple's columns that come from a row's reserved keys, in tuple order.
 _PREDICTION, _PROBA, _LATENCY, _SEGMENT = range(4)
 
 
-class RowBlock(Sequence[tuple[Any, ...]]):
+class RowBlock(Sequence[PredictionRecord]):
     """Rows (dicts, never modified) with their ids and event times; see the module docstring.
 
     ``values`` names the reserved keys (prediction, proba, latency_ms, segment; None: not taken
@@ -68,12 +72,12 @@ class RowBlock(Sequence[tuple[Any, ...]]):
         return len(self.rows)
 
     @overload
-    def __getitem__(self, index: int) -> tuple[Any, ...]: ...
+    def __getitem__(self, index: int) -> PredictionRecord: ...
 
     @overload
     def __getitem__(self, index: slice) -> RowBlock: ...
 
-    def __getitem__(self, index: int | slice) -> tuple[Any, ...] | RowBlock:
+    def __getitem__(self, index: int | slice) -> PredictionRecord | RowBlock:
         if isinstance(index, slice):
             return RowBlock(
                 self.rows[index],
@@ -85,15 +89,13 @@ class RowBlock(Sequence[tuple[Any, ...]]):
             )
         return self._record(self.rows[index], self.ids[index], self.times[index])
 
-    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+    def __iter__(self) -> Iterator[PredictionRecord]:
         return map(self._record, self.rows, self.ids, self.times)
 
-    def _record(self, row: dict[str, Any], record_id: Any, ts: Any) -> tuple[Any, ...]:
-        return (
-            record_id,
-            ts,
-            self.features(row),
-            *(row.get(k) if k else None for k in self.values),
+    def _record(self, row: dict[str, Any], record_id: Any, ts: Any) -> PredictionRecord:
+        return _new(
+            PredictionRecord,
+            (record_id, ts, self.features(row), *(row.get(k) if k else None for k in self.values)),
         )
 
     def features(self, row: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import logging
 import os
 import secrets
 import struct
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -44,8 +45,19 @@ class Segment:
     frames: list[tuple[int, int, int, float]] | None = None  # (offset, length, records, created)
 
 
+@dataclass(frozen=True)
+class Frame:
+    payload: bytes
+    records: int
+    adopted: bool  # from a dead process's spool
+
+
 class Spool:
-    """Frames of one process's spool directory, plus segments adopted from dead processes."""
+    """Frames of one process's spool directory, plus segments adopted from dead processes.
+
+    Thread-safe: the worker writes and replays, and a shutdown that gives up on a stuck worker
+    writes its leftovers from the caller's thread.
+    """
 
     def __init__(
         self, root: Path, *, max_bytes: int = 1 << 30, segment_bytes: int = 4 << 20
@@ -60,6 +72,7 @@ class Spool:
         self._read = 0  # index of the next frame to replay in the oldest segment
         self.evicted_records = 0
         self._adopted: dict[Path, int] = {}  # orphan dir -> its lock, held until replayed
+        self._lock = threading.RLock()
 
     # --- state ----------------------------------------------------------------------------
 
@@ -102,7 +115,7 @@ class Spool:
         self.dir = final
         return final
 
-    def append(self, payload: bytes, records: int) -> int:
+    def _append(self, payload: bytes, records: int) -> int:
         """Write one frame durably; returns the records evicted to make room (raises OSError)."""
         frame_len = HEADER.size + len(payload)
         if frame_len > self.max_bytes:
@@ -144,9 +157,61 @@ class Spool:
         log.warning("spool full: evicted %d records of %s", lost, seg.path.name)
         return lost
 
-    # --- replay ---------------------------------------------------------------------------
+    # --- public, thread-safe ------------------------------------------------------------------
+
+    def append(self, payload: bytes, records: int) -> int:
+        """Write one frame durably; returns the records evicted to make room (raises OSError)."""
+        with self._lock:
+            return self._append(payload, records)
 
     def peek(self) -> tuple[bytes, int] | None:
+        """The oldest frame not yet delivered: (payload, records)."""
+        with self._lock:
+            return self._peek()
+
+    def commit(self, frames: int = 1) -> None:
+        """The ``frames`` oldest frames (from :meth:`peek` or :meth:`peek_many`) were
+        delivered."""
+        with self._lock:
+            for _ in range(frames):
+                self._commit()
+
+    def adopt_orphans(self) -> int:
+        """Take over the segments of dead processes' spools under ``root``; returns frames."""
+        with self._lock:
+            return self._adopt_orphans()
+
+    def close(self) -> None:
+        """Release the directory (removed when empty); after a fork the child calls forget()."""
+        with self._lock:
+            self._close()
+
+    # --- replay ---------------------------------------------------------------------------
+
+    def peek_many(self, max_records: int) -> list[Frame]:
+        """The oldest frames not yet delivered, up to ``max_records`` records (at least one
+        frame): replay writes them together, then :meth:`commit` them."""
+        with self._lock:
+            self._peek()  # retires exhausted segments first
+            frames: list[Frame] = []
+            total = 0
+            seg_index, read = 0, self._read
+            while seg_index < len(self._segments) and (not frames or total < max_records):
+                seg = self._segments[seg_index]
+                entries = seg.frames or []
+                if read >= len(entries):
+                    seg_index, read = seg_index + 1, 0
+                    continue
+                offset, length, records, _ = entries[read]
+                with open(seg.path, "rb") as fh:
+                    fh.seek(offset + HEADER.size)
+                    payload = fh.read(length)
+                frames.append(Frame(payload, records, seg.path.parent != self.dir))
+                total += records
+                read += 1
+            return frames
+
+    def _peek(self) -> tuple[bytes, int] | None:
         """The oldest frame not yet delivered: (payload, records)."""
         while self._segments:
             seg = self._segments[0]
@@ -163,8 +228,7 @@ class Spool:
             self._retire(seg)
         return None
 
-    def commit(self) -> None:
-        """The frame returned by :meth:`peek` was delivered."""
+    def _commit(self) -> None:
         if not self._segments:
             return
         self._read += 1
@@ -186,7 +250,7 @@ class Spool:
 
     # --- adoption -------------------------------------------------------------------------
 
-    def adopt_orphans(self) -> int:
+    def _adopt_orphans(self) -> int:
         """Take over the segments of dead processes' spools under ``root``; returns frames."""
         if not self.root.is_dir():
             return 0
@@ -231,7 +295,7 @@ class Spool:
                 os.close(fd)
         return adopted
 
-    def close(self) -> None:
+    def _close(self) -> None:
         """Release the directory (removed when empty); after a fork the child calls forget()."""
         if self.dir is not None and not self._segments:
             _unlink(self.dir / "lock")
@@ -282,3 +346,4 @@ def scan_segment(path: Path) -> Segment:
 def _unlink(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+

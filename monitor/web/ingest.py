@@ -4,7 +4,7 @@ cannot reach Postgres.
 ``POST /v1/models/{model}/predictions`` and ``/actuals`` take a JSON array or NDJSON (one object
 per line). Every record is validated on its own: the answer lists the rejected ones with their
 index and reason, and the good ones are written through the same idempotent path as the SDK
-(:class:`~monitor.sdk.pgwriter.PostgresWriter`), so a client may resend a batch safely (rows
+(:class:`~monitor.sdk.postgres.writer.PostgresWriter`), so a client may resend a batch safely (rows
 are keyed by id and timestamp: a record without a timestamp gets the time it arrived, so only
 records that carry both, as the SDK's do, are deduplicated on resend).
 A body over ``max_ingest_body_bytes`` gets 413 before it is read into memory.
@@ -28,7 +28,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from monitor.sdk.client import uuid7_int
-from monitor.sdk.pgwriter import PostgresWriter
+from monitor.sdk.postgres.writer import PostgresWriter
 from monitor.sdk.records import MAX_RECORD_BYTES, format_id
 from monitor.storage.engine import libpq_url
 from monitor.web.auth import Principal, require_scope

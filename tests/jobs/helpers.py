@@ -19,7 +19,7 @@ import psycopg
 import sqlalchemy as sa
 
 from monitor.jobs.tick import STEPS
-from monitor.sdk.pgwriter import PostgresWriter
+from monitor.sdk.postgres.writer import PostgresWriter
 from monitor.sdk.records import PredictionRecord
 from monitor.storage.engine import libpq_url
 from monitor.storage.partitions import ensure_partitions

@@ -18,9 +18,9 @@ def test_the_first_record_starts_the_worker_and_a_full_batch_wakes_it(
 ) -> None:
     # interval=3600: only the batch-size wake-up can make the worker export within the test
     client = Monitor("hot", "1", dsn=dsn, spool_dir=spool_dir, batch_size=50, interval=3600)
-    assert client._thread is None
+    assert client._worker.thread is None
     client.log({"x": 1.0}, 0, id="first")
-    assert client._thread is not None
+    assert client._worker.thread is not None
     deadline = time.monotonic() + 20
     i = 0
     while count(pg, "predictions") < 50 and time.monotonic() < deadline:
@@ -67,7 +67,7 @@ def test_a_reference_to_log_taken_before_a_fork_logs_into_the_childs_queue(
             for i in range(20):
                 log({"x": float(i)}, 0, id=f"c{i}")
             stats = client.stats()
-            fresh = stats["enqueued"] == 20 and client._thread is not None
+            fresh = stats["enqueued"] == 20 and client._worker.thread is not None
             code = 0 if fresh and client.flush(10) and client.stats()["exported"] == 20 else 1
         finally:
             os._exit(code)

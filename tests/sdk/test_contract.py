@@ -109,7 +109,7 @@ def test_never_raises_and_strict_mode_reraises(dsn: str, spool_dir: Path) -> Non
     strict = _client(dsn, spool_dir, strict=True)
     with pytest.raises(TypeError):
         strict.log(42, 1)  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="ISO 8601"):
         strict.log({"a": 1}, 1, timestamp="yesterday")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         strict.log_actual(None, 1)  # type: ignore[arg-type]
@@ -125,7 +125,7 @@ def test_queue_overflow_drops_oldest_and_counts(dsn: str, spool_dir: Path) -> No
     stats = client.stats()
     assert stats["enqueued"] == 250
     assert stats["dropped"]["queue_full"] == 150
-    assert [r[0] for r in list(client._queue)[:1]] == ["r150"]  # the oldest went first
+    assert [r[0] for r in list(client._worker.queue)[:1]] == ["r150"]  # the oldest went first
     assert client.flush(10)
     assert client.stats()["exported"] == 100
     client.shutdown()
@@ -175,22 +175,28 @@ def test_rejected_rows_are_bisected_into_dead_letters(
     client = _client(dsn, spool_dir)
     for i in range(40):
         client.log({"x": float(i)}, 0, id=f"ok{i}")
-    # Refused by the database (jsonb cannot hold NUL), by the binary dumper (a lone
-    # surrogate is not UTF-8) and while building the row (not a timestamp).
-    client.log({"x": 1.0}, 0, id="bad1", segment={"re\x00gion": "eu"})
+    # Refused by the encoder (a lone surrogate is not UTF-8) and by the database (a jsonb
+    # key it cannot hold: NUL is removed and counted, the record kept); a time that is not
+    # one is refused by log() itself (counted as invalid).
+    client.log({"x": 1.0}, 0, id="nul-key", segment={"re\x00gion": "eu"})
     client.log({"x": 1.0, "c": "\ud800"}, 0, id="bad2")
     client.log({"x": 1.0}, 0, id="bad3", timestamp="not-a-time")  # type: ignore[arg-type]
     assert client.flush(10)
-    assert count(pg, "predictions") == 40  # the good neighbours all landed
+    assert count(pg, "predictions") == 41  # the good neighbours all landed
     letters = pg.execute("SELECT kind, record, error FROM dead_letters ORDER BY id").fetchall()
-    assert sorted(r[1].split('"id":')[1][2:6] for r in letters) == ["bad1", "bad2", "bad3"]
+    assert [r[1].split('"id":')[1][2:6] for r in letters] == ["bad2"]
     assert {r[0] for r in letters} == {"prediction"}
-    assert client.stats()["dead_letters"] == 3
+    stats = client.stats()
+    assert stats["dead_letters"] == 1 and stats["dropped"] == {"invalid": 1}
+    assert stats["cleaned"]["nul_removed"] == 1
+    assert "not ISO 8601" in (stats["last_error"] or "")
+    segment = pg.execute("SELECT segment FROM predictions WHERE record_id = 'nul-key'").fetchone()
+    assert segment == ({"region": "eu"},)
     client.shutdown()
 
 
 def test_replay_is_idempotent(dsn: str, spool_dir: Path, pg: psycopg.Connection) -> None:
-    from monitor.sdk.pgwriter import PostgresWriter
+    from monitor.sdk.postgres.writer import PostgresWriter
     from monitor.sdk.records import PredictionRecord
 
     ts = datetime(2026, 11, 20, tzinfo=UTC)
@@ -341,56 +347,3 @@ def test_fast_and_general_encodings_store_the_same_values(
     assert rows["fast0"][0] == [1.25, -3.0, 7.0] and rows["fast0"][1] == ["DE", "ümlaut"]
     assert rows["int-prediction"][2] == 1.0
     client.shutdown()
-
-
-def test_column_wise_batch_encoding_equals_row_by_row(dsn: str) -> None:
-    """The column-wise encoder produces byte-identical COPY rows to the per-record one."""
-    import time as _time
-
-    from monitor.sdk.pgbinary import encode_uniform_batch, int4
-    from monitor.sdk.pgwriter import PostgresWriter
-    from monitor.sdk.records import PredictionRecord, WriteResult
-
-    ts = datetime(2026, 11, 21, 8, 30, 15, 123456, tzinfo=UTC)
-    ns = _time.time_ns()
-    records = [
-        PredictionRecord(
-            f"r{i}", ns + i, {"x": i * 0.5, "n": i, "c": f"k{i % 3}"}, 0.25 * i, None, 1.5 * i
-        )
-        for i in range(30)
-    ]
-    at_datetimes = [r._replace(event_ts=ts) for r in records]
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        writer = PostgresWriter(conn)
-        writer.write_predictions("enc", "1", records[:1])  # registers the shape
-        model_id = writer.model_id("enc")
-        version_id = writer.version_id(model_id, "1")
-        schema = writer.schema(model_id)
-        fast = schema.fast[tuple(records[0][2])]
-        assert fast is not None
-        fixed = (int4(model_id), int4(version_id))
-        result = WriteResult()
-        one_by_one = [
-            writer._prediction_row(model_id, "1", fixed, schema, r, result) for r in records
-        ]
-        column_wise = encode_uniform_batch(records, fast, *fixed, writer._texts)
-        by_row_dt = [
-            writer._prediction_row(model_id, "1", fixed, schema, r, result) for r in at_datetimes
-        ]
-        column_dt = encode_uniform_batch(at_datetimes, fast, *fixed, writer._texts)
-    assert column_wise == one_by_one
-    assert column_dt == by_row_dt
-    # Anything unusual (a NaN, a missing value, a proba) is left to the per-record path.
-    for odd in (
-        records[3]._replace(features={**records[3].features, "x": math.nan}),
-        records[3]._replace(features={**records[3].features, "n": None}),
-        records[3]._replace(features={**records[3].features, "c": 5}),
-        records[3]._replace(proba=[0.1, 0.9]),  # a proba: for the C encoder with its caches
-    ):
-        assert encode_uniform_batch([*records[:3], odd], fast, *fixed, writer._texts) is None
-    # Mixed kinds of time in one batch: the C encoder takes each row's own (same bytes).
-    mixed = [*records[:3], records[3]._replace(event_ts=ts)]
-    assert encode_uniform_batch(mixed, fast, *fixed, writer._texts) == [
-        *one_by_one[:3],
-        by_row_dt[3],
-    ]

@@ -97,9 +97,9 @@ def test_postgres_killed_during_log_batch_loses_and_duplicates_nothing(
     killable_pg: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Blocks of id-less rows: the ids (UUIDv7) and times fixed per block survive the spool."""
-    from monitor.sdk import client as client_module
+    from monitor.sdk import batch as batch_module
 
-    monkeypatch.setattr(client_module, "BULK_BATCH", 2_000)
+    monkeypatch.setattr(batch_module, "BULK_BATCH", 2_000)
     client = Monitor("bulk-killed", "1", dsn=killable_pg.dsn, spool_dir=tmp_path, timeout=3)
     stopped = threading.Event()
 
@@ -202,12 +202,12 @@ def test_raw_fork_child_gets_fresh_state_and_parent_records_land_once(
     client = Monitor("forked", "1", dsn=killable_pg.dsn, spool_dir=tmp_path, interval=3600)
     for i in range(100):
         client.log({"x": float(i)}, 0, id=f"p{i}")
-    assert client._thread is not None  # a running worker and queued records at fork time
+    assert client._worker.thread is not None  # a running worker and queued records at fork time
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         code = 3
         try:
-            fresh = client.stats()["enqueued"] == 0 and len(client._queue) == 0
+            fresh = client.stats()["enqueued"] == 0 and len(client._worker.queue) == 0
             for i in range(50):
                 client.log({"x": float(i)}, 0, id=f"c{i}")
             code = 0 if fresh and client.flush(10) and client.stats()["exported"] == 50 else 1

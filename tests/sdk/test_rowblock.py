@@ -13,9 +13,10 @@ import psycopg
 import pytest
 
 from monitor import Monitor
-from monitor.sdk import client as client_module
-from monitor.sdk.pgbinary import encode_columns, int4
-from monitor.sdk.pgwriter import PostgresWriter
+from monitor.sdk import batch as batch_module
+from monitor.sdk.postgres.encode import int4
+from monitor.sdk.postgres.fast import Columns, encode_rows
+from monitor.sdk.postgres.writer import PostgresWriter
 from monitor.sdk.records import WriteResult
 from monitor.sdk.rowblock import RowBlock
 from tests.sdk.conftest import count
@@ -74,12 +75,18 @@ def test_block_columns_encode_like_the_per_record_path(dsn: str) -> None:
             model_id = writer.model_id("enc")
             fixed = (int4(model_id), int4(writer.version_id(model_id, "1")))
             schema = writer.schema(model_id)
-            fast = schema.fast[block.feature_names()]
+            fast = schema.fast_plan(block.feature_names())
             assert fast is not None
             columns = block.uniform(block.feature_names())
             assert columns is not None
-            column_wise = encode_columns(
-                block.rows, block.ids, block.times, *columns, fast, *fixed, writer._texts
+            column_wise = encode_rows(
+                Columns(block.rows, block.ids, block.times, *columns),
+                fast,
+                *fixed,
+                writer._texts,
+                None,
+                writer._segments,
+                n_keys=-1,
             )
             one_by_one = [
                 writer._prediction_row(model_id, "1", fixed, schema, rec, WriteResult())
@@ -91,7 +98,7 @@ def test_block_columns_encode_like_the_per_record_path(dsn: str) -> None:
 def test_log_batch_blocks_land_once_and_an_error_of_the_rows_comes_after_earlier_blocks(
     dsn: str, spool_dir: Path, pg: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(client_module, "BULK_BATCH", 100)
+    monkeypatch.setattr(batch_module, "BULK_BATCH", 100)
     client = Monitor("bulk", "1", dsn=dsn, spool_dir=spool_dir, batch_size=10)
     rows = [{"id": f"b{i}", "x": float(i), "c": "k", "prediction": 0.5} for i in range(250)]
     before = [dict(r) for r in rows]

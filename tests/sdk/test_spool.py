@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from monitor.sdk.exporters import decode_batch, encode_batch
+from monitor.sdk.records import ActualRecord
 from monitor.sdk.spool import HEADER, Spool
+from monitor.sdk.wire import decode_batch, encode_batch
 
 
 def _drain(spool: Spool) -> list[bytes]:
@@ -47,11 +48,14 @@ def test_batch_encoding_round_trips(tmp_path: Path) -> None:
 
     ts = datetime(2026, 11, 20, tzinfo=UTC)
     preds = [("a", ts, {"x": 1.5, "c": "DE", "n": float("nan")}, 1, {"0": 0.2}, 3.0, {"r": "eu"})]
-    payload = encode_batch("m", "v", preds, [("a", 1_800_000_000_000_000_000, 1)])
+    payload, skipped = encode_batch(
+        "m", "v", preds, [ActualRecord("a", 1_800_000_000_000_000_000, 1)]
+    )
+    assert skipped == 0
     model, version, p, a = decode_batch(payload)
     assert (model, version) == ("m", "v")
     assert p[0][0] == "a" and p[0][2]["c"] == "DE" and p[0][6] == {"r": "eu"}
-    assert a[0][0] == "a" and a[0][1].startswith("2027-01-15")
+    assert a[0][0] == "a" and a[0][1].isoformat().startswith("2027-01-15")
 
 
 def test_orphan_with_torn_tail_is_adopted_and_truncated(tmp_path: Path) -> None:

@@ -150,14 +150,17 @@ def test_sdk_http_exporter_end_to_end(server, tmp_path: Path) -> None:  # type: 
     assert _scalar(engine, "SELECT stats->>'exported' FROM sdk_reports") == "302"
 
 
-def test_sdk_http_exporter_bad_token_is_counted_not_retried(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_sdk_http_bad_token_keeps_records_spooled_and_says_why(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A refused token is an operator's problem, not the records': they wait in the spool
+    (retried every minute) and stats() says why, instead of being thrown away."""
     base, _, engine = server
     client = Monitor("fraud", "2026-11", url=base, token="mon_wrong", spool_dir=tmp_path)
     client.log({"x": 1.0}, 1)
-    client.flush(10)
+    assert client.flush(1) is False
     stats = client.stats()
-    client.shutdown(5)
-    assert stats["dead_letters"] == 1 and stats["spooled_records"] == 0
+    client.shutdown(0.5)
+    assert stats["spooled_records"] == 1 and stats["dropped_total"] == 0
+    assert stats["export_failures"] >= 1 and "HTTP 401" in stats["last_error"]
     assert _scalar(engine, "SELECT count(*) FROM predictions") == 0
 
 

@@ -2,23 +2,23 @@
 
 Shared by the SDK's Postgres exporter, the HTTP collector and bulk loaders.
 
-Speed: the common batch has no conflicts, so rows are COPYed in binary straight into
-``predictions``; only when that hits a unique violation (a replay after an outage, a duplicate
-id) does the batch go the slow way: COPY into a temporary staging table, then
-``INSERT ... ON CONFLICT DO NOTHING``, so a replayed batch never duplicates rows. Features go
-into typed arrays by the slot the model's append-only feature schema gives them; the mapping of
-a record's feature names to slots is computed once per distinct tuple of names and cached.
-A value whose type does not match its feature's kind is kept in ``extra`` and counted.
+Two write paths:
 
-Poison: a batch the database (or the binary dumper) refuses for its content is bisected until
-the bad rows are alone; those go to ``dead_letters`` with the error and the others are written.
-Connection problems (:class:`psycopg.OperationalError`) are not the data's fault and propagate
-to the caller, who retries or spools.
+- **Fast** (:meth:`PostgresWriter._stream_predictions`): records are encoded column-wise by the
+  fast encoder (:mod:`~monitor.sdk.postgres.fast`, with its C twin) and COPYed in binary straight
+  into ``predictions`` (its day partition when the batch has one day), chunk by chunk, so
+  Postgres parses while Python encodes. Records the fast encoder declines are encoded by the
+  careful encoder inside the same COPY; records even that refuses become dead letters.
+- **Careful** (:meth:`PostgresWriter._write`): when the COPY fails (a duplicate of a replayed
+  record, a value the database refuses), every record is cleaned by the careful encoder
+  (:mod:`~monitor.sdk.postgres.careful`), COPYed into a temporary staging table and inserted
+  with ``ON CONFLICT DO NOTHING`` (a replay never duplicates rows); a batch the database still
+  refuses is bisected until the bad records are alone, and those become dead letters with the
+  error.
 
-This module holds the writer itself (registration, routing, the write paths); the pieces live
-next to it: :mod:`~monitor.sdk.pgschema` (feature slots), :mod:`~monitor.sdk.pgbinary`
-(binary encoders), :mod:`~monitor.sdk.pgclean` (the general, cleaning path of one record),
-:mod:`~monitor.sdk.pgcopy` (column lists and COPY plumbing).
+Registration (models, versions, a version's classes, feature names up to the model's cap)
+happens before a COPY opens. Connection problems (:class:`psycopg.OperationalError`) are not the
+data's fault and propagate to the caller, who retries or spools.
 """
 
 from __future__ import annotations
@@ -30,25 +30,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.copy import LibpqWriter
 from psycopg.types.json import Jsonb
 
-from monitor.sdk.pgbinary import (
-    HEADER,
-    TRAILER,
-    SegmentCache,
-    TextCache,
-    encode_columns,
-    encode_uniform_batch,
-    encode_usual,
-    int4,
-)
-from monitor.sdk.pgclean import prediction_row
-from monitor.sdk.pgcopy import (
+from monitor.sdk.postgres.careful import prediction_row
+from monitor.sdk.postgres.copyio import (
     ACTUAL_COLUMNS,
     ACTUAL_TYPES,
     ACTUAL_UPSERT,
@@ -59,7 +49,9 @@ from monitor.sdk.pgcopy import (
     grow_send_buffer,
     time_span,
 )
-from monitor.sdk.pgschema import FeatureSchema, NeedsDatabase
+from monitor.sdk.postgres.encode import HEADER, TRAILER, SegmentCache, TextCache, int4
+from monitor.sdk.postgres.fast import Columns, encode_rows
+from monitor.sdk.postgres.schema import DEFAULT_MAX_FEATURES, FeatureSchema, NeedsDatabase
 from monitor.sdk.records import (
     MAX_RECORD_BYTES,
     ActualRecord,
@@ -106,9 +98,11 @@ class PostgresWriter:
         synchronous_commit: bool = True,
         max_record_bytes: int = MAX_RECORD_BYTES,
         connect_lane: Callable[[], psycopg.Connection[Any]] | None = None,
+        max_features: int | None = None,
     ) -> None:
         """``connect_lane`` opens the second connection of a bulk block (see
-        :meth:`_stream_predictions`); None: one connection for everything."""
+        :meth:`_stream_predictions`); None: one connection for everything. ``max_features``:
+        the feature cap of each model written (None: ``DEFAULT_MAX_FEATURES``)."""
         # Each write is its own transaction (the staging table empties on commit); a caller's
         # open transaction would turn them into savepoints, so the writer needs autocommit.
         if not conn.autocommit:
@@ -126,6 +120,7 @@ class PostgresWriter:
         self._segments = SegmentCache()
         self._frozen = False
         self.max_record_bytes = max_record_bytes
+        self.max_features = max_features or DEFAULT_MAX_FEATURES
         self._days: frozenset[str] = frozenset()
         self._days_at = -DAYS_REFRESH
 
@@ -239,9 +234,14 @@ class PostgresWriter:
             self._versions[key] = (int(row[0]), row[1])
         return self._versions[key][0]
 
-    def _classes(self, model_id: int, version: str, proba: Mapping[Any, Any]) -> list[str]:
+    def _classes(
+        self, model_id: int, version: str, proba: Mapping[Any, Any]
+    ) -> list[str] | None:
+        """The version's classes (the first proba mapping written registers its keys)."""
         version_id, classes = self._versions[(model_id, version)]
         if classes is None:
+            if not proba:
+                return None
             if self._frozen:
                 raise NeedsDatabase
             wanted = sorted(str(k) for k in proba)
@@ -257,7 +257,7 @@ class PostgresWriter:
 
     def schema(self, model_id: int) -> FeatureSchema:
         if model_id not in self._schemas:
-            schema = FeatureSchema(model_id)
+            schema = FeatureSchema(model_id, self.max_features)
             schema.load(self.conn)
             self._schemas[model_id] = schema
         return self._schemas[model_id]
@@ -275,10 +275,10 @@ class PostgresWriter:
             try:
                 target = self._target(records)
                 return self._stream_predictions(model_id, version, fixed, schema, records, target)
-            except NeedsDatabase:  # a new shape or new classes: register them, then stream
-                self._prepare(model_id, version, schema, records)
+            except NeedsDatabase:  # new names or classes: register them, then stream again
                 if attempt == 2:
                     break
+                self._register(model_id, version, schema, records)
             except RETRYABLE:
                 raise
             except Exception as exc:  # a duplicate (replay) or a refused row: the careful path
@@ -287,38 +287,51 @@ class PostgresWriter:
                 if not isinstance(exc, pg_errors.UniqueViolation):
                     log.debug("direct COPY refused (%s); writing carefully", exc)
                 break
+        return self._write_carefully(model_id, version, fixed, schema, records)
+
+    def _register(
+        self, model_id: int, version: str, schema: FeatureSchema, records: Sequence[Any]
+    ) -> None:
+        """Everything that needs a query (new feature names, the version's classes), before a
+        COPY opens. A name the database refuses is remembered, its records refused later."""
+        schema.register(self.conn, records)
+        if self._versions[(model_id, version)][1] is None:
+            for rec in records:
+                proba = rec[4]
+                if isinstance(proba, Mapping) and proba:
+                    self._classes(model_id, version, proba)
+                    break
+
+    def _write_carefully(
+        self,
+        model_id: int,
+        version: str,
+        fixed: tuple[bytes, bytes],
+        schema: FeatureSchema,
+        records: Sequence[Any],
+    ) -> WriteResult:
+        """The careful path: clean every record, stage, insert what is new, bisect refusals."""
+        self._register(model_id, version, schema, records)
         result = WriteResult()
         rows: list[bytes] = []
         kept: list[Any] = []
         for rec in records:
             try:
                 row = self._prediction_row(model_id, version, fixed, schema, rec, result)
-                if len(row) > self.max_record_bytes:
-                    result.too_large += 1
-                    continue
-                rows.append(row)
-                kept.append(rec)
             except RETRYABLE:
                 raise
-            except Exception as exc:  # a record we cannot even encode goes to dead letters
+            except Exception as exc:  # a record we cannot encode goes to dead letters
                 self._dead_letter(model_id, "prediction", rec, exc, result)
+                continue
+            if len(row) > self.max_record_bytes:
+                result.too_large += 1
+                continue
+            rows.append(row)
+            kept.append(rec)
         self._write(
             "predictions", PREDICTION_COLUMNS, PREDICTION_TYPES, rows, kept, model_id, result
         )
         return result
-
-    def _prepare(
-        self, model_id: int, version: str, schema: FeatureSchema, records: Sequence[Any]
-    ) -> None:
-        """Everything that may query the database (new features, classes) before COPY opens."""
-        known = schema.fast
-        for rec in records:
-            features = rec[2]
-            if isinstance(features, Mapping) and tuple(features) not in known:
-                schema.fast_arrays(self.conn, features, self._texts)
-            proba = rec[4]
-            if isinstance(proba, Mapping) and proba:
-                self._classes(model_id, version, proba)
 
     def _stream_predictions(
         self,
@@ -351,7 +364,7 @@ class PostgresWriter:
             second = self.lane()
             if second is not None:
                 conns.append(second)
-        self._frozen = schema.frozen = True
+        self._frozen = True
         try:
             with contextlib.ExitStack() as stack:
                 copies = []
@@ -380,7 +393,7 @@ class PostgresWriter:
                 if hook is not None:  # log_batch reads its next rows while the server finishes
                     _finish_during(stack.pop_all(), hook)
         finally:
-            self._frozen = schema.frozen = False
+            self._frozen = False
         result.inserted = inserted
         for rec, error in refused:
             self._dead_letter(model_id, "prediction", rec, error, result)
@@ -396,30 +409,15 @@ class PostgresWriter:
         result: WriteResult,
         refused: list[tuple[Any, Exception]],
     ) -> list[bytes]:
-        """A chunk's COPY tuples: column-wise when the whole chunk is of the usual kind, else
-        record by record (usual records inlined, the rest cleaned and counted). Records that
-        cannot be encoded go to ``refused`` (dead letters, once the COPY is done); too large
-        ones are counted."""
-        encoded = self._encode_uniform(model_id, version, fixed, schema, chunk)
-        if encoded is not None and None not in encoded:
-            whole = cast(list[bytes], encoded)  # a list from the encoders, without holes
-            if max(map(len, whole)) <= self.max_record_bytes:
-                return whole
-        if encoded is None:
-            encoded = [None] * len(chunk)
+        """A chunk's COPY tuples: the fast encoder's, and the careful encoder's for the records
+        it declines. Records even that refuses go to ``refused`` (dead letters, once the COPY
+        is done); too large ones are counted."""
+        encoded = self._encode_fast(model_id, version, fixed, schema, chunk)
         rows: list[bytes] = []
-        plans, texts = schema.fast, self._texts
+        limit = self.max_record_bytes
         for i, row in enumerate(encoded):
-            if row is not None:  # the C encoder's
-                if len(row) > self.max_record_bytes:
-                    result.too_large += 1
-                else:
-                    rows.append(row)
-                continue
-            rec = chunk[i]  # declined (or no uniform path): record by record
-            try:
-                row = encode_usual(rec, plans, texts, *fixed)
-            except Exception:  # anything unusual: the general path cleans and counts it
+            if row is None:
+                rec = chunk[i]
                 try:
                     row = self._prediction_row(model_id, version, fixed, schema, rec, result)
                 except (NeedsDatabase, *RETRYABLE):
@@ -427,45 +425,41 @@ class PostgresWriter:
                 except Exception as exc:
                     refused.append((rec, exc))
                     continue
-            if len(row) > self.max_record_bytes:
+            if len(row) > limit:
                 result.too_large += 1
                 continue
             rows.append(row)
         return rows
 
-    def _encode_uniform(
+    def _encode_fast(
         self,
         model_id: int,
         version: str,
         fixed: tuple[bytes, bytes],
         schema: FeatureSchema,
         chunk: Sequence[Any],
-    ) -> Sequence[bytes | None] | None:
-        """The whole chunk column-wise (C-level map/zip), or None when it is not uniform; the
-        C encoder's Nones are the records it declined (the caller encodes those)."""
-        if isinstance(chunk, RowBlock):  # log_batch's rows, read in place
+    ) -> list[bytes | None]:
+        """The fast encoder's answer for a chunk (None: declined), by the plan of its first
+        record's shape; all None when that shape has no fast plan."""
+        if not chunk:
+            return []
+        if isinstance(chunk, RowBlock):  # log_batch's rows, read in place when uniform
             names = chunk.feature_names()
-            plan = schema.fast.get(names)
+            plan = schema.fast_plan(names)
             columns = chunk.uniform(names) if plan is not None else None
-            if plan is None or columns is None:
-                return None
-            return encode_columns(
-                chunk.rows, chunk.ids, chunk.times, *columns, plan, *fixed, self._texts, True
-            )
-        first = chunk[0][2] if chunk else None
-        plan = schema.fast.get(tuple(first)) if type(first) is dict else None
+            if plan is not None and columns is not None:
+                preds, lats = columns
+                block = Columns(chunk.rows, chunk.ids, chunk.times, preds, lats)
+                return encode_rows(
+                    block, plan, *fixed, self._texts, None, self._segments, n_keys=-1
+                )
+            chunk = list(chunk)  # records with their own features dicts
+        first = chunk[0][2]
+        plan = schema.fast_plan(tuple(first)) if type(first) is dict else None
         if plan is None:
-            return None
+            return [None] * len(chunk)
         classes = self._versions.get((model_id, version), (0, None))[1]
-        return encode_uniform_batch(
-            chunk,
-            plan,
-            *fixed,
-            self._texts,
-            classes=classes,
-            segments=self._segments,
-            partial=True,
-        )
+        return encode_rows(Columns.of(chunk), plan, *fixed, self._texts, classes, self._segments)
 
     def _prediction_row(
         self,
@@ -476,12 +470,12 @@ class PostgresWriter:
         rec: Sequence[Any],
         result: WriteResult,
     ) -> bytes:
-        """One COPY tuple by the general path (:func:`monitor.sdk.pgclean.prediction_row`)."""
+        """One COPY tuple by the careful encoder (:func:`~.careful.prediction_row`)."""
 
-        def classes(proba: Mapping[Any, Any]) -> list[str]:
+        def classes(proba: Mapping[Any, Any]) -> list[str] | None:
             return self._classes(model_id, version, proba)
 
-        return prediction_row(self.conn, schema, self._texts, classes, fixed, rec, result)
+        return prediction_row(schema, classes, fixed, rec, result)
 
     # --- actuals --------------------------------------------------------------------------
 
@@ -615,10 +609,18 @@ class PostgresWriter:
             )
             return int(cur.rowcount)
 
+    def dead_letter_record(self, model: str, kind: str, record: Any, exc: BaseException) -> None:
+        """Keep a record the caller could not write, with the error (see the worker)."""
+        self._dead_letter(self.model_id(model), kind, record, exc, WriteResult())
+
     def _dead_letter(
         self, model_id: int, kind: str, record: Any, exc: BaseException, result: WriteResult
     ) -> None:
-        text = json.dumps(record_to_wire(record), default=str).replace("\x00", "")
+        try:
+            text = json.dumps(record_to_wire(record), default=_text_of)
+        except Exception:
+            text = json.dumps({"unreadable": _text_of(record)})
+        text = text.replace("\\u0000", "").replace("\x00", "")
         error = f"{type(exc).__name__}: {exc}".replace("\x00", "")[:2000]
         self.conn.execute(
             "INSERT INTO dead_letters (model_id, kind, record, error) VALUES (%s, %s, %s, %s)",
@@ -676,3 +678,10 @@ def _finish_during(stack: contextlib.ExitStack, work: Callable[[], None]) -> Non
         helper.join()
     if errors:
         raise errors[0]
+
+
+def _text_of(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return object.__repr__(value)

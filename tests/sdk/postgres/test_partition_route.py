@@ -7,7 +7,7 @@ import time
 
 import psycopg
 
-from monitor.sdk.pgwriter import PostgresWriter
+from monitor.sdk.postgres.writer import PostgresWriter
 from tests.sdk.conftest import count
 
 

@@ -1,26 +1,18 @@
 /*
- * monitor.sdk._speedups: the COPY encoder's uniform path (pgbinary.encode_columns) in C.
+ * monitor.sdk.postgres._speedups: the C twin of the fast write path's encoder
+ * (monitor/sdk/postgres/fast.py, encode_rows_py).
  *
- * Why C: on a 2-core machine the SDK's ingest rate is bound by the CPU that the caller's
- * Python and the Postgres backend share. The pure-Python encoder, already column-wise with
- * C-level map/zip, costs 1.4-4 us per row (12 floats + 8 strings); this one reads the same
- * dicts and writes the same bytes for a fraction of that, which leaves the core to the server.
+ * Why C: the SDK's worker shares the GIL (and, on small machines, the cores) with the serving
+ * code and with the Postgres backend. The Python reference encodes a plain record in several
+ * microseconds; this twin does it in a fraction of that (benchmarks/worker_encoding.py).
  *
- * Contract: the same arguments as the Python encode_columns (with the plan's pieces passed
- * in), the same bytes out, or None whenever anything is not the plain case (a bool, a numpy
- * int, a datetime time, a non-finite value, a missing key, a non-dict row, a string that is
- * not valid UTF-8 ...). The caller then runs the Python encoder, which stays the reference:
- * it decides those cases, and the tests check that both produce identical bytes.
+ * Contract: the same arguments as fast.encode_rows_py (the plan's pieces passed in), the same
+ * bytes for each row, and None for exactly the rows the reference declines (a bool, a numpy
+ * int, a naive datetime, a non-finite value, a missing or extra key, a non-dict row, an empty
+ * id or one that is not valid UTF-8 or holds a NUL ...): the careful path cleans, counts or
+ * refuses those. Tests compare both on random batches (tests/sdk/postgres/test_fast.py).
  *
- * Optionally also a proba per record (a dict over the version's classes, read in their order,
- * or a list/tuple of numbers) and a segment per record (its JSONB field comes from a Python
- * callable, pgbinary.SegmentCache): the records log() usually gets. Their reference is the
- * general path (pgclean.prediction_row), which takes ~4x the time per record.
- *
- * With ``partial``, a row that is not the plain case becomes None in the list instead of
- * making the whole answer None: one NaN then costs its own row the Python way, not its chunk.
- *
- * Row layout (PostgreSQL binary COPY tuple, 12 fields, big-endian; see pgbinary.py):
+ * Row layout (PostgreSQL binary COPY tuple, 12 fields, big-endian; see encode.py):
  *   [2 field count][model int4 field][8][event_ts int8][id len][id][version int4 field]
  *   num float8[]: [len][20-byte array header] then per value [8][float8]   (or NULL)
  *   cat text[]:   [len][20-byte array header] then the cached elements      (or NULL)
@@ -112,7 +104,7 @@ static int plain_proba(PyObject *value, PyObject *order, double *out, Py_ssize_t
         if (order == NULL)
             return 0;
         size = PyTuple_GET_SIZE(order);
-        if (size == 0 || PyDict_GET_SIZE(value) != size)
+        if (size == 0 || size > MAX_CLASSES || PyDict_GET_SIZE(value) != size)
             return 0;
         for (k = 0; k < size; k++) {
             PyObject *v = PyDict_GetItemWithError(value, PyTuple_GET_ITEM(order, k));
@@ -227,7 +219,7 @@ static int id_utf8(PyObject *record_id, PyObject *format_id, PyObject **keep, co
         }
     }
     *data = PyUnicode_AsUTF8AndSize(text, size);
-    if (*data == NULL || memchr(*data, 0, (size_t)*size) != NULL) {
+    if (*data == NULL || *size == 0 || memchr(*data, 0, (size_t)*size) != NULL) {
         Py_DECREF(text);
         PyErr_Clear();
         return 0;
@@ -245,14 +237,12 @@ static void release(PyObject **elements, Py_ssize_t count)
         Py_CLEAR(elements[j]);
 }
 
-static PyObject *encode_columns(PyObject *self, PyObject *args)
+static PyObject *encode_rows(PyObject *self, PyObject *args)
 {
-    PyObject *feats, *ids, *times, *preds, *lats, *numeric, *categorical;
-    PyObject *head, *version_num_head, *cat_head, *texts, *format_id;
-    PyObject *probas = Py_None, *order = Py_None, *segments = Py_None, *segment_field = Py_None;
-    PyObject *micros_of = Py_None;
-    int partial = 0;
-    Py_ssize_t n_keys = -1;
+    PyObject *feats, *ids, *times, *preds, *lats, *probas, *segments, *numeric, *categorical;
+    PyObject *head, *version_num_head, *cat_head, *texts, *format_id, *order, *segment_field;
+    PyObject *micros_of;
+    Py_ssize_t n_keys;
     PyObject *out = NULL, **elements = NULL;
     double *nums = NULL;
     Py_ssize_t n, n_num, n_cat, i, j;
@@ -260,34 +250,37 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
     int64_t micros0 = 0;
     (void)self;
 
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!SSSO!O|OOOOOpn:encode_columns", &PyList_Type,
-                          &feats, &PyList_Type, &ids, &PyList_Type, &times, &PyList_Type, &preds,
-                          &PyList_Type, &lats, &PyTuple_Type, &numeric, &PyTuple_Type,
-                          &categorical, &head, &version_num_head, &cat_head, &PyDict_Type,
-                          &texts, &format_id, &probas, &order, &segments, &segment_field,
-                          &micros_of, &partial, &n_keys))
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!OOO!O!SSSO!OOOOn:encode_rows", &PyList_Type, &feats,
+                          &PyList_Type, &ids, &PyList_Type, &times, &PyList_Type, &preds,
+                          &PyList_Type, &lats, &probas, &segments, &PyTuple_Type, &numeric,
+                          &PyTuple_Type, &categorical, &head, &version_num_head, &cat_head,
+                          &PyDict_Type, &texts, &format_id, &order, &segment_field, &micros_of,
+                          &n_keys))
         return NULL;
     n = PyList_GET_SIZE(feats);
-    if (PyList_GET_SIZE(ids) != n || PyList_GET_SIZE(times) != n ||
-        PyList_GET_SIZE(preds) != n || PyList_GET_SIZE(lats) != n)
-        Py_RETURN_NONE;
     if (probas == Py_None)
         probas = NULL;
     if (segments == Py_None)
         segments = NULL;
     if (order == Py_None)
         order = NULL;
-    if ((probas != NULL && (!PyList_CheckExact(probas) || PyList_GET_SIZE(probas) != n)) ||
-        (segments != NULL && (!PyList_CheckExact(segments) || PyList_GET_SIZE(segments) != n ||
-                              segment_field == Py_None)) ||
-        (order != NULL && (!PyTuple_CheckExact(order) || PyTuple_GET_SIZE(order) > MAX_CLASSES)))
-        Py_RETURN_NONE;
+    if (PyList_GET_SIZE(ids) != n || PyList_GET_SIZE(times) != n ||
+        PyList_GET_SIZE(preds) != n || PyList_GET_SIZE(lats) != n ||
+        (probas != NULL && (!PyList_CheckExact(probas) || PyList_GET_SIZE(probas) != n)) ||
+        (segments != NULL && (!PyList_CheckExact(segments) || PyList_GET_SIZE(segments) != n)) ||
+        (order != NULL && !PyTuple_CheckExact(order))) {
+        PyErr_SetString(PyExc_ValueError, "encode_rows: columns of different lengths or types");
+        return NULL;
+    }
     n_num = PyTuple_GET_SIZE(numeric);
     n_cat = PyTuple_GET_SIZE(categorical);
-    if (n_cat > 0 && PyBytes_GET_SIZE(cat_head) != 20)
-        Py_RETURN_NONE;
+    if (n_cat > 0 && PyBytes_GET_SIZE(cat_head) != 20) {
+        PyErr_SetString(PyExc_ValueError, "encode_rows: cat_head must be 20 bytes");
+        return NULL;
+    }
 
-    /* One event time for the whole block (log_batch), else one per row. */
+    /* One event time for the whole block (log_batch): read once. Only an optimisation: a
+     * first time that is not plain leaves each row to read (and decline) its own. */
     if (n > 0 && PyLong_CheckExact(PyList_GET_ITEM(times, 0))) {
         PyObject *first = PyList_GET_ITEM(times, 0);
         constant_time = 1;
@@ -297,14 +290,14 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
                 int eq = PyLong_CheckExact(t) ? PyObject_RichCompareBool(t, first, Py_EQ) : 0;
                 if (eq < 0) {
                     PyErr_Clear();
-                    Py_RETURN_NONE;
+                    eq = 0;
                 }
                 constant_time = eq;
             }
         }
         if (constant_time && !plain_micros(first, &micros0)) {
             PyErr_Clear();
-            Py_RETURN_NONE;
+            constant_time = 0;
         }
     }
 
@@ -361,7 +354,7 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
         if (!constant_time && !row_micros(PyList_GET_ITEM(times, i), micros_of, &micros))
             goto row_unusual;
         if (segments != NULL && PyList_GET_ITEM(segments, i) != Py_None) {
-            /* Its JSONB field (length included), from pgbinary.segment_field's cache. */
+            /* Its JSONB field (length included), from encode.SegmentCache. */
             segment = PyObject_CallOneArg(segment_field, PyList_GET_ITEM(segments, i));
             if (segment == NULL || !PyBytes_CheckExact(segment)) {
                 Py_XDECREF(segment);
@@ -453,9 +446,7 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
         release(elements, n_cat);
         continue;
 
-    row_unusual: /* this row is not the plain case */
-        if (!partial)
-            goto unusual;
+    row_unusual: /* this row is not the plain case: the careful path's */
         PyErr_Clear();
         release(elements, n_cat);
         Py_INCREF(Py_None);
@@ -464,14 +455,6 @@ static PyObject *encode_columns(PyObject *self, PyObject *args)
     PyMem_Free(nums);
     PyMem_Free(elements);
     return out;
-
-unusual: /* not the plain case: None, and the Python encoder decides */
-    PyErr_Clear();
-    PyMem_Free(nums);
-    release(elements, n_cat);
-    PyMem_Free(elements);
-    Py_XDECREF(out);
-    Py_RETURN_NONE;
 
 error:
     PyMem_Free(nums);
@@ -482,16 +465,17 @@ error:
 }
 
 static PyMethodDef methods[] = {
-    {"encode_columns", encode_columns, METH_VARARGS,
-     "encode_columns(feats, ids, times, preds, lats, numeric, categorical, head, "
-     "version_num_head, cat_head, texts, format_id) -> list[bytes] | None\n\n"
-     "pgbinary.encode_columns' rows, or None when anything is not the plain case."},
+    {"encode_rows", encode_rows, METH_VARARGS,
+     "encode_rows(feats, ids, times, preds, lats, probas, segments, numeric, categorical, "
+     "head, version_num_head, cat_head, texts, format_id, order, segment_field, micros_of, "
+     "n_keys) -> list[bytes | None]\n\n"
+     "fast.encode_rows_py's rows: a COPY tuple per plain record, None for the others."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "monitor.sdk._speedups",
-    "The COPY encoder's uniform path in C (see pgbinary.encode_columns).", -1, methods,
+    PyModuleDef_HEAD_INIT, "monitor.sdk.postgres._speedups",
+    "The fast write path's encoder in C (see monitor.sdk.postgres.fast).", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 

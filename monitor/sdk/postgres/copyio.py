@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from monitor.sdk.pgbinary import HEADER, TRAILER
+from monitor.sdk.postgres.encode import HEADER, TRAILER
 from monitor.sdk.rowblock import RowBlock
 
 PREDICTION_COLUMNS = (

@@ -9,7 +9,7 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.sdk.pgwriter import PostgresWriter
+from monitor.sdk.postgres.writer import PostgresWriter
 from monitor.sdk.records import PredictionRecord
 
 BASE = datetime(2026, 11, 20, tzinfo=UTC)

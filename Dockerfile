@@ -1,6 +1,7 @@
 # The service image: `docker run IMAGE` migrates the schema and serves the dashboard and API;
 # the worker is the same image: `docker run IMAGE monitor worker`.
-# Build stage: the wheel, with the SDK's C encoder compiled (monitor/sdk/_speedups.c).
+# Build stage: the wheel, with the C twin of the SDK's COPY encoder compiled
+# (monitor/sdk/postgres/_speedups.c).
 FROM python:3.11-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*

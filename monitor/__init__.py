@@ -45,8 +45,10 @@ def init(model: str, version: str, **options: Any) -> Monitor:
 
     Options: ``dsn`` (Postgres) or ``url`` + ``token`` (HTTP collector), ``queue_size``,
     ``batch_size``, ``interval``, ``spool_dir``, ``spool_max_bytes``, ``exit_timeout``,
-    ``synchronous_commit``, ``bulk_connections`` (2, the default: ``log_batch`` streams over
-    two connections; 1: one), ``strict`` (re-raise errors: for your tests).
+    ``timeout`` (one network operation), ``synchronous_commit``, ``bulk_connections`` (2, the
+    default: ``log_batch`` streams over two connections; 1: one), ``max_features`` (the
+    model's feature cap), ``flush_on_signals`` (flush on SIGTERM, then the previous handler),
+    ``strict`` (raise what would be counted: for your tests).
     A second ``init`` shuts the previous default client down first.
     """
     global _default, log

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from monitor.sdk.records import MAX_RECORD_BYTES, WriteResult, record_to_wire
+from monitor.sdk.watchdog import Watchdog
 from monitor.sdk.wire import finite, json_default
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,16 @@ class PostgresExporter:
         self.max_features = max_features
         self._conn: Any = None
         self._writer: Any = None
+        self._watchdog = Watchdog()
+
+    def _sockets(self) -> list[int]:
+        """The descriptors of the open connections (for the watchdog)."""
+        fds = []
+        for conn in (self._conn, self._writer._lane if self._writer is not None else None):
+            with contextlib.suppress(Exception):
+                if conn is not None and not conn.closed:
+                    fds.append(int(conn.pgconn.socket))
+        return fds
 
     def _connect(self) -> Any:
         import psycopg
@@ -136,6 +147,8 @@ class PostgresExporter:
         self._conn = None
         if self._writer is not None:
             self._writer.close_lane()
+        if self._watchdog.tripped:
+            return RetryableError(f"no answer from the database within {self.timeout:g} s")
         return RetryableError(f"{type(exc).__name__}: {exc}".strip())
 
     def export(
@@ -145,11 +158,21 @@ class PostgresExporter:
 
         writer = self._connected()
         result = WriteResult()
+        hook = getattr(predictions, "while_committing", None)
+        if hook is not None:  # log_batch reads its next rows: the caller's time, not the sink's
+            watchdog, timeout = self._watchdog, self.timeout
+
+            def unguarded() -> None:
+                with watchdog.suspended(timeout):
+                    hook()
+
+            predictions.while_committing = unguarded  # type: ignore[attr-defined]
         try:
-            if predictions:
-                result.add(writer.write_predictions(model, version, predictions))
-            if actuals:
-                result.add(writer.write_actuals(model, actuals))
+            with self._watchdog.guard(self._sockets, self.timeout):
+                if predictions:
+                    result.add(writer.write_predictions(model, version, predictions))
+                if actuals:
+                    result.add(writer.write_actuals(model, actuals))
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise self._retryable(exc) from exc
         return result
@@ -159,7 +182,8 @@ class PostgresExporter:
 
         writer = self._connected()
         try:
-            writer.report(model, instance, finite(dict(stats)))
+            with self._watchdog.guard(self._sockets, self.timeout):
+                writer.report(model, instance, finite(dict(stats)))
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise self._retryable(exc) from exc
 
@@ -168,7 +192,8 @@ class PostgresExporter:
 
         writer = self._connected()
         try:
-            writer.dead_letter_record(model, kind, record, error)
+            with self._watchdog.guard(self._sockets, self.timeout):
+                writer.dead_letter_record(model, kind, record, error)
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise self._retryable(exc) from exc
 
@@ -182,6 +207,7 @@ class PostgresExporter:
 
     def abandon(self) -> None:
         # Kept alive: their finalisers would close our parent's connections.
+        self._watchdog = Watchdog()  # the parent's thread does not exist in the child
         if self._writer is not None:
             lane = self._writer.abandon_lane()
             if lane is not None:

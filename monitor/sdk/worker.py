@@ -163,6 +163,7 @@ class BatchWorker:
         is over its bound (the oldest records are dropped and counted)."""
         if self.thread is None:
             self.start()
+            return
         excess = len(self.queue) - self.queue_size
         dropped = 0
         while excess > 0:

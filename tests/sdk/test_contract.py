@@ -118,14 +118,16 @@ def test_never_raises_and_strict_mode_reraises(dsn: str, spool_dir: Path) -> Non
 
 
 def test_queue_overflow_drops_oldest_and_counts(dsn: str, spool_dir: Path) -> None:
-    # A huge interval and batch size: nothing is exported while we overfill the queue.
+    # The worker is busy (we hold its lock, as a long export would): nothing leaves the queue
+    # while we overfill it.
     client = _client(dsn, spool_dir, queue_size=100, batch_size=10_000, interval=3600)
-    for i in range(250):
-        client.log({"x": float(i)}, 0, id=f"r{i}")
-    stats = client.stats()
+    with client._worker.export_lock:
+        for i in range(250):
+            client.log({"x": float(i)}, 0, id=f"r{i}")
+        stats = client.stats()
+        assert [r[0] for r in list(client._worker.queue)[:1]] == ["r150"]  # the oldest went
     assert stats["enqueued"] == 250
     assert stats["dropped"]["queue_full"] == 150
-    assert [r[0] for r in list(client._worker.queue)[:1]] == ["r150"]  # the oldest went first
     assert client.flush(10)
     assert client.stats()["exported"] == 100
     client.shutdown()

@@ -297,3 +297,26 @@ def test_sigterm_flushes_only_when_opted_in_and_chains_to_the_previous_handler(
     else:
         assert killable_pg.count(_where(model))[0] == 0
         assert not list((tmp_path / "spool").rglob("*.seg"))
+
+
+def test_a_database_that_stops_answering_mid_export_does_not_stall_the_worker(
+    dsn: str, spool_dir: Path, pg: psycopg.Connection
+) -> None:
+    """The server accepts the COPY and then waits forever (here: on a table lock another
+    session holds). After ``timeout`` the watchdog cuts the connection: the batch is spooled
+    and retried, and lands once the database answers again."""
+    client = Monitor("stuck", "1", dsn=dsn, spool_dir=spool_dir, timeout=1, interval=0.2)
+    client.log({"x": 0.0}, 0.5, id="warm")  # registers model, version and features first
+    assert client.flush(10)
+    with psycopg.connect(dsn) as holder:  # a transaction: the lock is held until rollback
+        holder.execute("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE")
+        for i in range(100):
+            client.log({"x": float(i)}, 0.5, id=f"s{i}")
+        assert _until(lambda: client.stats()["spooled_records"] == 100), client.stats()
+        stats = client.stats()
+        assert stats["export_failures"] >= 1
+        assert "no answer from the database within 1 s" in (stats["last_error"] or "")
+        holder.rollback()
+    assert client.flush(30), client.stats()
+    client.shutdown()
+    assert count(pg, "predictions") == 101

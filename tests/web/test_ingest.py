@@ -157,8 +157,8 @@ def test_sdk_http_bad_token_keeps_records_spooled_and_says_why(server, tmp_path:
     client = Monitor("fraud", "2026-11", url=base, token="mon_wrong", spool_dir=tmp_path)
     client.log({"x": 1.0}, 1)
     assert client.flush(1) is False
+    assert client.shutdown(1) is False  # held in memory until then, now spooled
     stats = client.stats()
-    client.shutdown(0.5)
     assert stats["spooled_records"] == 1 and stats["dropped_total"] == 0
     assert stats["export_failures"] >= 1 and "HTTP 401" in stats["last_error"]
     assert _scalar(engine, "SELECT count(*) FROM predictions") == 0

@@ -34,7 +34,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from monitor.sdk.exporters import Exporter, RetryableError
-from monitor.sdk.records import ActualRecord, CleanCounts, WriteResult, uuid7_int
+from monitor.sdk.records import (
+    ActualRecord,
+    CleanCounts,
+    PredictionRecord,
+    WriteResult,
+    uuid7_int,
+)
 from monitor.sdk.rowblock import RowBlock
 from monitor.sdk.spool import Spool
 from monitor.sdk.wire import decode_batch, encode_batch
@@ -51,6 +57,7 @@ REPLAY_SLICE = 0.25  # seconds of replay between pauses (as long) when nobody is
 REPLAY_RECORDS = 20_000  # records read from the spool for one write
 ADOPT_EVERY = 60.0  # seconds between looks for spools of dead processes
 STOP_RESERVE = 0.5  # seconds of a shutdown kept to spool what the sink did not take
+STOPPED = float("inf")  # next_report once the shutdown's report went out
 _time_ns = time.time_ns
 
 
@@ -252,9 +259,9 @@ class BatchWorker:
                     self._send(tick, flushing, stopping)
                     more = self._replay(min(now + REPLAY_SLICE, self._stop_at) if stopping
                                         else now + REPLAY_SLICE)
-                    if now >= next_report or stopping:
-                        next_report = now + self.report_interval
-                        self._report()
+                    if now >= next_report or (stopping and next_report != STOPPED):
+                        next_report = STOPPED if stopping else now + self.report_interval
+                        self._report()  # and once more on shutdown, with the final counters
                 except Exception as exc:  # a bug must not kill the thread silently
                     self.counters.error(exc)
                     log.exception("monitor SDK worker error")
@@ -291,16 +298,16 @@ class BatchWorker:
         return self.backoff > 0 and now < self.retry_at
 
     def _drain(self) -> None:
-        """Move queued records into ``pending`` (popleft is atomic; callers never wait); a
-        prediction logged without an id gets its UUIDv7 here, from its capture time."""
+        """Move queued records into ``pending`` (popleft is atomic; callers never wait).
+
+        ``log()`` queues a plain tuple in :class:`PredictionRecord`'s field order (cheaper for
+        the caller); it becomes a ``PredictionRecord`` here, and one logged without an id gets
+        its UUIDv7, from its capture time."""
         pop, pending, n = self.queue.popleft, self.pending, 0
         try:
             while n < self.queue_size:
                 rec = pop()
-                if rec[0] is None:
-                    ts = rec[1]
-                    rec = rec._replace(record_id=uuid7_int(ts if type(ts) is int else _time_ns()))
-                pending.append(rec)
+                pending.append(_named(rec) if type(rec) is tuple else rec)
                 n += 1
         except IndexError:
             pass
@@ -443,7 +450,8 @@ class BatchWorker:
         pop = self.queue.popleft
         try:
             while True:
-                records.append(pop())
+                rec = pop()
+                records.append(_named(rec) if type(rec) is tuple else rec)
                 self.counters.popped += 1
         except IndexError:
             pass
@@ -520,6 +528,14 @@ class BatchWorker:
             except _Partial as partial:
                 self._failed(partial.cause)
                 self._spool(self.model, self.version, partial.preds, partial.acts)
+
+
+def _named(rec: tuple[Any, ...]) -> PredictionRecord:
+    """A ``log()`` tuple as a PredictionRecord; without an id, a UUIDv7 of its capture time."""
+    if rec[0] is None:
+        ts = rec[1]
+        rec = (uuid7_int(ts if type(ts) is int else _time_ns()), *rec[1:])
+    return tuple.__new__(PredictionRecord, rec)
 
 
 def _split(records: Sequence[Any]) -> tuple[Sequence[Any], list[Any]]:

@@ -154,7 +154,7 @@ def test_flush_replays_the_whole_spool_within_its_timeout(
     client.shutdown()
     assert killable_pg.count(_where("replay")) == (30_000, 30_000)
     assert stats["spooled_records"] == 0 and stats["replayed_records"] == 30_000
-    assert stats["dropped_total"] == 0
+    assert stats["enqueued"] == stats["exported"] == 30_000 and stats["dropped_total"] == 0
 
 
 def test_an_outage_spools_full_frames_not_one_per_flush(tmp_path: Path) -> None:

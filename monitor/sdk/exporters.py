@@ -97,7 +97,7 @@ class PostgresExporter:
     def _sockets(self) -> list[int]:
         """The descriptors of the open connections (for the watchdog)."""
         fds = []
-        for conn in (self._conn, self._writer._lane if self._writer is not None else None):
+        for conn in (self._conn, self._writer.lane_connection if self._writer else None):
             with contextlib.suppress(Exception):
                 if conn is not None and not conn.closed:
                     fds.append(int(conn.pgconn.socket))

@@ -10,15 +10,33 @@ is stored as null, values of features beyond the model's cap are not stored. Wha
 stored as its sender meant raises :class:`~monitor.sdk.records.RecordError` (an invalid feature
 name or id, an unreadable time...): the writer keeps that record as a dead letter.
 
-No queries: names and classes are registered before a COPY opens; a record that needs one
-raises :class:`~monitor.sdk.postgres.schema.NeedsDatabase`.
+The encoder runs no queries: names and classes are registered before a COPY opens; a record
+that needs one raises :class:`~monitor.sdk.postgres.schema.NeedsDatabase`.
+
+The careful write (:func:`write_rows`): rows are COPYed straight in; on a duplicate (a replay)
+they go through a temporary staging table and ``INSERT ... ON CONFLICT`` (a replay never
+duplicates rows); rows the database still refuses are bisected until the bad ones are alone,
+and those become dead letters (:func:`dead_letter`) with the error.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import psycopg
+from psycopg import errors as pg_errors
+
+from monitor.sdk.postgres.copyio import (
+    ACTUAL_COLUMNS,
+    ACTUAL_TYPES,
+    ACTUAL_UPSERT,
+    PREDICTION_COLUMNS,
+    PREDICTION_TYPES,
+    copy_rows,
+)
 from monitor.sdk.postgres.encode import (
     F8,
     FIELDS,
@@ -44,7 +62,11 @@ from monitor.sdk.records import (
     feature_kind,
     format_id,
     is_missing,
+    record_to_wire,
 )
+
+log = logging.getLogger(__name__)
+RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 
 Classes = Callable[[Mapping[Any, Any]], "list[str] | None"]
 
@@ -177,3 +199,128 @@ def _proba(classes: Classes, proba: Any, counts: CleanCounts) -> list[float | No
     if isinstance(proba, Iterable):
         return [as_float(p, counts) for p in proba]
     return [as_float(proba, counts)]
+
+
+# --- the careful write -------------------------------------------------------------------------
+
+_TABLES = {
+    "predictions": (PREDICTION_COLUMNS, PREDICTION_TYPES, "DO NOTHING"),
+    "actuals": (ACTUAL_COLUMNS, ACTUAL_TYPES, ACTUAL_UPSERT),
+}
+
+
+def write_rows(
+    conn: psycopg.Connection[Any],
+    table: str,
+    rows: list[Any],
+    records: list[Any],
+    model_id: int,
+    result: WriteResult,
+) -> None:
+    """Write rows (encoded COPY tuples, or value tuples), bisecting around rows the database
+    refuses: they become dead letters (``records[i]`` is the record of ``rows[i]``)."""
+    if not rows:
+        return
+    columns, types, on_conflict = _TABLES[table]
+    try:
+        inserted = _copy_direct(conn, table, columns, types, rows)
+    except pg_errors.UniqueViolation:
+        try:
+            inserted = _copy_upsert(conn, table, columns, types, rows, on_conflict)
+        except RETRYABLE:
+            raise
+        except Exception as exc:
+            _bisect(conn, table, rows, records, model_id, result, exc)
+            return
+    except RETRYABLE:
+        raise
+    except Exception as exc:
+        _bisect(conn, table, rows, records, model_id, result, exc)
+        return
+    result.inserted += inserted
+    if table == "predictions":
+        result.duplicates += len(rows) - inserted
+
+
+def _bisect(
+    conn: psycopg.Connection[Any],
+    table: str,
+    rows: list[Any],
+    records: list[Any],
+    model_id: int,
+    result: WriteResult,
+    exc: Exception,
+) -> None:
+    if len(rows) == 1:
+        dead_letter(conn, model_id, table.rstrip("s"), records[0], exc, result)
+        return
+    mid = len(rows) // 2
+    write_rows(conn, table, rows[:mid], records[:mid], model_id, result)
+    write_rows(conn, table, rows[mid:], records[mid:], model_id, result)
+
+
+def _copy_direct(
+    conn: psycopg.Connection[Any],
+    table: str,
+    columns: Sequence[str],
+    types: Sequence[str],
+    rows: Sequence[Any],
+) -> int:
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    with conn.transaction(), conn.cursor() as cur, cur.copy(sql) as cp:
+        copy_rows(cp, types, rows)
+    return len(rows)
+
+
+def _copy_upsert(
+    conn: psycopg.Connection[Any],
+    table: str,
+    columns: Sequence[str],
+    types: Sequence[str],
+    rows: Sequence[Any],
+    on_conflict: str,
+) -> int:
+    stage = f"_stage_{table}"
+    cols = ", ".join(columns)
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
+            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cur.copy(f"COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy_rows(copy, types, rows)
+        cur.execute(
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT {on_conflict}"
+        )
+        return int(cur.rowcount)
+
+
+def dead_letter(
+    conn: psycopg.Connection[Any],
+    model_id: int,
+    kind: str,
+    record: Any,
+    exc: BaseException,
+    result: WriteResult,
+) -> None:
+    """Keep a refused record, with the error, in ``dead_letters`` (NULs removed: Postgres text
+    cannot hold them)."""
+    try:
+        text = json.dumps(record_to_wire(record), default=_text_of)
+    except Exception:
+        text = json.dumps({"unreadable": _text_of(record)})
+    text = text.replace("\\u0000", "").replace("\x00", "")
+    error = f"{type(exc).__name__}: {exc}".replace("\x00", "")[:2000]
+    conn.execute(
+        "INSERT INTO dead_letters (model_id, kind, record, error) VALUES (%s, %s, %s, %s)",
+        (model_id, kind, text, error),
+    )
+    result.dead_letters += 1
+    log.warning("record refused and dead-lettered (%s): %s", kind, error)
+
+
+def _text_of(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return object.__repr__(value)

@@ -24,9 +24,7 @@ data's fault and propagate to the caller, who retries or spools.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
@@ -37,20 +35,16 @@ from psycopg import errors as pg_errors
 from psycopg.copy import LibpqWriter
 from psycopg.types.json import Jsonb
 
-from monitor.sdk.postgres.careful import prediction_row
+from monitor.sdk.postgres.careful import dead_letter, prediction_row, write_rows
 from monitor.sdk.postgres.copyio import (
-    ACTUAL_COLUMNS,
-    ACTUAL_TYPES,
-    ACTUAL_UPSERT,
     PREDICTION_COLUMNS,
-    PREDICTION_TYPES,
     SEND_BUFFER,
-    copy_rows,
     grow_send_buffer,
     time_span,
 )
 from monitor.sdk.postgres.encode import HEADER, TRAILER, SegmentCache, TextCache, int4
 from monitor.sdk.postgres.fast import Columns, encode_rows
+from monitor.sdk.postgres.lanes import SecondLane, chunk_order, finish_during
 from monitor.sdk.postgres.schema import DEFAULT_MAX_FEATURES, FeatureSchema, NeedsDatabase
 from monitor.sdk.records import (
     MAX_RECORD_BYTES,
@@ -85,7 +79,6 @@ RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 UNIFORM_CHUNK = 1024  # records encoded column-wise at a time (then sent while we go on)
 # A bulk block of at least this many rows uses the writer's second connection, if it has one.
 LANE_MIN_ROWS = 4 * UNIFORM_CHUNK
-LANE_RETRY = 60.0  # seconds before trying again to open a second connection that failed
 
 
 class PostgresWriter:
@@ -110,9 +103,7 @@ class PostgresWriter:
         self.conn = conn
         self.synchronous_commit = synchronous_commit
         self._session(conn)
-        self._connect_lane = connect_lane
-        self._lane: psycopg.Connection[Any] | None = None
-        self._lane_retry_at = 0.0
+        self._lane = SecondLane(connect_lane, self._session) if connect_lane else None
         self._models: dict[str, int] = {}
         self._versions: dict[tuple[int, str], tuple[int, list[str] | None]] = {}
         self._schemas: dict[int, FeatureSchema] = {}
@@ -132,41 +123,22 @@ class PostgresWriter:
             conn.execute("SET synchronous_commit = off")
 
     def lane(self) -> psycopg.Connection[Any] | None:
-        """The second connection for bulk blocks (opened on first use and kept, reopened when
-        lost), or None: the writer has none, or it cannot be opened now. A server that refuses
-        one more connection (``max_connections``) costs the bulk path its second lane for a
-        minute, never the block: it goes over the first connection alone."""
-        if self._connect_lane is None or time.monotonic() < self._lane_retry_at:
-            return None
-        if self._lane is None or self._lane.closed or self._lane.broken:
-            self.close_lane()
-            conn = None
-            try:
-                conn = self._connect_lane()
-                if not conn.autocommit:
-                    raise ValueError("the second connection needs autocommit=True")
-                self._session(conn)
-            except (psycopg.Error, ValueError) as exc:
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        conn.close()
-                self._lane_retry_at = time.monotonic() + LANE_RETRY
-                log.warning("no second connection for bulk blocks (%s); using one", exc)
-                return None
-            self._lane = conn
-        return self._lane
+        """The second connection for bulk blocks, or None (see :class:`~.lanes.SecondLane`)."""
+        return self._lane.get() if self._lane is not None else None
 
     def close_lane(self) -> None:
-        lane, self._lane = self._lane, None
-        if lane is not None:
-            with contextlib.suppress(Exception):
-                lane.close()
+        if self._lane is not None:
+            self._lane.close()
 
     def abandon_lane(self) -> psycopg.Connection[Any] | None:
         """Forget the second connection without closing it (after ``fork``: it is the
         parent's); returns it so that the caller can keep it alive."""
-        lane, self._lane = self._lane, None
-        return lane
+        return self._lane.abandon() if self._lane is not None else None
+
+    @property
+    def lane_connection(self) -> psycopg.Connection[Any] | None:
+        """The second connection if it is open (the watchdog guards it too)."""
+        return self._lane.conn if self._lane is not None else None
 
     # --- routing --------------------------------------------------------------------------
 
@@ -321,16 +293,14 @@ class PostgresWriter:
             except RETRYABLE:
                 raise
             except Exception as exc:  # a record we cannot encode goes to dead letters
-                self._dead_letter(model_id, "prediction", rec, exc, result)
+                dead_letter(self.conn, model_id, "prediction", rec, exc, result)
                 continue
             if len(row) > self.max_record_bytes:
                 result.too_large += 1
                 continue
             rows.append(row)
             kept.append(rec)
-        self._write(
-            "predictions", PREDICTION_COLUMNS, PREDICTION_TYPES, rows, kept, model_id, result
-        )
+        write_rows(self.conn, "predictions", rows, kept, model_id, result)
         return result
 
     def _stream_predictions(
@@ -345,8 +315,9 @@ class PostgresWriter:
         """The fast path: encode and send in chunks, so Postgres parses while Python encodes.
 
         A bulk block (``log_batch``) goes over two connections when the writer has a second
-        one: each takes one half of the block, a chunk of each in turn (:func:`_chunk_order`),
-        so two server processes parse and index in parallel while Python encodes. With the C
+        one: each takes one half of the block, a chunk of each in turn
+        (:func:`~.lanes.chunk_order`), so two server processes parse and index in parallel
+        while Python encodes. With the C
         encoder, one server process is the bottleneck (about twice Python's time per row).
         The two transactions commit one after the other: if one fails after the other
         committed, the block is retried or spooled as a whole and the committed half comes
@@ -380,7 +351,7 @@ class PostgresWriter:
                     copy = stack.enter_context(cur.copy(sql, writer=writer))
                     copy.write(HEADER)
                     copies.append(copy)
-                for lane, begin in _chunk_order(len(records), len(copies)):
+                for lane, begin in chunk_order(len(records), len(copies), UNIFORM_CHUNK):
                     chunk = records[begin : begin + UNIFORM_CHUNK]
                     rows = self._encode_chunk(
                         model_id, version, fixed, schema, chunk, result, refused
@@ -391,12 +362,12 @@ class PostgresWriter:
                 for copy in copies:
                     copy.write(TRAILER)
                 if hook is not None:  # log_batch reads its next rows while the server finishes
-                    _finish_during(stack.pop_all(), hook)
+                    finish_during(stack.pop_all(), hook)
         finally:
             self._frozen = False
         result.inserted = inserted
         for rec, error in refused:
-            self._dead_letter(model_id, "prediction", rec, error, result)
+            dead_letter(self.conn, model_id, "prediction", rec, error, result)
         return result
 
     def _encode_chunk(
@@ -499,7 +470,7 @@ class PostgresWriter:
                     None if is_num else as_text(actual, result.counts),
                 )
             except Exception as exc:
-                self._dead_letter(model_id, "actual", rec, exc, result)
+                dead_letter(self.conn, model_id, "actual", rec, exc, result)
                 continue
             # ON CONFLICT DO UPDATE refuses two rows with one key in a statement: keep the last.
             by_key.pop(record_id, None)
@@ -507,7 +478,7 @@ class PostgresWriter:
         rows = [r for r, _ in by_key.values()]
         kept = [k for _, k in by_key.values()]
         result.duplicates += len(records) - len(rows) - result.dead_letters
-        self._write("actuals", ACTUAL_COLUMNS, ACTUAL_TYPES, rows, kept, model_id, result)
+        write_rows(self.conn, "actuals", rows, kept, model_id, result)
         return result
 
     # --- reports --------------------------------------------------------------------------
@@ -522,166 +493,8 @@ class PostgresWriter:
             (model_id, instance, Jsonb(dict(stats))),
         )
 
-    # --- COPY -----------------------------------------------------------------------------
-
-    def _write(
-        self,
-        table: str,
-        columns: Sequence[str],
-        types: Sequence[str],
-        rows: list[Any],
-        records: list[Any],
-        model_id: int,
-        result: WriteResult,
-    ) -> None:
-        """Write rows, bisecting around rows the database refuses (they become dead letters)."""
-        if not rows:
-            return
-        upsert = ACTUAL_UPSERT if table == "actuals" else "DO NOTHING"
-        try:
-            inserted = self._copy_direct(table, columns, types, rows)
-        except pg_errors.UniqueViolation:
-            try:
-                inserted = self._copy_upsert(table, columns, types, rows, upsert)
-            except RETRYABLE:
-                raise
-            except Exception as exc:
-                self._bisect(table, columns, types, rows, records, model_id, result, exc)
-                return
-        except RETRYABLE:
-            raise
-        except Exception as exc:
-            self._bisect(table, columns, types, rows, records, model_id, result, exc)
-            return
-        result.inserted += inserted
-        if table == "predictions":
-            result.duplicates += len(rows) - inserted
-
-    def _bisect(
-        self,
-        table: str,
-        columns: Sequence[str],
-        types: Sequence[str],
-        rows: list[Any],
-        records: list[Any],
-        model_id: int,
-        result: WriteResult,
-        exc: Exception,
-    ) -> None:
-        if len(rows) == 1:
-            self._dead_letter(model_id, table.rstrip("s"), records[0], exc, result)
-            return
-        mid = len(rows) // 2
-        self._write(table, columns, types, rows[:mid], records[:mid], model_id, result)
-        self._write(table, columns, types, rows[mid:], records[mid:], model_id, result)
-
-    def _copy_direct(
-        self,
-        table: str,
-        columns: Sequence[str],
-        types: Sequence[str],
-        rows: Sequence[Any],
-    ) -> int:
-        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-        with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(sql) as cp:
-            copy_rows(cp, types, rows)
-        return len(rows)
-
-    def _copy_upsert(
-        self,
-        table: str,
-        columns: Sequence[str],
-        types: Sequence[str],
-        rows: Sequence[Any],
-        on_conflict: str,
-    ) -> int:
-        stage = f"_stage_{table}"
-        cols = ", ".join(columns)
-        with self.conn.transaction(), self.conn.cursor() as cur:
-            cur.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
-                f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-            )
-            with cur.copy(f"COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy_rows(copy, types, rows)
-            cur.execute(
-                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT {on_conflict}"
-            )
-            return int(cur.rowcount)
+    # --- dead letters ---------------------------------------------------------------------
 
     def dead_letter_record(self, model: str, kind: str, record: Any, exc: BaseException) -> None:
         """Keep a record the caller could not write, with the error (see the worker)."""
-        self._dead_letter(self.model_id(model), kind, record, exc, WriteResult())
-
-    def _dead_letter(
-        self, model_id: int, kind: str, record: Any, exc: BaseException, result: WriteResult
-    ) -> None:
-        try:
-            text = json.dumps(record_to_wire(record), default=_text_of)
-        except Exception:
-            text = json.dumps({"unreadable": _text_of(record)})
-        text = text.replace("\\u0000", "").replace("\x00", "")
-        error = f"{type(exc).__name__}: {exc}".replace("\x00", "")[:2000]
-        self.conn.execute(
-            "INSERT INTO dead_letters (model_id, kind, record, error) VALUES (%s, %s, %s, %s)",
-            (model_id, kind, text, error),
-        )
-        result.dead_letters += 1
-        log.warning("record refused and dead-lettered (%s): %s", kind, error)
-
-
-def _chunk_order(n: int, lanes: int) -> list[tuple[int, int]]:
-    """``(connection, first row)`` of each ``UNIFORM_CHUNK`` of an ``n``-row block, in sending
-    order. With two connections, the first takes the first half and the second the other, a
-    chunk of each in turn: both server processes stay busy, and each appends to its own end of
-    the key range. The price is a larger primary-key index: whichever connection appends below
-    the other's keys splits its pages in the middle (nbtree's split-after-new-item rule is only
-    for tuples of up to two int8 columns), 58 against 44 bytes per row; the table and index
-    together 384 against 369. Any concurrent scheme pays it: alternating chunks measured 383,
-    alternating rows 59 bytes of index per row."""
-    starts = range(0, n, UNIFORM_CHUNK)
-    if lanes == 1:
-        return [(0, begin) for begin in starts]
-    half = -(-len(starts) // 2)
-    first, second = starts[:half], starts[half:]
-    order = []
-    for k, begin in enumerate(first):
-        order.append((0, begin))
-        if k < len(second):
-            order.append((1, second[k]))
-    return order
-
-
-def _finish_during(stack: contextlib.ExitStack, work: Callable[[], None]) -> None:
-    """Close ``stack`` (COPY end, the trigger, commit) on a helper thread while this thread does
-    ``work``, then re-raise whatever closing raised.
-
-    After the last COPY byte the server still parses what is buffered, runs the statement's
-    trigger and commits, with an fsync of the batch's WAL under ``synchronous_commit``: tens
-    of milliseconds per 50k-row block during which the caller's thread used to wait. The
-    helper only waits on the socket (the GIL released), so ``work`` (reading the caller's next
-    rows) runs meanwhile; the connection is not touched by ``work``.
-    """
-    errors: list[BaseException] = []
-
-    def close() -> None:
-        try:
-            stack.close()
-        except BaseException as exc:  # handed to the caller's thread below
-            errors.append(exc)
-
-    helper = threading.Thread(target=close, name="monitor-sdk-commit", daemon=True)
-    helper.start()
-    try:
-        work()
-    finally:
-        helper.join()
-    if errors:
-        raise errors[0]
-
-
-def _text_of(value: Any) -> str:
-    try:
-        return str(value)
-    except Exception:
-        return object.__repr__(value)
+        dead_letter(self.conn, self.model_id(model), kind, record, exc, WriteResult())

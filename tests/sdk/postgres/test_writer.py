@@ -31,7 +31,7 @@ def _rows(prefix: str, n: int = N, **extra: Any) -> list[dict[str, Any]]:
 
 
 def _lane_pid(client: Monitor) -> int:
-    lane = client.exporter._writer._lane  # type: ignore[attr-defined]
+    lane = client.exporter._writer.lane_connection  # type: ignore[attr-defined]
     assert lane is not None, "the bulk block did not use the second connection"
     return int(lane.info.backend_pid)
 
@@ -47,7 +47,7 @@ def test_a_bulk_block_streams_over_two_connections(
     assert count(pg, "predictions", "num[1] = substr(record_id, 2)::int") == N  # rows intact
     single = Monitor("lanes", "1", dsn=dsn, spool_dir=spool_dir / "one", bulk_connections=1)
     assert single.log_batch(_rows("b")) == N
-    assert single.exporter._writer._lane is None  # type: ignore[attr-defined]
+    assert single.exporter._writer.lane_connection is None  # type: ignore[attr-defined]
     assert count(pg, "predictions") == 2 * N
     for c in (client, single):
         assert c.flush(10) and c.stats()["dropped_total"] == 0
@@ -132,7 +132,7 @@ def test_a_second_connection_that_cannot_open_leaves_the_block_to_the_first(
     with psycopg.connect(dsn, autocommit=True) as conn:
         writer = PostgresWriter(conn, connect_lane=refused)
         result = writer.write_predictions("lanes", "1", block)
-        assert result.inserted == N and writer._lane is None
+        assert result.inserted == N and writer.lane_connection is None
         assert writer.lane() is None  # not retried at once (LANE_RETRY)
     assert count(pg, "predictions") == N
 

@@ -30,6 +30,7 @@ from monitor.web.auth import LoginRequired
 from monitor.web.cache import ViewCache
 from monitor.web.deps import autocommit
 from monitor.web.report import BusyError
+from monitor.web.routing import PathNames
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ def create_app(engine: sa.Engine, max_stale_seconds: float | None = None) -> Fas
         )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(PathNames)  # names holding "/" (team%2Ffraud); NUL in URLs is a 400
 
     for spec in ROUTERS:
         module, attr = spec.split(":")

@@ -15,6 +15,7 @@ from monitor.web.app import create_app
 from tests.http import serve_app
 from tests.pg import truncate_all
 from tests.web.fixtures import Seeded, seed_results
+from tests.web.hostile import Hostile, seed_hostile
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 """Screenshots and reports for reviewers (gitignored)."""
@@ -41,3 +42,11 @@ def site(engine: sa.Engine) -> Iterator[Site]:
     with serve_app(create_app(engine)) as base:
         yield Site(base, data, admin, reader)
     truncate_all(engine)
+
+
+@pytest.fixture(scope="module")
+def hostile(
+    site: Site, engine: sa.Engine, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Hostile:
+    """A model named with ``/`` and markup, with hostile feature names, in ``site``'s database."""
+    return seed_hostile(engine, database_url, tmp_path_factory.mktemp("spool"))

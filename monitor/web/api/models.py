@@ -24,6 +24,7 @@ from monitor.web.reads.common import (
     reread_model,
     time_range,
 )
+from monitor.web.report import report_response
 from monitor.web.views import anchor, feature_view, model_view
 
 router = APIRouter(prefix="/api/v1", tags=["models"], dependencies=[Depends(require_scope("read"))])
@@ -49,14 +50,14 @@ def list_models(
     return ok(p.envelope(items, more))
 
 
-@router.get("/models/{model}", summary="A model: health, versions, features, segments")
+@router.get("/models/{model:name}", summary="A model: health, versions, features, segments")
 def get_model_detail(
     request: Request, model: ModelName, conn: sa.Connection = Depends(read_conn)
 ) -> FastJSON:
     return ok(overview.model_detail(conn, model, view_cache(request.app.state)))
 
 
-@router.get("/models/{model}/dashboard", summary="Everything the model page charts")
+@router.get("/models/{model:name}/dashboard", summary="Everything the model page charts")
 def model_dashboard(
     request: Request,
     model: ModelName,
@@ -73,7 +74,7 @@ def model_dashboard(
     return cached_json(view, key, cache, fresh=("model",))
 
 
-@router.get("/models/{model}/heatmap", summary="Drift score per feature and window")
+@router.get("/models/{model:name}/heatmap", summary="Drift score per feature and window")
 def model_heatmap(
     request: Request,
     model: ModelName,
@@ -98,7 +99,7 @@ def model_heatmap(
     return Response(content, media_type="application/json")
 
 
-@router.get("/models/{model}/series/{family}", summary="One result family over time")
+@router.get("/models/{model:name}/series/{family}", summary="One result family over time")
 def model_series(
     model: ModelName,
     family: str = Path(..., pattern="^(" + "|".join(v.FAMILIES) + ")$"),
@@ -124,7 +125,7 @@ def model_series(
 
 
 @router.get(
-    "/models/{model}/features/{feature}",
+    "/models/{model:name}/features/{feature:name}",
     summary="A feature: drift vs threshold over time, quality, reference vs current distribution",
 )
 def model_feature(
@@ -145,7 +146,7 @@ def model_feature(
     return cached_json(view, key, cache)
 
 
-@router.get("/models/{model}/results", summary="Stored result rows, newest first")
+@router.get("/models/{model:name}/results", summary="Stored result rows, newest first")
 def model_results(
     request: Request,
     model: ModelName,
@@ -202,7 +203,7 @@ def _result(r: Any) -> dict[str, Any]:
     return out
 
 
-@router.get("/models/{model}/runs", summary="Job runs of the model's windows, newest first")
+@router.get("/models/{model:name}/runs", summary="Job runs of the model's windows, newest first")
 def model_runs(
     model: ModelName,
     status: str | None = Query(None, pattern="^(pending|running|succeeded|failed|skipped|stale)$"),
@@ -227,7 +228,7 @@ def model_runs(
 
 
 @router.get(
-    "/models/{model}/report",
+    "/models/{model:name}/report",
     summary="Evidently HTML report: baseline sample vs one window's rows (while retained)",
     response_class=Response,
 )
@@ -236,6 +237,4 @@ def model_report(
     window: str = Query(..., max_length=40, description="Window start (ISO 8601)."),
     conn: sa.Connection = Depends(read_conn),
 ) -> Response:
-    from monitor.web.pages.models import report_response
-
     return report_response(conn, model, window)

@@ -54,6 +54,28 @@ class Settings(BaseSettings):
         "a write shows on the very next request).",
     )
     session_max_age_seconds: int = 7 * 24 * 3600
+    login_code_ttl_seconds: int = Field(
+        default=600, ge=1, le=86400, description="Lifetime of a one-time login link's code."
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description="Always mark cookies Secure (behind a TLS-terminating proxy that talks plain "
+        "HTTP to the service). Off: Secure when the request's scheme is https.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto headers are believed (JSON list). Empty: no proxy is trusted.",
+    )
+    auth_failure_burst: int = Field(
+        default=10, ge=1, description="Wrong tokens or login codes a client may send at once."
+    )
+    auth_failure_per_second: float = Field(
+        default=1.0,
+        gt=0,
+        description="Sustained rate of wrong tokens a client may send; past the burst, its "
+        "authentication attempts get 429 with Retry-After until it falls under this rate.",
+    )
     max_ingest_body_bytes: int = 16 * 1024 * 1024
 
     # jobs

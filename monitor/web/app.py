@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from monitor.errors import DatabaseError, InputError, MonitorError, NotFoundError
 from monitor.settings import get_settings
@@ -31,6 +33,7 @@ from monitor.web.cache import ViewCache
 from monitor.web.deps import autocommit
 from monitor.web.report import BusyError
 from monitor.web.routing import PathNames
+from monitor.web.throttle import FailureThrottle
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +102,23 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(request, 503, describe_db_error(exc))
 
 
-def create_app(engine: sa.Engine, max_stale_seconds: float | None = None) -> FastAPI:
+def create_app(
+    engine: sa.Engine,
+    max_stale_seconds: float | None = None,
+    *,
+    trusted_proxies: Sequence[str] | None = None,
+    throttle: FailureThrottle | None = None,
+) -> FastAPI:
     """Build the app around ``engine`` (schema already checked by the caller).
 
     ``max_stale_seconds``: how long a cached view may be answered stale while it is refreshed
     (default ``settings.web_max_stale_seconds``; see :mod:`monitor.web.cache`).
+    ``trusted_proxies``: addresses/CIDRs whose ``X-Forwarded-For``/``-Proto`` are believed
+    (default ``settings.trusted_proxies``; the server itself must not interpret them: ``monitor
+    serve`` runs uvicorn with ``proxy_headers=False``). ``throttle``: the wrong-credential
+    throttle (default from settings; tests inject one with a fake clock).
     """
+    settings = get_settings()
 
     app = FastAPI(
         title="monitor",
@@ -119,7 +133,10 @@ def create_app(engine: sa.Engine, max_stale_seconds: float | None = None) -> Fas
     app.state.engine = engine
     app.state.read_engine = autocommit(engine)
     if max_stale_seconds is None:
-        max_stale_seconds = get_settings().web_max_stale_seconds
+        max_stale_seconds = settings.web_max_stale_seconds
+    app.state.auth_throttle = throttle or FailureThrottle(
+        settings.auth_failure_burst, settings.auth_failure_per_second
+    )
     app.state.view_cache = ViewCache(engine=app.state.read_engine, max_stale=max_stale_seconds)
     _install_error_handlers(app)
 
@@ -145,6 +162,10 @@ def create_app(engine: sa.Engine, max_stale_seconds: float | None = None) -> Fas
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(PathNames)  # names holding "/" (team%2Ffraud); NUL in URLs is a 400
+    proxies = list(settings.trusted_proxies if trusted_proxies is None else trusted_proxies)
+    if proxies:
+        # only these peers may say which client and scheme a request came from
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
 
     for spec in ROUTERS:
         module, attr = spec.split(":")

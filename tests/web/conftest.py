@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -50,3 +52,16 @@ def hostile(
 ) -> Hostile:
     """A model named with ``/`` and markup, with hostile feature names, in ``site``'s database."""
     return seed_hostile(engine, database_url, tmp_path_factory.mktemp("spool"))
+
+
+def login(client: httpx.Client, secret: str, next_url: str = "/") -> httpx.Response:
+    """Log ``client`` in as a browser does: GET the form (its CSRF cookie and field), POST it.
+
+    ``secret`` is an API token or a one-time login code; returns the POST's answer.
+    """
+    form = client.get("/login", params={"next": next_url})
+    found = re.search(r'name="login_csrf" value="([^"]+)"', form.text)
+    assert found, form.text[:500]
+    field = "token" if secret.startswith("mon_") else "code"
+    data = {field: secret, "login_csrf": found.group(1), "next": next_url}
+    return client.post("/login", data=data)

@@ -31,6 +31,7 @@ from monitor.storage.engine import describe_db_error
 from monitor.web.auth import LoginRequired
 from monitor.web.cache import ViewCache
 from monitor.web.deps import autocommit
+from monitor.web.headers import MonitorApp
 from monitor.web.report import BusyError
 from monitor.web.routing import PathNames
 from monitor.web.throttle import FailureThrottle
@@ -120,7 +121,7 @@ def create_app(
     """
     settings = get_settings()
 
-    app = FastAPI(
+    app = MonitorApp(
         title="monitor",
         description="Drift, data quality, performance and alerts for ML models in production. "
         "Authenticate with `Authorization: Bearer <token>` (`monitor token create`).",

@@ -11,23 +11,26 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import plotly
+import psycopg
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from monitor.errors import DatabaseError, InputError, MonitorError, NotFoundError
 from monitor.settings import get_settings
 from monitor.storage.engine import describe_db_error
+from monitor.web import contract
 from monitor.web.auth import LoginRequired
 from monitor.web.cache import ViewCache
 from monitor.web.deps import autocommit
@@ -74,7 +77,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return _error(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
+        return _error(request, exc.status_code, exc.detail, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -91,16 +97,48 @@ def _install_error_handlers(app: FastAPI) -> None:
             status = 404
         elif isinstance(exc, InputError):
             status = 400
+        elif isinstance(exc, DatabaseError) and isinstance(exc.__cause__, sa.exc.DBAPIError):
+            # session_scope wraps every driver error; the client's data is not an outage
+            return await db_error(request, exc.__cause__)
         elif isinstance(exc, DatabaseError | BusyError):
             status = 503
         return _error(request, status, str(exc))
 
+    @app.exception_handler(psycopg.DataError)
+    async def driver_data_error(request: Request, exc: psycopg.DataError) -> Response:
+        # raised by psycopg itself (e.g. a NUL byte or a lone surrogate in text), not wrapped
+        return _error(request, 400, f"invalid value: {describe_db_error(exc)}")
+
     @app.exception_handler(sa.exc.DBAPIError)
     async def db_error(request: Request, exc: sa.exc.DBAPIError) -> Response:
         if isinstance(exc, sa.exc.DataError):
+            # a value Postgres refuses (a NUL byte in text, a number out of range): a 400
             return _error(request, 400, f"invalid value: {describe_db_error(exc)}")
+        if isinstance(exc, sa.exc.IntegrityError):
+            return _error(request, 409, f"conflict: {describe_db_error(exc)}")
         log.warning("database error on %s: %s", request.url.path, describe_db_error(exc))
-        return _error(request, 503, describe_db_error(exc))
+        return _error(request, 503, describe_db_error(exc), {"Retry-After": "5"})
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    scope = {**request.scope, "method": "\x00"}  # no route serves it: path matches are PARTIAL
+    methods: set[str] = set()
+    for route in _flat(request.app.router.routes):
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
+def _flat(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """The routes themselves, through included routers (FastAPI wraps each router whole)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _flat(inner.routes)
+        else:
+            yield route
 
 
 def create_app(
@@ -172,6 +210,7 @@ def create_app(
         module, attr = spec.split(":")
         router: Any = getattr(importlib.import_module(module), attr)
         app.include_router(router)
+    contract.install(app)
     return app
 
 

@@ -246,6 +246,13 @@ _VERSIONS = sa.text("SELECT model_id, version FROM results_versions ORDER BY mod
     "/metrics",
     summary="Prometheus metrics (drift, alerts, ingest, job lag)",
     dependencies=[Depends(require_scope("read"))],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
 )
 def metrics(request: Request, conn: sa.Connection = Depends(read_conn)) -> Response:
     """The scrape: the results part's text cached per results version of every model (the

@@ -148,22 +148,32 @@ class BusyError(MonitorError):
 
 
 def _report(conn: sa.Connection, model: ModelRef, window_start: datetime) -> str:
-    from evidently import Report
-    from evidently.presets import DataDriftPreset
-
     end = window_start + timedelta(seconds=model.window_seconds)
     reference = _reference(conn, model)
     current = _current(conn, model, window_start, end, list(reference.columns))
-    shared = [c for c in reference.columns if c in current.columns]
+    # a column with no value on either side has no distribution to compare (Evidently
+    # refuses the whole report for one)
+    shared = [
+        c
+        for c in reference.columns
+        if c in current.columns and reference[c].notna().any() and current[c].notna().any()
+    ]
     if not shared:
-        raise NotFoundError("the window's rows share no column with the baseline")
+        raise NotFoundError("the window's rows share no non-empty column with the baseline")
     log.info(
         "evidently report: model=%s window=%s reference=%d current=%d columns=%d",
         model.name, window_start.isoformat(), len(reference), len(current), len(shared),
     )  # fmt: skip
-    snapshot = Report([DataDriftPreset()]).run(
-        current_data=current[shared], reference_data=reference[shared]
-    )
+    # imported only now: the first import takes seconds, and a window without rows is a 404
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    try:
+        snapshot = Report([DataDriftPreset()]).run(
+            current_data=current[shared], reference_data=reference[shared]
+        )
+    except ValueError as exc:  # Evidently's word on data it cannot compare
+        raise InputError(f"Evidently cannot build this window's report: {exc}") from exc
     return escape_inline_data(str(snapshot.get_html_str(as_iframe=False)))
 
 

@@ -33,9 +33,21 @@ ModelName = Annotated[str, Path(min_length=1, max_length=200, description="Model
 RangeQ = Annotated[
     str | None, Query(pattern="^(1d|7d|14d|30d|90d|custom)$", description="Preset range.")
 ]
-StartQ = Annotated[str | None, Query(max_length=40, description="Range start (ISO 8601).")]
+TIMESTAMP: dict[str, Any] = {
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}]
+}
+"""An RFC 3339 timestamp, or empty for the default (as an HTML form sends an unset field)."""
+StartQ = Annotated[
+    str | None,
+    Query(max_length=40, description="Range start (ISO 8601).", json_schema_extra=TIMESTAMP),
+]
 EndQ = Annotated[
-    str | None, Query(max_length=40, description="Range end (ISO 8601); default: newest window.")
+    str | None,
+    Query(
+        max_length=40,
+        description="Range end (ISO 8601); default: newest window.",
+        json_schema_extra=TIMESTAMP,
+    ),
 ]
 SegmentQ = Annotated[
     str | None, Query(max_length=500, description="Segment, e.g. `region=eu`; empty: all.")
@@ -137,7 +149,15 @@ def model_feature(
     end: EndQ = None,
     segment: SegmentQ = None,
     window: str | None = Query(
-        None, max_length=40, description="Window start (ISO), 'range' to merge the range."
+        None,
+        max_length=40,
+        description="Window start (ISO 8601), or 'range' to merge the range.",
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "string", "enum": ["range", ""]},
+            ]
+        },
     ),
     conn: sa.Connection = Depends(read_conn),
 ) -> Response:
@@ -231,10 +251,21 @@ def model_runs(
     "/models/{model:name}/report",
     summary="Evidently HTML report: baseline sample vs one window's rows (while retained)",
     response_class=Response,
+    responses={
+        200: {
+            "description": "A standalone HTML file (a download, sandboxed by its own CSP).",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    },
 )
 def model_report(
     model: ModelName,
-    window: str = Query(..., max_length=40, description="Window start (ISO 8601)."),
+    window: str = Query(
+        ...,
+        max_length=40,
+        description="Window start (ISO 8601).",
+        json_schema_extra={"format": "date-time"},
+    ),
     conn: sa.Connection = Depends(read_conn),
 ) -> Response:
     return report_response(conn, model, window)

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         "authentication attempts get 429 with Retry-After until it falls under this rate.",
     )
     max_ingest_body_bytes: int = 16 * 1024 * 1024
+    metrics_max_features_per_model: int = Field(
+        default=100,
+        ge=1,
+        description="Features per model exported by /metrics' per-feature families (the most "
+        "drifted first); the rest are counted in monitor_metrics_omitted_features.",
+    )
 
     # jobs
     window_seconds: int = Field(default=3600, description="Default window length per model.")

@@ -54,7 +54,35 @@ class Settings(BaseSettings):
         "a write shows on the very next request).",
     )
     session_max_age_seconds: int = 7 * 24 * 3600
+    login_code_ttl_seconds: int = Field(
+        default=600, ge=1, le=86400, description="Lifetime of a one-time login link's code."
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description="Always mark cookies Secure (behind a TLS-terminating proxy that talks plain "
+        "HTTP to the service). Off: Secure when the request's scheme is https.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto headers are believed (JSON list). Empty: no proxy is trusted.",
+    )
+    auth_failure_burst: int = Field(
+        default=10, ge=1, description="Wrong tokens or login codes a client may send at once."
+    )
+    auth_failure_per_second: float = Field(
+        default=1.0,
+        gt=0,
+        description="Sustained rate of wrong tokens a client may send; past the burst, its "
+        "authentication attempts get 429 with Retry-After until it falls under this rate.",
+    )
     max_ingest_body_bytes: int = 16 * 1024 * 1024
+    metrics_max_features_per_model: int = Field(
+        default=100,
+        ge=1,
+        description="Features per model exported by /metrics' per-feature families (the most "
+        "drifted first); the rest are counted in monitor_metrics_omitted_features.",
+    )
 
     # jobs
     window_seconds: int = Field(default=3600, description="Default window length per model.")

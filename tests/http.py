@@ -23,7 +23,13 @@ def serve_app(app: Any, *, timeout: float = 10.0) -> Iterator[str]:
     """Serve ``app`` on a free port; yields its base URL and stops the server afterwards."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ws="none",
+        proxy_headers=False,  # as `monitor serve`: the app alone decides whom to believe
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Start the service on an embedded database with a demo model.",
     ),
     "token": ("monitor.cli.token:token", "Create, list or revoke API tokens."),
+    "login-link": (
+        "monitor.cli.login_link:login_link",
+        "Print a one-time browser login link (10 minutes, single use).",
+    ),
     "alerts": ("monitor.cli.alerts:alerts", "Alert rules, alerts, silences and deliveries."),
     "channel": ("monitor.cli.channel:channel", "Add, list or remove notification channels."),
     "worker": ("monitor.cli.worker:worker", "Run the scheduled window jobs (or --until-idle)."),

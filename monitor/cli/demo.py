@@ -13,13 +13,16 @@ import click
 def demo(host: str, port: int, reseed: bool, no_serve: bool) -> None:
     """Start the service on an embedded database with a demo model."""
     import time
+    from datetime import timedelta
 
+    from monitor.cli.login_link import login_url
     from monitor.demo import jobs as demo_jobs
     from monitor.demo import seed as demo_seed
     from monitor.demo.data import MODEL, generate
     from monitor.settings import get_settings
     from monitor.storage.bootstrap import prepare_database
     from monitor.storage.engine import session_scope
+    from monitor.storage.login_codes import create_login_code
     from monitor.storage.tokens import create_token
 
     settings = get_settings()
@@ -57,17 +60,25 @@ def demo(host: str, port: int, reseed: bool, no_serve: bool) -> None:
         f"{len(events) - firing} resolved; {verified} with verified signatures)"
     )
     with session_scope(engine) as session:
-        token, _ = create_token(
-            session, f"demo login {time.strftime('%Y-%m-%d %H:%M:%S')}", "admin"
+        token, info = create_token(
+            session, f"demo admin {time.strftime('%Y-%m-%d %H:%M:%S')}", "admin"
+        )
+        code = create_login_code(
+            session, info.id, timedelta(seconds=settings.login_code_ttl_seconds)
         )
     base = f"http://{host}:{port}"
     click.echo(f"dashboard: {base}/")
-    click.echo(f"login:     {base}/login?token={token}")
-    click.echo(f"API token: {token}")
+    click.echo(f"login:     {login_url(base, code)}")
+    minutes = settings.login_code_ttl_seconds / 60
+    click.echo(
+        f"           (works once, within {minutes:g} minutes; `monitor login-link` prints another)"
+    )
+    click.echo(f"API token: {token}   (for scripts: Authorization: Bearer <token>)")
     if no_serve:
         return
     import uvicorn
 
+    from monitor.cli.serve import UVICORN_OPTIONS
     from monitor.demo.labels import SPEED, start_label_feeder
     from monitor.web.app import create_app
 
@@ -75,7 +86,7 @@ def demo(host: str, port: int, reseed: bool, no_serve: bool) -> None:
     _, stop_labels = start_label_feeder(engine)
     click.echo(f"late labels: landing {SPEED / 1440:.0f} day(s) of them every minute")
     try:
-        uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(engine), host=host, port=port, **UVICORN_OPTIONS)
     finally:
         stop_labels.set()
         scheduler.shutdown(wait=False)

@@ -10,8 +10,17 @@ cache keyed by the results version), so any worker can answer any request.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
+
+UVICORN_OPTIONS: dict[str, Any] = {
+    "log_level": "warning",
+    # X-Forwarded-* are read by the app, from MONITOR_TRUSTED_PROXIES only (uvicorn's own
+    # handling would believe any 127.0.0.1 peer, or every peer with FORWARDED_ALLOW_IPS=*)
+    "proxy_headers": False,
+    "server_header": False,
+}
 
 
 @click.command()
@@ -38,7 +47,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     if workers == 1:
         from monitor.web.app import create_app
 
-        uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(engine), host=host, port=port, **UVICORN_OPTIONS)
         return
     if settings.database_url is None:
         # the embedded server is already running: workers connect to it rather than start it
@@ -50,5 +59,5 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
+        **UVICORN_OPTIONS,
     )

@@ -3,11 +3,19 @@
 It uses ``pgserver`` (Postgres 16 binaries in a wheel): ``initdb`` on first use under
 ``MONITOR_HOME/pgdata``, a Unix socket only (no TCP port), and a clean stop at process exit.
 As root, pgserver runs Postgres as a ``pgserver`` system user it creates with ``useradd``.
+
+pgserver stops the server from an ``atexit`` hook, and a process killed by a signal runs none:
+``monitor demo`` or ``monitor serve`` stopped with SIGTERM (systemd, Docker, ``kill``) left its
+Postgres running. :func:`exit_on_signals` turns SIGTERM and SIGHUP into ``SystemExit`` in a
+process that starts an embedded server, so ``finally`` blocks and the hook run (uvicorn restores
+this handler after its graceful shutdown and re-raises the signal to it).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -38,14 +46,65 @@ def start_embedded(pgdata: Path) -> str:
                     "pip install 'monitor[server]' or set MONITOR_DATABASE_URL"
                 ) from exc
             try:
+                forget_dead_handles(pgdata)
                 server = pgserver.get_server(pgdata, cleanup_mode="stop")
             except Exception as exc:
                 raise DatabaseError(
                     f"could not start the embedded Postgres in {pgdata}: {exc}"
                 ) from exc
         _servers[pgdata] = server
+        exit_on_signals()
         log.info("embedded Postgres running in %s", pgdata)
     return to_sqlalchemy_url(_servers[pgdata].get_uri())
+
+
+HANDLES = ".handle_pids.json"
+"""pgserver's list of the processes using a data directory; the last one out stops Postgres."""
+
+
+def forget_dead_handles(pgdata: Path) -> list[int]:
+    """Drop processes that no longer exist from pgserver's handle list (returns them).
+
+    A process killed before its exit hook ran (SIGKILL, or SIGTERM before this module handled
+    it) stays listed forever, and then no later process is ever "the last one": each leaves
+    Postgres running. Done under pgserver's own inter-process lock.
+    """
+    import psutil
+    from pgserver.postgres_server import PostgresServer
+    from pgserver.utils import DiskList
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    handles = DiskList(pgdata / HANDLES)
+    with PostgresServer._lock:
+        pids = handles.get()
+        dead = [pid for pid in pids if not alive(pid)]
+        if dead:
+            handles.put([pid for pid in pids if pid not in dead])
+    if dead:
+        log.info("embedded Postgres in %s: forgot exited processes %s", pgdata, dead)
+    return dead
+
+
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def exit_on_signals() -> None:
+    """Exit through ``SystemExit`` (running ``atexit``) on SIGTERM/SIGHUP, where their default
+    action would kill the process; a handler someone else installed is left alone."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in EXIT_SIGNALS:
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _exit)
 
 
 def stop_embedded(pgdata: Path) -> None:

@@ -515,4 +515,17 @@ class WebSession(Base):
     expires_at: Mapped[datetime]
 
 
+class LoginCode(Base):
+    """A one-time login code (``monitor login-link``): only its SHA-256 is stored; it opens
+    one browser session for its token, once, before ``expires_at``."""
+
+    __tablename__ = "login_codes"
+
+    code_hash: Mapped[str] = mapped_column(primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
 metadata = Base.metadata

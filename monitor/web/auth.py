@@ -3,7 +3,8 @@
 Two ways in, one identity (:class:`Principal`, the token that authenticated the request):
 
 * ``Authorization: Bearer <token>``: scripts, Prometheus, the API.
-* a session cookie, set by ``/login`` (``/login?token=...`` link or the login form). Only the
+* a session cookie, set by ``POST /login`` (with a one-time login code from
+  ``monitor login-link``, or an API token pasted into the form; never from a URL). Only the
   cookie value's SHA-256 is stored (``web_sessions``), next to the session's CSRF token. A
   request authenticated by cookie that changes state (POST/PUT/PATCH/DELETE) must carry that
   CSRF token (form field ``csrf_token`` or ``X-CSRF-Token`` header): a cookie alone, which a
@@ -13,6 +14,9 @@ Two ways in, one identity (:class:`Principal`, the token that authenticated the 
 when unauthenticated, 403 without the scope. ``require_page(scope)`` guards HTML pages: an
 unauthenticated request raises :class:`LoginRequired`, which the app turns into a redirect to
 ``/login?next=...``.
+
+A client that keeps presenting wrong tokens is slowed down (:mod:`monitor.web.throttle`): past
+a burst, its attempts get 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -26,12 +30,15 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session
 
 from monitor.settings import get_settings
 from monitor.storage.engine import session_scope
+from monitor.storage.login_codes import redeem_login_code
 from monitor.storage.tables import WebSession
 from monitor.storage.tokens import TokenInfo, hash_token
 from monitor.web.deps import SAFE_METHODS, RequestConn, read_engine, shared_conn
+from monitor.web.throttle import FailureThrottle
 
 SESSION_COOKIE = "monitor_session"
 LOGIN_CSRF_COOKIE = "monitor_login_csrf"
@@ -157,6 +164,48 @@ def _auth_conn(request: Request, shared: RequestConn) -> sa.Connection | None:
     return shared.get() if request.method in SAFE_METHODS else None
 
 
+def client_address(request: Request) -> str:
+    """The caller's address: the TCP peer, or what a trusted proxy says (see app middleware)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _throttle(request: Request) -> FailureThrottle | None:
+    return getattr(request.app.state, "auth_throttle", None)
+
+
+def check_throttle(request: Request) -> None:
+    """429 with ``Retry-After`` while this client is over its budget of wrong credentials."""
+    throttle = _throttle(request)
+    if throttle is None:
+        return
+    wait = throttle.retry_after(client_address(request))
+    if wait > 0:
+        seconds = max(1, int(wait + 0.999))
+        raise HTTPException(
+            status_code=429,
+            detail=f"too many wrong tokens from this client; retry in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+def record_failure(request: Request) -> None:
+    throttle = _throttle(request)
+    if throttle is not None:
+        throttle.failed(client_address(request))
+
+
+def _authenticate(request: Request, shared: RequestConn) -> Principal | None:
+    """The caller, with wrong bearer tokens counted against the client (and refused, 429,
+    while it is over budget, before the token is even looked up)."""
+    presented = bearer(request) is not None and not hasattr(request.state, "principal")
+    if presented:
+        check_throttle(request)
+    who = principal(request, _auth_conn(request, shared))
+    if who is None and presented:
+        record_failure(request)
+    return who
+
+
 def csrf_ok(expected: str | None, supplied: str | None) -> bool:
     return bool(expected and supplied and hmac.compare_digest(expected, supplied))
 
@@ -168,7 +217,7 @@ def require_scope(scope: str) -> Callable[[Request], Principal]:
     """
 
     def dependency(request: Request, shared: RequestConn = Depends(shared_conn)) -> Principal:
-        who = principal(request, _auth_conn(request, shared))
+        who = _authenticate(request, shared)
         if who is None:
             raise HTTPException(
                 status_code=401,
@@ -192,7 +241,7 @@ def require_page(scope: str = "read") -> Callable[[Request], Principal]:
     """Dependency for HTML pages: no session redirects to /login; a weak token gets 403."""
 
     def dependency(request: Request, shared: RequestConn = Depends(shared_conn)) -> Principal:
-        who = principal(request, _auth_conn(request, shared))
+        who = _authenticate(request, shared)
         if who is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise LoginRequired(target)
@@ -213,24 +262,38 @@ async def check_form_csrf(request: Request, who: Principal) -> None:
         raise HTTPException(status_code=403, detail="missing or invalid CSRF token")
 
 
+def _new_session(session: Session, info: TokenInfo) -> str:
+    cookie = secrets.token_urlsafe(32)
+    expires = datetime.now(UTC) + timedelta(seconds=get_settings().session_max_age_seconds)
+    session.add(
+        WebSession(
+            id_hash=_sha256(cookie),
+            token_id=info.id,
+            csrf_token=secrets.token_urlsafe(32),
+            expires_at=expires,
+        )
+    )
+    session.execute(sa.delete(WebSession).where(WebSession.expires_at < sa.func.now()))
+    return cookie
+
+
 def open_session(request: Request, token: str) -> tuple[str, TokenInfo] | None:
     """Verify ``token`` and open a session for it; returns (cookie value, token info)."""
     with session_scope(request.app.state.engine) as session:
         info = _verify(session.connection(), token)
         if info is None:
             return None
-        cookie = secrets.token_urlsafe(32)
-        expires = datetime.now(UTC) + timedelta(seconds=get_settings().session_max_age_seconds)
-        session.add(
-            WebSession(
-                id_hash=_sha256(cookie),
-                token_id=info.id,
-                csrf_token=secrets.token_urlsafe(32),
-                expires_at=expires,
-            )
-        )
-        session.execute(sa.delete(WebSession).where(WebSession.expires_at < sa.func.now()))
-    return cookie, info
+        return _new_session(session, info), info
+
+
+def open_session_with_code(request: Request, code: str) -> tuple[str, TokenInfo] | None:
+    """Redeem a one-time login code (it is used up even if the session is never shown) and
+    open a session for its token; returns (cookie value, token info)."""
+    with session_scope(request.app.state.engine) as session:
+        info = redeem_login_code(session.connection(), code)
+        if info is None:
+            return None
+        return _new_session(session, info), info
 
 
 def close_session(request: Request) -> None:

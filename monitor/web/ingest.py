@@ -255,7 +255,9 @@ def _answer(received: int, rejected: list[dict[str, Any]], result: Any) -> JSONR
     return JSONResponse(body, status_code=status)
 
 
-@router.post("/models/{model}/predictions", summary="Ingest predictions (JSON array or NDJSON)")
+@router.post(
+    "/models/{model:name}/predictions", summary="Ingest predictions (JSON array or NDJSON)"
+)
 async def ingest_predictions(
     request: Request,
     model: ModelName,
@@ -293,7 +295,7 @@ def _write_predictions(
     return total
 
 
-@router.post("/models/{model}/actuals", summary="Ingest actuals (JSON array or NDJSON)")
+@router.post("/models/{model:name}/actuals", summary="Ingest actuals (JSON array or NDJSON)")
 async def ingest_actuals(request: Request, model: ModelName, token: Ingest) -> JSONResponse:
     raw = parse_records(await _body(request), request.headers.get("content-type", ""))
     records: list[tuple[Any, ...]] = []

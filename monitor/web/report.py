@@ -9,17 +9,22 @@ category counts to the same size, in proportion). Evidently runs in the request'
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import threading
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from fastapi.responses import Response
 
-from monitor.errors import MonitorError, NotFoundError
-from monitor.web.reads.common import ModelRef
+from monitor.errors import InputError, MonitorError, NotFoundError
+from monitor.web.reads.common import ModelRef, get_model, parse_ts
+from monitor.web.safejson import escape_json_text
 
 log = logging.getLogger(__name__)
 ROW_CAP = 20_000
@@ -92,6 +97,38 @@ def _current(
     return frame
 
 
+REPORT_CSP = (
+    "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; connect-src 'none'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+"""The report's own policy. ``sandbox`` (without ``allow-same-origin``) gives it an opaque
+origin: even a script that got in could not read the dashboard's cookies or call its API, and
+without ``allow-modals`` it cannot open dialogs. Evidently's bundle needs inline scripts and
+styles and ``data:`` fonts and images; nothing else, not even ``eval``."""
+
+
+def report_response(conn: sa.Connection, model: str, window: str) -> Response:
+    """Evidently's HTML report for one window, as a download in its own sandbox."""
+    ref = get_model(conn, model)
+    start = parse_ts(window, "window")
+    if start is None:
+        raise InputError("window must be an ISO 8601 timestamp")
+    html = window_report(conn, ref, start)
+    stamp = start.strftime("%Y%m%dT%H%M")
+    ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in ref.name)
+    filename = f"{ascii_name[:80]}-{stamp}-evidently.html"
+    full = quote(f"{ref.name[:80]}-{stamp}-evidently.html", safe="")
+    return Response(
+        html,
+        media_type="text/html; charset=utf-8",
+        headers={
+            "Content-Disposition": f"attachment; filename=\"{filename}\"; filename*=UTF-8''{full}",
+            "Content-Security-Policy": REPORT_CSP,
+        },
+    )
+
+
 REPORT_SLOTS = threading.BoundedSemaphore(2)
 """At most two reports compute at once: each takes seconds of CPU; the dashboard must stay fast."""
 
@@ -111,20 +148,71 @@ class BusyError(MonitorError):
 
 
 def _report(conn: sa.Connection, model: ModelRef, window_start: datetime) -> str:
-    from evidently import Report
-    from evidently.presets import DataDriftPreset
-
     end = window_start + timedelta(seconds=model.window_seconds)
     reference = _reference(conn, model)
     current = _current(conn, model, window_start, end, list(reference.columns))
-    shared = [c for c in reference.columns if c in current.columns]
+    # a column with no value on either side has no distribution to compare (Evidently
+    # refuses the whole report for one)
+    shared = [
+        c
+        for c in reference.columns
+        if c in current.columns and reference[c].notna().any() and current[c].notna().any()
+    ]
     if not shared:
-        raise NotFoundError("the window's rows share no column with the baseline")
+        raise NotFoundError("the window's rows share no non-empty column with the baseline")
     log.info(
         "evidently report: model=%s window=%s reference=%d current=%d columns=%d",
         model.name, window_start.isoformat(), len(reference), len(current), len(shared),
     )  # fmt: skip
-    snapshot = Report([DataDriftPreset()]).run(
-        current_data=current[shared], reference_data=reference[shared]
-    )
-    return str(snapshot.get_html_str(as_iframe=False))
+    # imported only now: the first import takes seconds, and a window without rows is a 404
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    try:
+        snapshot = Report([DataDriftPreset()]).run(
+            current_data=current[shared], reference_data=reference[shared]
+        )
+    except ValueError as exc:  # Evidently's word on data it cannot compare
+        raise InputError(f"Evidently cannot build this window's report: {exc}") from exc
+    return escape_inline_data(str(snapshot.get_html_str(as_iframe=False)))
+
+
+class ReportLayoutError(MonitorError):
+    """Evidently's HTML is not laid out as expected: refuse it rather than serve it unescaped."""
+
+
+_DRAW = re.compile(r"window\.drawDashboard\((metric_[0-9a-f]+),")
+_DECODER = json.JSONDecoder()
+
+
+def escape_inline_data(html: str) -> str:
+    """Evidently's report with its two inline JSON documents made safe for HTML.
+
+    Evidently writes ``var <id> = <json>; var additional_graphs_<id> = <json>;`` into a
+    ``<script>`` block with plain ``json.dumps``: a feature name or category value holding
+    ``</script>`` ends the block, and the rest runs as markup (a hostile name fired 25
+    ``alert()`` dialogs). Each document is found by parsing it (``raw_decode`` reads exactly
+    the JSON value, however hostile its strings) and its ``<``, ``>``, ``&`` are escaped, which
+    leaves the values the page reads unchanged. The dashboard id comes from the
+    ``drawDashboard`` call that ends the file (after the data, so no data can imitate it).
+    """
+    calls = _DRAW.findall(html)
+    if not calls:
+        raise ReportLayoutError("unexpected Evidently report layout: no drawDashboard call")
+    dashboard = calls[-1]
+    parts: list[str] = []
+    pos = 0
+    for i, name in enumerate((dashboard, f"additional_graphs_{dashboard}")):
+        declaration = f"var {name} = "
+        at = html.find(declaration, pos)
+        if at < 0 or (i > 0 and html[pos:at].strip() != ";"):
+            raise ReportLayoutError(f"unexpected Evidently report layout: no {declaration!r}")
+        start = at + len(declaration)
+        try:
+            _, end = _DECODER.raw_decode(html, start)
+        except ValueError as exc:
+            raise ReportLayoutError(f"unexpected Evidently report layout: {exc}") from exc
+        parts += [html[pos:start], escape_json_text(html[start:end])]
+        pos = end
+    parts.append(html[pos:])
+    return "".join(parts)

@@ -1,8 +1,10 @@
 """Jinja2 rendering for pages: autoescaped templates, the caller and its CSRF token in context.
 
 Autoescaping is on for every template, so model, feature and label names render as text (a
-feature named ``<script>`` shows as ``&lt;script&gt;``). Figure specs go into pages through
-``tojson``, which escapes ``<``, ``>`` and ``&`` so no name can close a ``<script>`` block.
+feature named ``<script>`` shows as ``&lt;script&gt;``). JSON goes into pages through
+``tojson`` (:func:`monitor.web.safejson.script_json`), which escapes ``<``, ``>``, ``&``, ``'``
+and U+2028/9 so no name can close a ``<script>`` block. Security headers are set for every
+response by :mod:`monitor.web.headers`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
+
+from monitor.web.safejson import script_json
 
 DASH = "\u2013"  # shown for a missing value
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -89,7 +93,9 @@ def _qs(base: dict[str, Any], extra: dict[str, Any] | None = None) -> str:
     return "?" + "&".join(parts) if parts else ""
 
 
-_env.filters.update(num=_num, pct=_pct, when=_when, urlpart=_urlpart, matcher=_matcher)
+_env.filters.update(
+    num=_num, pct=_pct, when=_when, urlpart=_urlpart, matcher=_matcher, tojson=script_json
+)
 _env.globals["qs"] = _qs
 
 
@@ -105,22 +111,13 @@ def render(
         **context,
     }
     html = _env.get_template(name).render(ctx)
-    return HTMLResponse(html, status_code=status_code, headers=_SECURITY_HEADERS)
+    return HTMLResponse(html, status_code=status_code)
 
 
 def render_fragment(name: str, context: dict[str, Any]) -> Markup:
     """A template rendered to markup for insertion into a page (its values were escaped while
     rendering it, so inserting it does not escape again)."""
     return Markup(_env.get_template(name).render(context))
-
-
-_SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
-    "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-eval'; frame-ancestors 'none'",
-}
 
 
 def render_error(request: Request, status: int, message: str, headers: Any = None) -> HTMLResponse:

@@ -180,8 +180,8 @@ def test_metrics_exposes_drift_alerts_and_lag(site: Site) -> None:
     text = r.text
     assert 'monitor_drift_detected{feature="f00_num",model="fraud"}' in text
     assert 'monitor_alerts{model="fraud",severity="warning",state="firing"} 1.0' in text
-    assert 'monitor_job_lag_seconds{job="window",model="fraud"}' in text
-    assert 'monitor_window_operational{metric="volume",model="fraud"}' in text
+    assert 'monitor_task_lag_seconds{model="fraud",task="window"}' in text
+    assert 'monitor_window_predictions{model="fraud"}' in text
     # hostile label values are escaped by the exposition format, not emitted raw
     assert 'feature="<script>alert(1)</script>"' in text
 

@@ -9,14 +9,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.web.conftest import Site
+from tests.web.conftest import Site, login
 from tests.web.fixtures import HOSTILE
 
 
 @pytest.fixture()
 def browser(site: Site) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=site.base, timeout=30) as c:
-        r = c.get(f"/login?token={site.admin}")
+        r = login(c, site.admin)
         assert r.status_code == 303
         yield c
 

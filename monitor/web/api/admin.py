@@ -51,7 +51,8 @@ def tokens(request: Request, who: Principal = Depends(ADMIN)) -> FastJSON:
 
 
 class TokenIn(BaseModel):
-    name: str = Field(..., min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$")
+    # some character that is neither space nor NUL, and no NUL anywhere
+    name: str = Field(..., min_length=1, max_length=200, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")
     scope: str = Field("read", pattern="^(read|ingest|admin)$")
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from monitor.alerts import silences
 from monitor.errors import InputError, NotFoundError
@@ -51,14 +51,18 @@ class Matcher(BaseModel):
         description="Label name: model, rule, column, segment, severity...",
     )
     value: str = Field(..., max_length=1000, pattern=r"^[^\x00]*$")
-    isRegex: bool = False
-    isEqual: bool = True
+    isRegex: StrictBool = False
+    isEqual: StrictBool = True
 
 
 class SilenceIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["ends_at"]}, {"required": ["duration_hours"]}]}
+    )
+
     matchers: list[Matcher] = Field(..., min_length=1, max_length=20)
     ends_at: datetime | None = Field(None, description="End (ISO 8601); or give duration_hours.")
-    duration_hours: float | None = Field(None, gt=0, le=24 * 365)
+    duration_hours: float | None = Field(None, gt=0, le=24 * 365, strict=True)
     comment: str | None = Field(None, max_length=2000, pattern=r"^[^\x00]*$")
 
 
@@ -178,7 +182,7 @@ def create_rule(request: Request, body: RuleIn, who: Principal = Depends(ADMIN))
 
 
 class RulePatch(BaseModel):
-    enabled: bool
+    enabled: StrictBool
 
 
 @router.patch("/rules/{rule_id}", summary="Enable or disable a rule")

@@ -24,6 +24,7 @@ from monitor.web.reads.common import (
     reread_model,
     time_range,
 )
+from monitor.web.report import report_response
 from monitor.web.views import anchor, feature_view, model_view
 
 router = APIRouter(prefix="/api/v1", tags=["models"], dependencies=[Depends(require_scope("read"))])
@@ -32,9 +33,21 @@ ModelName = Annotated[str, Path(min_length=1, max_length=200, description="Model
 RangeQ = Annotated[
     str | None, Query(pattern="^(1d|7d|14d|30d|90d|custom)$", description="Preset range.")
 ]
-StartQ = Annotated[str | None, Query(max_length=40, description="Range start (ISO 8601).")]
+TIMESTAMP: dict[str, Any] = {
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}]
+}
+"""An RFC 3339 timestamp, or empty for the default (as an HTML form sends an unset field)."""
+StartQ = Annotated[
+    str | None,
+    Query(max_length=40, description="Range start (ISO 8601).", json_schema_extra=TIMESTAMP),
+]
 EndQ = Annotated[
-    str | None, Query(max_length=40, description="Range end (ISO 8601); default: newest window.")
+    str | None,
+    Query(
+        max_length=40,
+        description="Range end (ISO 8601); default: newest window.",
+        json_schema_extra=TIMESTAMP,
+    ),
 ]
 SegmentQ = Annotated[
     str | None, Query(max_length=500, description="Segment, e.g. `region=eu`; empty: all.")
@@ -49,14 +62,14 @@ def list_models(
     return ok(p.envelope(items, more))
 
 
-@router.get("/models/{model}", summary="A model: health, versions, features, segments")
+@router.get("/models/{model:name}", summary="A model: health, versions, features, segments")
 def get_model_detail(
     request: Request, model: ModelName, conn: sa.Connection = Depends(read_conn)
 ) -> FastJSON:
     return ok(overview.model_detail(conn, model, view_cache(request.app.state)))
 
 
-@router.get("/models/{model}/dashboard", summary="Everything the model page charts")
+@router.get("/models/{model:name}/dashboard", summary="Everything the model page charts")
 def model_dashboard(
     request: Request,
     model: ModelName,
@@ -73,7 +86,7 @@ def model_dashboard(
     return cached_json(view, key, cache, fresh=("model",))
 
 
-@router.get("/models/{model}/heatmap", summary="Drift score per feature and window")
+@router.get("/models/{model:name}/heatmap", summary="Drift score per feature and window")
 def model_heatmap(
     request: Request,
     model: ModelName,
@@ -98,7 +111,7 @@ def model_heatmap(
     return Response(content, media_type="application/json")
 
 
-@router.get("/models/{model}/series/{family}", summary="One result family over time")
+@router.get("/models/{model:name}/series/{family}", summary="One result family over time")
 def model_series(
     model: ModelName,
     family: str = Path(..., pattern="^(" + "|".join(v.FAMILIES) + ")$"),
@@ -124,7 +137,7 @@ def model_series(
 
 
 @router.get(
-    "/models/{model}/features/{feature}",
+    "/models/{model:name}/features/{feature:name}",
     summary="A feature: drift vs threshold over time, quality, reference vs current distribution",
 )
 def model_feature(
@@ -136,7 +149,15 @@ def model_feature(
     end: EndQ = None,
     segment: SegmentQ = None,
     window: str | None = Query(
-        None, max_length=40, description="Window start (ISO), 'range' to merge the range."
+        None,
+        max_length=40,
+        description="Window start (ISO 8601), or 'range' to merge the range.",
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "string", "enum": ["range", ""]},
+            ]
+        },
     ),
     conn: sa.Connection = Depends(read_conn),
 ) -> Response:
@@ -145,7 +166,7 @@ def model_feature(
     return cached_json(view, key, cache)
 
 
-@router.get("/models/{model}/results", summary="Stored result rows, newest first")
+@router.get("/models/{model:name}/results", summary="Stored result rows, newest first")
 def model_results(
     request: Request,
     model: ModelName,
@@ -202,7 +223,7 @@ def _result(r: Any) -> dict[str, Any]:
     return out
 
 
-@router.get("/models/{model}/runs", summary="Job runs of the model's windows, newest first")
+@router.get("/models/{model:name}/runs", summary="Job runs of the model's windows, newest first")
 def model_runs(
     model: ModelName,
     status: str | None = Query(None, pattern="^(pending|running|succeeded|failed|skipped|stale)$"),
@@ -227,15 +248,24 @@ def model_runs(
 
 
 @router.get(
-    "/models/{model}/report",
+    "/models/{model:name}/report",
     summary="Evidently HTML report: baseline sample vs one window's rows (while retained)",
     response_class=Response,
+    responses={
+        200: {
+            "description": "A standalone HTML file (a download, sandboxed by its own CSP).",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    },
 )
 def model_report(
     model: ModelName,
-    window: str = Query(..., max_length=40, description="Window start (ISO 8601)."),
+    window: str = Query(
+        ...,
+        max_length=40,
+        description="Window start (ISO 8601).",
+        json_schema_extra={"format": "date-time"},
+    ),
     conn: sa.Connection = Depends(read_conn),
 ) -> Response:
-    from monitor.web.pages.models import report_response
-
     return report_response(conn, model, window)

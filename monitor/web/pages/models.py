@@ -7,7 +7,6 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from monitor.storage import vocabulary as v
@@ -16,8 +15,9 @@ from monitor.web.auth import Principal, require_page
 from monitor.web.cache import view_cache
 from monitor.web.deps import read_conn
 from monitor.web.reads import alerting, overview
-from monitor.web.reads.common import RANGES, get_model, parse_ts
-from monitor.web.report import window_report
+from monitor.web.reads.common import RANGES
+from monitor.web.report import report_response
+from monitor.web.safejson import script_json
 from monitor.web.templating import render, render_fragment
 from monitor.web.views import feature_view, model_view
 
@@ -46,7 +46,7 @@ def _range_query(view: dict[str, Any]) -> dict[str, str]:
     return q
 
 
-@router.get("/models/{model}", response_class=HTMLResponse)
+@router.get("/models/{model:name}", response_class=HTMLResponse)
 def model_page(
     request: Request,
     model: str,
@@ -130,7 +130,7 @@ def _model_figures(view: dict[str, Any]) -> dict[str, Markup | None]:
         if any(k.startswith("latency_") for k in view["operational"])
         else None,
     }
-    return {k: None if f is None else htmlsafe_json_dumps(f) for k, f in figures.items()}
+    return {k: None if f is None else script_json(f) for k, f in figures.items()}
 
 
 def _performance_figure(view: dict[str, Any]) -> dict[str, Any] | None:
@@ -144,7 +144,7 @@ def _performance_figure(view: dict[str, Any]) -> dict[str, Any] | None:
     return charts.lines("Performance: realised (labels) and estimated (no labels)", metrics)
 
 
-@router.get("/models/{model}/features/{feature:path}", response_class=HTMLResponse)
+@router.get("/models/{model:name}/features/{feature:name}", response_class=HTMLResponse)
 def feature_page(
     request: Request,
     model: str,
@@ -196,10 +196,10 @@ def _feature_figures(view: dict[str, Any]) -> dict[str, Markup | None]:
         if view["quality"]
         else None,
     }
-    return {k: None if f is None else htmlsafe_json_dumps(f) for k, f in figures.items()}
+    return {k: None if f is None else script_json(f) for k, f in figures.items()}
 
 
-@router.get("/models/{model}/report")
+@router.get("/models/{model:name}/report")
 def report_download(
     request: Request,
     model: str,
@@ -208,18 +208,3 @@ def report_download(
     conn: sa.Connection = Depends(read_conn),
 ) -> Response:
     return report_response(conn, model, window)
-
-
-def report_response(conn: sa.Connection, model: str, window: str) -> Response:
-    """Evidently's HTML report for one window, as a download."""
-    ref = get_model(conn, model)
-    start = parse_ts(window, "window")
-    assert start is not None
-    html = window_report(conn, ref, start)
-    stamp = start.strftime("%Y%m%dT%H%M")
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in ref.name)[:80]
-    return Response(
-        html,
-        media_type="text/html; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{safe}-{stamp}-evidently.html"'},
-    )

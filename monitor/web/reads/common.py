@@ -97,12 +97,21 @@ def reread_model(conn: sa.Connection, model: ModelRef) -> ModelRef:
     return model_ref(row)
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def parse_ts(value: str | None, what: str) -> datetime | None:
+    """An ISO 8601 / RFC 3339 timestamp (UTC when it has no offset), clamped to 1970-9000.
+
+    Clamping rather than refusing: no data lies outside those years, so "since year 1" asks
+    the same as "since 1970", and range arithmetic never overflows ``datetime``.
+    """
     if value is None or value == "":
         return None
     try:
         # a '+' of an offset arrives as a space when a query string was not encoded
-        text = value.strip()
+        text = value.strip().upper()  # RFC 3339 allows 't' and 'z'
         if len(text) > 19 and text[19:20] == " ":
             text = text[:19] + "+" + text[20:]
         ts = datetime.fromisoformat(text)
@@ -110,9 +119,11 @@ def parse_ts(value: str | None, what: str) -> datetime | None:
         raise InputError(f"{what} must be an ISO 8601 timestamp, got {value!r}") from exc
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
-    if ts.year < 1970 or ts.year > 9000:
-        raise InputError(f"{what} is out of range: {value!r}")
-    return ts.astimezone(UTC)
+    try:
+        ts = ts.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 shifted across the calendar's edge by its offset
+        return EARLIEST if ts.year < 1970 else LATEST
+    return min(max(ts, EARLIEST), LATEST)
 
 
 def latest_window_end(conn: sa.Connection, model: ModelRef) -> datetime | None:

@@ -235,13 +235,15 @@ def create_performance_runs(conn: sa.Connection) -> int:
     """A performance run for every window the window job has finished (or given up on).
 
     Following the window job means its results (volume, drift) are there when performance
-    reads their history, and a window is not computed twice on its first pass.
+    reads their history, and a window is not computed twice on its first pass. Windows stored
+    by Spark get their performance run from Spark, never from here.
     """
     result = conn.execute(
         sa.text(
             "INSERT INTO runs (model_id, job, window_start, window_end, status, reason)"
             " SELECT w.model_id, :job, w.window_start, w.window_end, 'pending', NULL FROM runs w"
             " WHERE w.job = 'window' AND w.status IN ('succeeded', 'failed')"
+            " AND w.source = 'predictions'"
             " AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.model_id = w.model_id"
             " AND p.job = :job AND p.window_start = w.window_start)"
             " ON CONFLICT DO NOTHING"
@@ -258,6 +260,7 @@ def mark_stale_for_recomputed_windows(conn: sa.Connection) -> int:
             "UPDATE runs p SET status = 'stale', reason = :reason FROM runs w"
             " WHERE p.job = :job AND w.job = 'window' AND w.model_id = p.model_id"
             " AND w.window_start = p.window_start AND p.status = 'succeeded'"
+            " AND w.source = 'predictions'"
             " AND w.status = 'succeeded' AND w.finished_at > p.started_at"
         ),
         {"job": JOB_PERFORMANCE, "reason": RECOMPUTED_REASON},

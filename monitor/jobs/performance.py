@@ -230,6 +230,15 @@ def _model_info(
     )
 
 
+def window_model_info(
+    conn: sa.Connection, model_id: int, version_id: int | None, s: Settings
+) -> tuple[Baseline, ModelInfo]:
+    """The baseline and model facts a window of ``version_id`` is judged with (the version's
+    baseline, else the model's latest), as this job uses them; ``monitor.spark`` too."""
+    base = _baseline(conn, model_id, version_id)
+    return base, _model_info(conn, model_id, version_id, base, s)
+
+
 def _features(
     engine: sa.Engine, claim: runs.Claim, w: LabelledWindow
 ) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -92,19 +92,17 @@ class Partial:
     def merge(self, other: Partial, *, row_sample_size: int) -> Partial:
         return merge_partials([self, other], row_sample_size=row_sample_size)
 
-    def to_bytes(self) -> bytes:
-        doc = {
+    def to_doc(self) -> dict[str, Any]:
+        return {
             "rows": self.rows,
             "seed": self.seed,
             "columns": {name: p.to_dict() for name, p in self.columns.items()},
             "present": self.present,
             "row_sample": self.row_sample,
         }
-        return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 1)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Partial:
-        doc = json.loads(zlib.decompress(data))
+    def from_doc(cls, doc: dict[str, Any]) -> Partial:
         return cls(
             rows=int(doc["rows"]),
             seed=int(doc["seed"]),
@@ -112,6 +110,21 @@ class Partial:
             present={k: int(n) for k, n in doc["present"].items()},
             row_sample=doc["row_sample"],
         )
+
+    def to_bytes(self) -> bytes:
+        return _pack(self.to_doc())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Partial:
+        return cls.from_doc(_unpack(data))
+
+
+def _pack(doc: Any) -> bytes:
+    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 1)
+
+
+def _unpack(data: bytes) -> Any:
+    return json.loads(zlib.decompress(data))
 
 
 def window_seed(window_start_epoch: int) -> int:
@@ -343,3 +356,12 @@ def merge_rows(group: pd.DataFrame, plan: Plan) -> pd.DataFrame:
             "payload": [merged.to_bytes()],
         }
     )
+
+
+def encode_window(parts: dict[str, Partial]) -> bytes:
+    """An open window's partials (by segment key) as one compressed JSON document."""
+    return _pack({seg: p.to_doc() for seg, p in parts.items()})
+
+
+def decode_window(data: bytes) -> dict[str, Partial]:
+    return {seg: Partial.from_doc(doc) for seg, doc in _unpack(data).items()}

@@ -265,20 +265,18 @@ def iterate_windows(merged: DataFrame) -> Iterator[tuple[int, list[Any]]]:
 
 
 def window_profiles(
-    rows: list[Any],
+    w: int,
+    parts: dict[str, Partial],
     segmented: bool,
     min_segment_rows: int,
     latency: dict[tuple[int, str], tuple[float, float, float]],
 ) -> tuple[WindowProfiles, Partial]:
-    """A window's :class:`WindowProfiles` from its merged rows (and its all-traffic partial)."""
-    all_key = ALL_TRAFFIC if segmented else ""
-    parts = {str(r["seg"]): Partial.from_bytes(bytes(r["payload"])) for r in rows}
-    w = int(rows[0]["w"])
-    total = parts[all_key]
-    latency_all = latency.get((w, ALL_TRAFFIC))
+    """A window's :class:`WindowProfiles` from its merged partials by segment key (and its
+    all-traffic partial)."""
+    total = parts[ALL_TRAFFIC if segmented else ""]
     window = WindowProfiles(
         rows=total.rows,
-        segments={"": SegmentProfiles(total.rows, total.columns, latency_all)},
+        segments={"": SegmentProfiles(total.rows, total.columns, latency.get((w, ALL_TRAFFIC)))},
         present=sorted(total.present),
     )
     if segmented:
@@ -288,6 +286,11 @@ def window_profiles(
                     part.rows, part.columns, latency.get((w, seg))
                 )
     return window, total
+
+
+def decode_rows(rows: list[Any]) -> dict[str, Partial]:
+    """Merged rows of one window (from Spark) as partials by segment key."""
+    return {str(r["seg"]): Partial.from_bytes(bytes(r["payload"])) for r in rows}
 
 
 # --- the whole job ------------------------------------------------------------------------
@@ -395,7 +398,8 @@ def profile_windows(
             report.rows_without_time = sum(int(r["rows"]) for r in rows)
             log.warning("%d rows have no timestamp: not counted", report.rows_without_time)
             continue
-        stored = store_window(engine, key, w, rows, plan, latency, settings)
+        with engine.begin() as conn:
+            stored = store_window(conn, key, w, decode_rows(rows), plan, latency, settings)
         report.windows.append(stored)
         if on_window is not None:
             on_window(stored)
@@ -417,20 +421,21 @@ def profile_windows(
 
 
 def store_window(
-    engine: sa.Engine,
+    conn: sa.Connection,
     key: ModelKey,
     w: int,
-    rows: list[Any],
+    parts: dict[str, Partial],
     plan: Plan,
     latency: dict[tuple[int, str], tuple[float, float, float]],
     settings: Settings,
+    reason: str | None = None,
 ) -> WindowReport:
-    """Results of one window from its merged profiles, stored as the window job stores them."""
+    """Results of one window from its merged partials, stored as the window job stores them
+    (in the caller's transaction, with a succeeded ``runs`` row marked ``spark``)."""
     start, end = _epoch(w), _epoch(w + key.window_seconds)
-    profiles, total = window_profiles(rows, plan.segmented, settings.min_segment_rows, latency)
-    with engine.connect() as conn:
-        ref = load_reference(conn, key.model_id, key.version_id, start)
-        row_spec = load_row_sample(conn, ref) if ref is not None else None
+    profiles, total = window_profiles(w, parts, plan.segmented, settings.min_segment_rows, latency)
+    ref = load_reference(conn, key.model_id, key.version_id, start)
+    row_spec = load_row_sample(conn, ref) if ref is not None else None
     output: WindowOutput = results_from_profiles(profiles, ref)
     if ref is not None:
         output.results += multivariate_rows(
@@ -440,16 +445,16 @@ def store_window(
             window_seed(w),
             settings.multivariate_methods,
         )
-    with engine.begin() as conn:
-        runs.record_completed(
-            conn,
-            model_id=key.model_id,
-            job=v.JOB_WINDOW,
-            window_start=start,
-            window_end=end,
-            rows=output.rows,
-        )
-        store(conn, key.model_id, start, end, output)
+    runs.record_completed(
+        conn,
+        model_id=key.model_id,
+        job=v.JOB_WINDOW,
+        window_start=start,
+        window_end=end,
+        rows=output.rows,
+        reason=reason,
+    )
+    store(conn, key.model_id, start, end, output)
     drifted = sorted(
         r["column_name"]
         for r in output.results

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -151,8 +152,12 @@ def read_labelled_window(
     )
     names = [name for name, _, _ in _COLUMNS]
     with conn.cursor() as cur, cur.copy(sql) as copy:
+        blocks = iter(copy)
+        head = next(blocks, None)
+        if head is None:  # an empty window (pyarrow refuses an empty CSV stream)
+            return _empty_window()
         table = pacsv.open_csv(
-            io.BufferedReader(_CopyStream(iter(copy)), buffer_size=1 << 20),
+            io.BufferedReader(_CopyStream(chain([head], blocks)), buffer_size=1 << 20),
             read_options=pacsv.ReadOptions(column_names=names, block_size=8 << 20),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
@@ -183,6 +188,25 @@ def read_labelled_window(
         actual_cat=table.column("actual_cat").to_pylist(),
         label_ts=_floats(table.column("label_ts")),
         duplicates=duplicates,
+    )
+
+
+def _empty_window() -> LabelledWindow:
+    none = np.empty(0, dtype=np.float64)
+    return LabelledWindow(
+        n=0,
+        record_ids=[],
+        event_ts=none,
+        prediction_num=none,
+        prediction_cat=[],
+        score=none,
+        proba=[],
+        latency=none,
+        versions=np.empty(0, dtype=np.int32),
+        segments=Coded(codes=np.empty(0, dtype=np.int32), labels=[]),
+        actual_num=none,
+        actual_cat=[],
+        label_ts=none,
     )
 
 

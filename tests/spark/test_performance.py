@@ -72,11 +72,13 @@ def test_estimated_and_realised_performance_match_the_worker(
     register(db, "via-spark")
     make_partitions(db, start)
 
-    client = monitor.Monitor("via-sdk", "v1", dsn=libpq_url(database_url))
+    # a queue that holds every label: log_actual drops the oldest when the queue is full
+    client = monitor.Monitor("via-sdk", "v1", dsn=libpq_url(database_url), queue_size=50_000)
     client.log_batch(sdk_rows(frame), segment="segment")
     for rid, label, at in labels.itertuples(index=False):
         client.log_actual(rid, int(label), timestamp=at.to_pydatetime())
     assert client.flush(60)
+    assert client.stats()["dropped_total"] == 0
     client.shutdown(10)
     run_until_idle(make_context(db, settings), steps=JOB_STEPS)
 

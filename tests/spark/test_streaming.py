@@ -87,6 +87,16 @@ def test_stream_windows_close_after_lateness_and_equal_the_batch_path(
     assert [r["window_start"] for r in table(db, "SELECT window_start FROM stream_windows")] == [
         start + 2 * HOUR
     ]
+    # a person sees the late rows and the open window in /metrics
+    from monitor.web.metrics import DatabaseCollector
+
+    with db.connect() as conn:
+        families = {f.name: f for f in DatabaseCollector(conn).live()}
+    labels = {"model": "stream", "stream": "default"}
+    late = [s for s in families["monitor_stream_late_rows"].samples if s.name.endswith("_total")]
+    assert [(s.labels, s.value) for s in late] == [(labels, 30.0)]
+    opened = families["monitor_stream_open_windows"].samples
+    assert [(s.labels, s.value) for s in opened] == [(labels, 1.0)]
     # a re-delivered micro-batch changes nothing (exactly once with the checkpoint)
     sink(spark.createDataFrame(cuts[1]), 1)
     assert table(db, "SELECT last_batch_id, late_rows FROM stream_states") == state

@@ -113,7 +113,7 @@ def window_start(micros: Column, window_seconds: int) -> Column:
 def _text(df: DataFrame, name: str) -> Column:
     """A value as the SDK's text of it: str(value) (booleans True/False)."""
     if isinstance(_type(df, name), T.BooleanType):
-        return F.when(col(name), F.lit("True")).otherwise(F.lit("False"))
+        return F.when(col(name), F.lit("True")).when(~col(name), F.lit("False"))  # null: null
     return col(name).cast("string")
 
 

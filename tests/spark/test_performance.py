@@ -133,3 +133,46 @@ def test_estimated_and_realised_performance_match_the_worker(
     assert perf_runs == [{"status": "succeeded", "source": "spark"}] * 3
     # the worker leaves Spark's performance runs alone
     assert run_until_idle(make_context(db, settings), steps=JOB_STEPS) == 0
+
+
+def test_a_map_of_class_probabilities_reads_as_the_positive_class_score(
+    spark: Any, db: sa.Engine
+) -> None:
+    settings = Settings(min_segment_rows=1_000, multivariate_methods=[])
+    start = closed_hours_start(1)
+    frame = predictions(start, 1, 2_000, seed=71)
+    from pyspark.sql import functions as F
+
+    numbers = spark.createDataFrame(frame)
+    as_map = numbers.withColumn(
+        "proba", F.create_map(F.lit("0"), 1 - F.col("proba"), F.lit("1"), F.col("proba"))
+    )
+    register(db, "number")
+    register(db, "map")
+    for model, data in (("number", numbers), ("map", as_map)):
+        profile_windows(
+            data,
+            model=model,
+            version="v1",
+            proba="proba",
+            id="id",
+            engine=db,
+            settings=settings,
+        )
+    a, b = _results(db, "number"), _results(db, "map")
+    estimated = {k[1:]: r["value"] for k, r in a.items() if k[2] == "estimated_performance"}
+    assert estimated and estimated == {
+        k[1:]: r["value"] for k, r in b.items() if k[2] == "estimated_performance"
+    }
+    score = table(
+        db,
+        "SELECT m.name, p.profile->'hist' AS hist FROM window_profiles p JOIN models m"
+        " ON m.id = p.model_id WHERE p.column_name = '@score' AND p.segment = ''",
+    )
+    assert len(score) == 2 and score[0]["hist"] == score[1]["hist"]
+    classes = table(
+        db,
+        "SELECT v.classes FROM model_versions v JOIN models m ON m.id = v.model_id"
+        " WHERE m.name = 'map'",
+    )
+    assert classes == [{"classes": ["0", "1"]}]  # registered as the SDK registers a dict

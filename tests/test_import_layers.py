@@ -25,6 +25,7 @@ HEAVY = [
     "sqlalchemy",
     "pydantic",
     "sklearn",
+    "pyspark",
 ]
 
 # package -> top-level modules (or monitor subpackages) it must never import
@@ -52,10 +53,16 @@ FORBIDDEN: dict[str, set[str]] = {
         "monitor.sdk",
         "pandas",
     },
-    "monitor.storage": {"fastapi", "monitor.web", "monitor.jobs", "monitor.alerts"},
-    "monitor.web": {"monitor.jobs", "apscheduler"},
-    "monitor.alerts": {"monitor.web", "fastapi"},
+    "monitor.storage": {"fastapi", "monitor.web", "monitor.jobs", "monitor.alerts", "pyspark"},
+    "monitor.web": {"monitor.jobs", "apscheduler", "pyspark", "monitor.spark"},
+    "monitor.alerts": {"monitor.web", "fastapi", "pyspark", "monitor.spark"},
+    "monitor.jobs": {"pyspark", "monitor.spark"},
+    "monitor.spark": {"monitor.web", "fastapi"},
 }
+# pyspark is the optional [spark] extra: only monitor.spark (and the CLI command that loads it
+# on use) may import it, and the SDK, server, worker and statistics never import monitor.spark.
+for _package in ("monitor.sdk", "monitor.statistics"):
+    FORBIDDEN[_package] |= {"pyspark", "monitor.spark"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -94,6 +101,19 @@ def test_import_monitor_is_cheap() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert json.loads(out.stdout) == []
+
+
+def test_server_and_worker_never_load_pyspark() -> None:
+    """The service runs without the [spark] extra: its modules must not pull pyspark in."""
+    code = (
+        "import sys, monitor, monitor.web.app, monitor.jobs.tick, monitor.jobs.window_job, "
+        "monitor.jobs.performance, monitor.cli, monitor.spark.partials; "
+        "print(sorted(m for m in sys.modules if m == 'pyspark' or m.startswith('pyspark.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
 
 
 def test_sdk_stats_function_survives_importing_the_statistics_package() -> None:

@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "monitor.cli.drift:drift",
         "Compare two CSV/Parquet files for drift (CI gate: exit 1).",
     ),
+    "spark": (
+        "monitor.cli.spark:spark",
+        "Profile lake tables on Apache Spark into windows (monitor[spark]).",
+    ),
 }
 
 

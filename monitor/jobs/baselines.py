@@ -12,7 +12,7 @@ the SDK stores each feature in the kind the baseline declares.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,17 +234,60 @@ def register_baseline(
         ignore=ignore,
     )
     profiles = {s.name: _profile(df[s.name], s.kind, sample_size) for s in specs}
+
+    def outputs(model_task: str | None, positive: str) -> tuple[str | None, dict[str, Any] | None]:
+        task_ = _task(df, specs, task or model_task)
+        performance = baseline_performance(df, specs, task_, positive)
+        estimator = _estimator(df, specs, task_, positive)
+        if estimator is not None:
+            performance = {**(performance or {}), "estimator": estimator}
+        return task_, performance
+
+    return save_baseline(
+        model=model,
+        version=version,
+        specs=specs,
+        profiles=profiles,
+        n_rows=len(df),
+        rows=row_sample(df, specs),
+        outputs=outputs,
+        prediction=prediction,
+        target=target,
+        proba=proba,
+        source=source,
+        engine=engine,
+    )
+
+
+def save_baseline(
+    *,
+    model: str,
+    version: str,
+    specs: list[ColumnSpec],
+    profiles: dict[str, NumericProfile | CategoricalProfile],
+    n_rows: int,
+    rows: dict[str, Any],
+    outputs: Callable[[str | None, str], tuple[str | None, dict[str, Any] | None]],
+    prediction: str | None = None,
+    target: str | None = None,
+    proba: str | None = None,
+    source: str | None = None,
+    engine: sa.Engine | None = None,
+) -> BaselineInfo:
+    """Store (or atomically replace) a baseline from its reduced form, whoever reduced it.
+
+    ``profiles`` (by column name), ``rows`` (:func:`row_sample`'s shape) and ``n_rows`` come
+    from pandas here or from Spark (``monitor.spark.register_baseline``); ``outputs(task,
+    positive)`` returns the task and the baseline performance (with the fitted estimator),
+    given the model's declared task and positive class.
+    """
     if engine is None:
         from monitor.storage.bootstrap import prepare_database
 
         engine = prepare_database()
     with engine.begin() as conn:
         model_id, version_id, model_task, positive = _register_model(conn, model, version)
-        task = _task(df, specs, task or model_task)
-        performance = baseline_performance(df, specs, task, positive or "1")
-        estimator = _estimator(df, specs, task, positive or "1")
-        if estimator is not None:
-            performance = {**(performance or {}), "estimator": estimator}
+        task, performance = outputs(model_task, positive or "1")
         _register_features(conn, model_id, [s for s in specs if s.role == "feature"])
         if task and not model_task:
             conn.execute(
@@ -264,7 +307,7 @@ def register_baseline(
             {
                 "m": model_id,
                 "v": version_id,
-                "n": len(df),
+                "n": n_rows,
                 "columns": _json([s.__dict__ for s in specs]),
                 "prediction": prediction,
                 "target": target,
@@ -286,10 +329,10 @@ def register_baseline(
                 "INSERT INTO baseline_profiles (baseline_id, column_name, role, kind, profile)"
                 " VALUES (:b, :c, 'rows', 'rows', CAST(:p AS jsonb))"
             ),
-            {"b": baseline_id, "c": ROWS_COLUMN, "p": _json(row_sample(df, specs))},
+            {"b": baseline_id, "c": ROWS_COLUMN, "p": _json(rows)},
         )
-    log.info("baseline registered: model=%s version=%s rows=%d", model, version, len(df))
-    return BaselineInfo(baseline_id, model, version, len(df), specs, performance)
+    log.info("baseline registered: model=%s version=%s rows=%d", model, version, n_rows)
+    return BaselineInfo(baseline_id, model, version, n_rows, specs, performance)
 
 
 ROWS_COLUMN = "@rows"

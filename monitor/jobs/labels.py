@@ -20,6 +20,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -151,8 +152,12 @@ def read_labelled_window(
     )
     names = [name for name, _, _ in _COLUMNS]
     with conn.cursor() as cur, cur.copy(sql) as copy:
+        blocks = iter(copy)
+        head = next(blocks, None)
+        if head is None:  # an empty window (pyarrow refuses an empty CSV stream)
+            return _empty_window()
         table = pacsv.open_csv(
-            io.BufferedReader(_CopyStream(iter(copy)), buffer_size=1 << 20),
+            io.BufferedReader(_CopyStream(chain([head], blocks)), buffer_size=1 << 20),
             read_options=pacsv.ReadOptions(column_names=names, block_size=8 << 20),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
@@ -183,6 +188,25 @@ def read_labelled_window(
         actual_cat=table.column("actual_cat").to_pylist(),
         label_ts=_floats(table.column("label_ts")),
         duplicates=duplicates,
+    )
+
+
+def _empty_window() -> LabelledWindow:
+    none = np.empty(0, dtype=np.float64)
+    return LabelledWindow(
+        n=0,
+        record_ids=[],
+        event_ts=none,
+        prediction_num=none,
+        prediction_cat=[],
+        score=none,
+        proba=[],
+        latency=none,
+        versions=np.empty(0, dtype=np.int32),
+        segments=Coded(codes=np.empty(0, dtype=np.int32), labels=[]),
+        actual_num=none,
+        actual_cat=[],
+        label_ts=none,
     )
 
 
@@ -235,13 +259,15 @@ def create_performance_runs(conn: sa.Connection) -> int:
     """A performance run for every window the window job has finished (or given up on).
 
     Following the window job means its results (volume, drift) are there when performance
-    reads their history, and a window is not computed twice on its first pass.
+    reads their history, and a window is not computed twice on its first pass. Windows stored
+    by Spark get their performance run from Spark, never from here.
     """
     result = conn.execute(
         sa.text(
             "INSERT INTO runs (model_id, job, window_start, window_end, status, reason)"
             " SELECT w.model_id, :job, w.window_start, w.window_end, 'pending', NULL FROM runs w"
             " WHERE w.job = 'window' AND w.status IN ('succeeded', 'failed')"
+            " AND w.source = 'predictions'"
             " AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.model_id = w.model_id"
             " AND p.job = :job AND p.window_start = w.window_start)"
             " ON CONFLICT DO NOTHING"
@@ -258,6 +284,7 @@ def mark_stale_for_recomputed_windows(conn: sa.Connection) -> int:
             "UPDATE runs p SET status = 'stale', reason = :reason FROM runs w"
             " WHERE p.job = :job AND w.job = 'window' AND w.model_id = p.model_id"
             " AND w.window_start = p.window_start AND p.status = 'succeeded'"
+            " AND w.source = 'predictions'"
             " AND w.status = 'succeeded' AND w.finished_at > p.started_at"
         ),
         {"job": JOB_PERFORMANCE, "reason": RECOMPUTED_REASON},

@@ -230,6 +230,15 @@ def _model_info(
     )
 
 
+def window_model_info(
+    conn: sa.Connection, model_id: int, version_id: int | None, s: Settings
+) -> tuple[Baseline, ModelInfo]:
+    """The baseline and model facts a window of ``version_id`` is judged with (the version's
+    baseline, else the model's latest), as this job uses them; ``monitor.spark`` too."""
+    base = _baseline(conn, model_id, version_id)
+    return base, _model_info(conn, model_id, version_id, base, s)
+
+
 def _features(
     engine: sa.Engine, claim: runs.Claim, w: LabelledWindow
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -279,7 +288,15 @@ def _dominant(versions: np.ndarray) -> int | None:
 
 
 def run_performance(engine: sa.Engine, claim: runs.Claim, s: Settings) -> list[dict[str, Any]]:
-    """Compute a claimed performance window and store it, fenced (LeaseLost if taken over)."""
+    """Compute a claimed performance window and store it, fenced (LeaseLost if taken over).
+
+    A window stored by Spark is kept as it is (:func:`runs.keep_spark_window`): its labels
+    are joined in Spark (``monitor.spark.log_actuals``).
+    """
+    if claim.source == runs.SOURCE_SPARK:
+        with engine.begin() as conn:
+            runs.keep_spark_window(conn, claim)
+        return []
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None
@@ -313,13 +330,19 @@ def run_performance(engine: sa.Engine, claim: runs.Claim, s: Settings) -> list[d
     rows += operational_rows(w, ops, claim.window_end)
     with engine.begin() as conn:
         runs.complete(conn, claim, rows=w.n)
-        store(conn, claim, rows)
+        store(conn, claim.model_id, claim.window_start, claim.window_end, rows)
     return rows
 
 
-def store(conn: sa.Connection, claim: runs.Claim, rows: list[dict[str, Any]]) -> None:
+def store(
+    conn: sa.Connection,
+    model_id: int,
+    window_start: datetime,
+    window_end: datetime,
+    rows: list[dict[str, Any]],
+) -> None:
     """Replace this job's results of the window (inside the completing transaction)."""
-    key = {"m": claim.model_id, "ws": claim.window_start}
+    key = {"m": model_id, "ws": window_start}
     conn.execute(
         sa.text(
             "DELETE FROM results WHERE model_id = :m AND window_start = :ws AND (family IN"
@@ -337,5 +360,5 @@ def store(conn: sa.Connection, claim: runs.Claim, rows: list[dict[str, Any]]) ->
                 " :threshold, :effect_size, :ci_low, :ci_high, :drifted, :status,"
                 " :n_reference, :n_current, CAST(:details AS jsonb))"
             ),
-            [{**key, "we": claim.window_end, **r} for r in rows],
+            [{**key, "we": window_end, **r} for r in rows],
         )

@@ -30,6 +30,12 @@ RETRY_DELAY_SECONDS = 60
 BACKFILL_REASON = "backfill"
 SKIP_REASON = "older than the catch-up limit ({days} days)"
 LATE_REASON = "late data"
+SOURCE_PREDICTIONS = "predictions"
+SOURCE_SPARK = "spark"
+"""``runs.source``: where a window's rows were profiled (see :func:`record_completed`)."""
+SPARK_KEPT_REASON = (
+    "profiled on Spark; {rows} rows logged to this database for the window are not counted"
+)
 
 
 class LeaseLost(Exception):
@@ -47,6 +53,7 @@ class Claim:
     attempt: int
     owner: str
     previous_status: str | None = None
+    source: str = SOURCE_PREDICTIONS
 
 
 def create_due_windows(conn: sa.Connection, *, catchup_max_age_days: int) -> int:
@@ -56,6 +63,8 @@ def create_due_windows(conn: sa.Connection, *, catchup_max_age_days: int) -> int
     series continues after its latest run (or starts at its first logged row), so windows missed
     during downtime are created too, newest included; windows older than the catch-up limit are
     created as ``skipped`` with the reason, so the gap is visible rather than silent.
+    Windows stored by Spark (``source = 'spark'``) do not continue the series: a model fed
+    only by Spark gets no empty windows from the worker between its Spark runs.
     """
     result = conn.execute(
         sa.text(
@@ -64,7 +73,8 @@ def create_due_windows(conn: sa.Connection, *, catchup_max_age_days: int) -> int
               SELECT m.id AS model_id, make_interval(secs => m.window_seconds) AS w,
                 COALESCE(
                   (SELECT max(r.window_start) + make_interval(secs => m.window_seconds)
-                     FROM runs r WHERE r.model_id = m.id AND r.job = :job),
+                     FROM runs r WHERE r.model_id = m.id AND r.job = :job
+                     AND r.source = 'predictions'),
                   (SELECT to_timestamp(floor(extract(epoch FROM min(p.event_ts))
                                              / m.window_seconds) * m.window_seconds)
                      FROM predictions p WHERE p.model_id = m.id)
@@ -169,7 +179,8 @@ def claim(
                    started_at = now(), finished_at = NULL, error = NULL
             FROM c
             WHERE r.model_id = c.model_id AND r.job = c.job AND r.window_start = c.window_start
-            RETURNING r.model_id, r.job, r.window_start, r.window_end, r.attempt, c.status
+            RETURNING r.model_id, r.job, r.window_start, r.window_end, r.attempt, c.status,
+                      r.source
             """
         ),
         params,
@@ -184,6 +195,7 @@ def claim(
         attempt=row[4],
         owner=owner,
         previous_status=row[5],
+        source=row[6],
     )
 
 
@@ -237,6 +249,74 @@ def complete(conn: sa.Connection, c: Claim, *, rows: int) -> None:
             f"completion of {c.model_id}/{c.window_start:%Y-%m-%d %H:%M} attempt {c.attempt} "
             "rejected: the lease was taken over or the window went stale"
         )
+
+
+def record_completed(
+    conn: sa.Connection,
+    *,
+    model_id: int,
+    job: str,
+    window_start: datetime,
+    window_end: datetime,
+    rows: int,
+    source: str = SOURCE_SPARK,
+    reason: str | None = None,
+) -> None:
+    """Record a window computed outside the claims (Spark) as succeeded, replacing its run.
+
+    Call in the transaction that stores the window's results. The row is locked by the
+    upsert; a worker that held a lease on the window loses it (its fenced completion is
+    rejected), so the stored window is this one, whole.
+    """
+    conn.execute(
+        sa.text(
+            "INSERT INTO runs (model_id, job, window_start, window_end, status, attempt,"
+            " started_at, finished_at, data_watermark, rows, reason, source) VALUES (:m, :job,"
+            " :ws, :we, 'succeeded', 1, now(), now(), now(), :rows, :reason, :source)"
+            " ON CONFLICT (model_id, job, window_start) DO UPDATE SET status = 'succeeded',"
+            " window_end = EXCLUDED.window_end, attempt = runs.attempt + 1, lease_owner = NULL,"
+            " lease_expires_at = NULL, started_at = now(), finished_at = now(),"
+            " data_watermark = now(), rows = EXCLUDED.rows, reason = EXCLUDED.reason,"
+            " error = NULL, source = EXCLUDED.source"
+        ),
+        {
+            "m": model_id,
+            "job": job,
+            "ws": window_start,
+            "we": window_end,
+            "rows": rows,
+            "reason": reason,
+            "source": source,
+        },
+    )
+
+
+def keep_spark_window(conn: sa.Connection, c: Claim) -> int:
+    """Complete a claimed Spark window without recomputing it (fenced; LeaseLost if not ours).
+
+    A Spark window was stored whole from its DataFrame; the rows in ``predictions`` are not
+    its rows, so recomputing from them would replace it with a part (or nothing). Rows that
+    landed there anyway (which is what made it due) are counted on the run instead.
+    """
+    logged = int(
+        conn.execute(
+            sa.text(
+                "SELECT count(*) FROM predictions WHERE model_id = :m AND event_ts >= :s"
+                " AND event_ts < :e"
+            ),
+            {"m": c.model_id, "s": c.window_start, "e": c.window_end},
+        ).scalar_one()
+    )
+    result = conn.execute(
+        sa.text(
+            "UPDATE runs SET status = 'succeeded', lease_owner = NULL, lease_expires_at = NULL,"
+            f" finished_at = now(), reason = :reason, error = NULL WHERE {_FENCE}"
+        ),
+        {**_fence_params(c), "reason": SPARK_KEPT_REASON.format(rows=logged)},
+    )
+    if result.rowcount != 1:
+        raise LeaseLost(f"run {c.model_id}/{c.window_start:%Y-%m-%d %H:%M} is no longer ours")
+    return logged
 
 
 def fail(conn: sa.Connection, c: Claim, error: str) -> bool:

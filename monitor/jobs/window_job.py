@@ -6,6 +6,13 @@ for all traffic and per segment with enough rows, then drift (per feature, ``@pr
 results replace the window's previous ones in the transaction that completes the run, after the
 fencing check (:func:`monitor.jobs.runs.complete`), so a recompute is atomic and a worker that
 lost its lease writes nothing.
+
+A window goes from rows to results in two halves that other producers share: rows are reduced
+to a :class:`WindowProfiles` (profiles per column and segment, volume, latency percentiles),
+and :func:`results_from_profiles` turns that into result rows, which :func:`store` writes.
+``monitor.spark`` builds the same :class:`WindowProfiles` by merging per-partition profiles
+on Spark executors and stores them through the same two functions, so its windows are the
+window job's windows.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -50,6 +58,29 @@ class WindowOutput:
     rows: int
     profiles: list[dict[str, Any]] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class SegmentProfiles:
+    """One segment of a window (``''``: all traffic) reduced to what its results need."""
+
+    rows: int
+    columns: dict[str, Profile] = field(default_factory=dict)  # by reference column name
+    latency: tuple[float, float, float] | None = None  # p50, p95, p99 (ms); None: no latency
+
+
+@dataclass
+class WindowProfiles:
+    """A window reduced to profiles: what :func:`results_from_profiles` needs, whoever read it.
+
+    ``segments`` holds all traffic (``''``, always) and each segment with enough rows;
+    ``present`` names the columns with values in the window that the reference does not know
+    (for the ``unexpected_column`` check).
+    """
+
+    rows: int
+    segments: dict[str, SegmentProfiles]
+    present: list[str] = field(default_factory=list)
 
 
 # --- current values of a reference column ------------------------------------------------------
@@ -186,33 +217,31 @@ def _drift_rows(result: Any, segment: str, ref: Reference) -> list[dict[str, Any
     return rows
 
 
-def _operational(
-    data: WindowData, mask: NDArray[np.bool_] | None, segment: str
-) -> list[dict[str, Any]]:
-    n = data.n if mask is None else int(mask.sum())
+def _operational(part: SegmentProfiles, segment: str) -> list[dict[str, Any]]:
+    n = part.rows
     rows = [_row(v.OPERATIONAL, v.VOLUME, float(n), segment=segment, n_current=n)]
-    latency = data.latency if mask is None or data.latency is None else data.latency[mask]
-    if latency is not None and np.isfinite(latency).any():
-        p50, p95, p99 = np.nanpercentile(latency, [50, 95, 99])
-        for metric, value in ((v.LATENCY_P50, p50), (v.LATENCY_P95, p95), (v.LATENCY_P99, p99)):
+    if part.latency is not None:
+        metrics = (v.LATENCY_P50, v.LATENCY_P95, v.LATENCY_P99)
+        for metric, value in zip(metrics, part.latency, strict=True):
             rows.append(_row(v.OPERATIONAL, metric, value, segment=segment, n_current=n))
     return rows
 
 
 def _quality_rows(
-    ref: Reference, current: dict[str, Profile], data: WindowData, segment: str
+    ref: Reference, current: dict[str, Profile], present: list[str], segment: str
 ) -> list[dict[str, Any]]:
-    """Data-quality checks (stats' ``quality_checks``) as result rows."""
+    """Data-quality checks (stats' ``quality_checks``) as result rows.
+
+    ``present``: columns with values in the window that the reference does not know (all
+    traffic only).
+    """
     refs = {c.name: c.profile for c in ref.columns if c.role != "target"}
     features = [c.name for c in ref.columns if c.role == "feature"]
     seen = [name for name, p in current.items() if p.count]
     expected: list[str] | None = None
     if segment == "":
-        expected = list(refs)
-        present = [n for n, values in data.numeric.items() if np.isfinite(values).any()]
-        present += [n for n, coded in data.categorical.items() if (coded.codes >= 0).any()]
         seen += [n for n in present if n not in refs]
-        expected = [n for n in expected if n in features or n in current]
+        expected = [n for n in refs if n in features or n in current]
     else:
         expected = [n for n in refs if n in current]
     rows = []
@@ -237,30 +266,57 @@ def _quality_rows(
 # --- the job ---------------------------------------------------------------------------------
 
 
-def compute(
+def profile_window(
     data: WindowData, ref: Reference | None, *, seed: int, min_segment_rows: int
-) -> WindowOutput:
-    """Profiles and results of one window (pure: no I/O)."""
-    out = WindowOutput(rows=data.n)
+) -> WindowProfiles:
+    """Reduce a window's rows to profiles (per reference column and segment) and volumes."""
     segments: list[tuple[str, NDArray[np.bool_] | None]] = [("", None)]
     if data.n:
         segments += list(data.segment_masks(min_segment_rows))
     profiles = _segment_profiles(data, ref, segments, seed) if ref is not None and data.n else {}
+    out = WindowProfiles(rows=data.n, segments={})
     for segment, mask in segments:
-        out.results += _operational(data, mask, segment)
-        if ref is None or data.n == 0:
+        latency = data.latency if mask is None or data.latency is None else data.latency[mask]
+        percentiles = None
+        if latency is not None and np.isfinite(latency).any():
+            p50, p95, p99 = np.nanpercentile(latency, [50, 95, 99])
+            percentiles = (float(p50), float(p95), float(p99))
+        out.segments[segment] = SegmentProfiles(
+            rows=data.n if mask is None else int(mask.sum()),
+            columns=profiles.get(segment, {}),
+            latency=percentiles,
+        )
+    if ref is not None and data.n:
+        known = {c.name for c in ref.columns if c.role != "target"}
+        present = [n for n, values in data.numeric.items() if np.isfinite(values).any()]
+        present += [n for n, coded in data.categorical.items() if (coded.codes >= 0).any()]
+        out.present = [n for n in present if n not in known]
+    return out
+
+
+def results_from_profiles(window: WindowProfiles, ref: Reference | None) -> WindowOutput:
+    """Profiles and result rows of one window from its :class:`WindowProfiles` (pure).
+
+    The one place where a window's drift, data quality and operational rows are made, for the
+    window job and for ``monitor.spark`` alike.
+    """
+    out = WindowOutput(rows=window.rows)
+    for segment, part in window.segments.items():
+        out.results += _operational(part, segment)
+        if ref is None or window.rows == 0:
             continue
         pairs = []
         for col in ref.columns:
-            prof = profiles[segment].get(col.name)
+            prof = part.columns.get(col.name)
             if prof is None:
                 continue
             out.profiles.append({"segment": segment, "column_name": col.name, "profile": prof})
             if prof.count:
                 pairs.append(ProfilePair(col.name, col.profile, prof))
         out.results += _drift_rows(profile_drift(pairs), segment, ref)
-        out.results += _quality_rows(ref, profiles[segment], data, segment)
-    if ref is None and data.n:
+        present = window.present if segment == "" else []
+        out.results += _quality_rows(ref, part.columns, present, segment)
+    if ref is None and window.rows:
         out.results.append(
             _row(
                 v.DRIFT,
@@ -271,6 +327,14 @@ def compute(
             )
         )
     return out
+
+
+def compute(
+    data: WindowData, ref: Reference | None, *, seed: int, min_segment_rows: int
+) -> WindowOutput:
+    """Profiles and results of one window (pure: no I/O)."""
+    window = profile_window(data, ref, seed=seed, min_segment_rows=min_segment_rows)
+    return results_from_profiles(window, ref)
 
 
 def _segment_profiles(
@@ -321,29 +385,53 @@ def _multivariate(
     data: WindowData, ref: Reference, rows: dict[str, Any] | None, seed: int, methods: list[str]
 ) -> list[dict[str, Any]]:
     """Multivariate drift of a row sample of the window against the baseline's row sample."""
+    if not rows or not data.n or not methods:
+        return []
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(data.n, min(data.n, MULTIVARIATE_ROWS), replace=False))
+    current: dict[str, Any] = {}
+    for name, kind in rows["kinds"].items():
+        if kind == "numeric" and name in data.numeric:
+            current[name] = data.numeric[name][pick]
+        elif kind == "categorical" and name in data.categorical:
+            coded = data.categorical[name]
+            labels = np.array([*coded.labels, None], dtype=object)
+            current[name] = labels[coded.codes[pick]]
+    return multivariate_rows(current, ref, rows, seed, methods)
+
+
+def multivariate_rows(
+    current: dict[str, Any],
+    ref: Reference,
+    rows: dict[str, Any] | None,
+    seed: int,
+    methods: list[str],
+) -> list[dict[str, Any]]:
+    """Multivariate drift result rows of a row-aligned sample of a window's features.
+
+    ``current`` maps feature -> values of the same sampled rows (floats with NaN for numeric
+    features, labels or None for categorical ones), at most :data:`MULTIVARIATE_ROWS` rows;
+    ``rows`` is the baseline's row sample (:func:`load_row_sample`).
+    """
     from monitor.statistics import multivariate
 
     detectors: dict[str, Any] = {
         "domain_classifier": multivariate.domain_classifier_drift,
         "pca_reconstruction": multivariate.pca_reconstruction_drift,
     }
-    if not rows or not data.n or not methods:
+    if not rows or not methods:
         return []
-    rng = np.random.default_rng(seed)
-    pick = np.sort(rng.choice(data.n, min(data.n, MULTIVARIATE_ROWS), replace=False))
-    current: dict[str, Any] = {}
     reference: dict[str, Any] = {}
     for name, kind in rows["kinds"].items():
-        if kind == "numeric" and name in data.numeric:
-            current[name] = data.numeric[name][pick]
+        if name not in current:
+            continue
+        if kind == "numeric":
             reference[name] = np.array(
                 [np.nan if x is None else x for x in rows["values"][name]], dtype=np.float64
             )
-        elif kind == "categorical" and name in data.categorical:
-            coded = data.categorical[name]
-            labels = np.array([*coded.labels, None], dtype=object)
-            current[name] = labels[coded.codes[pick]]
+        elif kind == "categorical":
             reference[name] = np.array(rows["values"][name], dtype=object)
+    current = {name: current[name] for name in reference}
     if not current:
         return []
     out = []
@@ -403,7 +491,14 @@ def run_window(
     min_segment_rows: int,
     multivariate_methods: list[str] | None = None,
 ) -> WindowOutput:
-    """Compute a claimed window and store it, fenced; raises LeaseLost if it was taken over."""
+    """Compute a claimed window and store it, fenced; raises LeaseLost if it was taken over.
+
+    A window stored by Spark is kept as it is (:func:`runs.keep_spark_window`).
+    """
+    if claim.source == runs.SOURCE_SPARK:
+        with engine.begin() as conn:
+            runs.keep_spark_window(conn, claim)
+        return WindowOutput(rows=0)
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None
@@ -426,7 +521,7 @@ def run_window(
         output.results += _multivariate(data, ref, rows, seed, multivariate_methods or [])
     with engine.begin() as conn:
         runs.complete(conn, claim, rows=output.rows)
-        store(conn, claim, output)
+        store(conn, claim.model_id, claim.window_start, claim.window_end, output)
     return output
 
 
@@ -444,9 +539,16 @@ def _shuffled(sample: list[float] | None, window_start: Any) -> list[float] | No
     return rng.permutation(np.asarray(sample, dtype=np.float64)).tolist()
 
 
-def store(conn: sa.Connection, claim: runs.Claim, output: WindowOutput) -> None:
-    """Replace the window's profiles and this job's results (call inside the completing tx)."""
-    key = {"m": claim.model_id, "ws": claim.window_start}
+def store(
+    conn: sa.Connection,
+    model_id: int,
+    window_start: datetime,
+    window_end: datetime,
+    output: WindowOutput,
+) -> None:
+    """Replace the window's profiles and this job's results (call inside the completing tx:
+    the window job's fenced :func:`runs.complete`, or Spark's :func:`runs.record_completed`)."""
+    key = {"m": model_id, "ws": window_start}
     conn.execute(
         sa.text("DELETE FROM window_profiles WHERE model_id = :m AND window_start = :ws"), key
     )
@@ -470,7 +572,7 @@ def store(conn: sa.Connection, claim: runs.Claim, output: WindowOutput) -> None:
             rows.append(
                 {
                     **key,
-                    "we": claim.window_end,
+                    "we": window_end,
                     "seg": p["segment"],
                     "col": p["column_name"],
                     "kind": d["type"],
@@ -497,5 +599,5 @@ def store(conn: sa.Connection, claim: runs.Claim, output: WindowOutput) -> None:
                 " :threshold, :effect_size, :ci_low, :ci_high, :drifted, :status,"
                 " :n_reference, :n_current, CAST(:details AS jsonb))"
             ),
-            [{**key, "we": claim.window_end, **r} for r in output.results],
+            [{**key, "we": window_end, **r} for r in output.results],
         )

@@ -294,6 +294,7 @@ class Run(Base):
             "status IN ('pending', 'running', 'succeeded', 'failed', 'skipped', 'stale')",
             name="status",
         ),
+        CheckConstraint("source IN ('predictions', 'spark')", name="source"),
         Index("ix_runs_status_window_start", "status", "window_start"),
     )
 
@@ -314,6 +315,41 @@ class Run(Base):
     created_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # where the window's rows were profiled: "predictions" (this database) or "spark"
+    # (monitor.spark stored it whole; never recomputed from predictions)
+    source: Mapped[str] = mapped_column(server_default=text("'predictions'"))
+
+
+class StreamState(Base):
+    """A Spark Structured Streaming sink's progress: its last applied micro-batch (a batch
+    re-run after a failure is applied once), event-time high-water mark, rows that came late."""
+
+    __tablename__ = "stream_states"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    stream: Mapped[str] = mapped_column(primary_key=True)
+    last_batch_id: Mapped[int | None] = mapped_column(BigInteger)
+    high_water: Mapped[datetime | None]
+    late_rows: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    updated_at: Mapped[datetime] = _now()
+
+
+class StreamWindow(Base):
+    """An open window of a Spark stream: the merge of its micro-batches' partial profiles."""
+
+    __tablename__ = "stream_windows"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    stream: Mapped[str] = mapped_column(primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    window_end: Mapped[datetime]
+    rows: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = _now()
 
 
 class ResultsVersion(Base):

@@ -298,6 +298,7 @@ class DatabaseCollector(Collector):
         yield from self._sdk(self.conn)
         yield from self._jobs(self.conn)
         yield from self._deliveries(self.conn)
+        yield from self._streams(self.conn)
 
     def _drift(self, conn: sa.Connection) -> Generator[Metric, None, dict[str, set[str]]]:
         """Drift per feature; returns the features kept per model (for the quality families)."""
@@ -504,6 +505,37 @@ class DatabaseCollector(Collector):
         ):
             gauge.add_metric([channel, status], float(n))
         yield gauge
+
+    def _streams(self, conn: sa.Connection) -> Iterator[Metric]:
+        """Spark streams (``monitor.spark.WindowSink``): late rows, open windows, event time."""
+        late = CounterMetricFamily(
+            "monitor_stream_late_rows",
+            "Rows a Spark stream received after their window had closed (not counted).",
+            labels=["model", "stream"],
+        )
+        open_windows = GaugeMetricFamily(
+            "monitor_stream_open_windows",
+            "Windows a Spark stream holds open (waiting for the allowed lateness).",
+            labels=["model", "stream"],
+        )
+        high = GaugeMetricFamily(
+            "monitor_stream_high_water_timestamp_seconds",
+            "Latest event time a Spark stream has seen (Unix time).",
+            labels=["model", "stream"],
+        )
+        for name, stream, n_late, n_open, seen in conn.execute(
+            sa.text(
+                "SELECT m.name, s.stream, s.late_rows, (SELECT count(*) FROM stream_windows w"
+                " WHERE w.model_id = s.model_id AND w.stream = s.stream), s.high_water"
+                " FROM stream_states s JOIN models m ON m.id = s.model_id LIMIT :limit"
+            ),
+            {"limit": MAX_ROWS},
+        ):
+            late.add_metric([name, stream], float(n_late))
+            open_windows.add_metric([name, stream], float(n_open))
+            if seen is not None:
+                high.add_metric([name, stream], seen.timestamp())
+        yield from (late, open_windows, high)
 
 
 def _number(value: Any) -> bool:

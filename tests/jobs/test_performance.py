@@ -423,3 +423,26 @@ def test_fit_estimator_explains_when_there_is_none() -> None:
     specs = [ColumnSpec("x", "numeric", "feature"), ColumnSpec("p", "categorical", "prediction")]
     out = perf_job.fit_estimator(df, specs, "binary")
     assert out == {"method": None, "reason": "the baseline has no target column"}
+
+
+def test_an_empty_window_gets_its_performance_run(db: sa.Engine, database_url: str) -> None:
+    """A window whose traffic dropped to zero is where the volume anomaly matters: its
+    performance run must succeed (the labelled read of zero rows once failed in pyarrow)."""
+    first = closed_hour() - 2 * HOUR
+    with db.begin() as conn:
+        ensure_partitions(conn, first=first.date() - timedelta(days=1), ahead_days=2)
+    with writer(database_url) as w:  # one row, then an empty hour
+        w.write_predictions("m", "v1", [PredictionRecord("only", first, {"x": 1.0}, 0.5)])
+    run_until_idle(make_context(db, Settings(multivariate_methods=[])))
+    with db.connect() as conn:
+        runs = conn.execute(
+            sa.text("SELECT window_start, status FROM runs WHERE job = 'performance'")
+        ).all()
+        empty_volume = conn.execute(
+            sa.text(
+                "SELECT value FROM results WHERE metric = 'volume_anomaly' AND window_start = :w"
+            ),
+            {"w": first + HOUR},
+        ).all()
+    assert {status for _, status in runs} == {"succeeded"} and len(runs) == 2
+    assert len(empty_volume) == 1

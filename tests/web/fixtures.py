@@ -105,7 +105,20 @@ def seed_results(
                 model_id,
                 v1,
                 Jsonb(names),
-                Jsonb({"roc_auc": 0.81}),
+                Jsonb(
+                    {
+                        "roc_auc": 0.81,
+                        "estimator": {
+                            "method": "cbpe",
+                            "threshold": 0.5,
+                            "n_reference": 50000,
+                            "calibrator": {"kind": "isotonic", "x": [0.1, 0.9], "y": [0.0, 1.0]},
+                            "calibration_check": {"brier_identity": 0.15, "brier_isotonic": 0.14},
+                            "reference_realised": {"roc_auc": 0.81},
+                            "reference_estimated": {"roc_auc": 0.805},
+                        },
+                    }
+                ),
                 start - timedelta(days=30),
             ),
         ).fetchone()[0]  # type: ignore[index]

@@ -33,6 +33,8 @@ def test_models_page(browser: httpx.Client) -> None:
     assert "3</b> / 12 features drifted" in html or "0</b> / 12 features drifted" in html
     assert "1 firing" in html
     assert "roc_auc" in html
+    assert '1 of 1 model needs attention</b>: <a href="/models/fraud">fraud</a>' in html
+    assert "baseline 0.810" in html  # performance is read against the baseline's value
 
 
 def test_model_page_heatmap_and_charts(browser: httpx.Client, site: Site) -> None:
@@ -177,6 +179,15 @@ def test_settings_baselines_docs(browser: httpx.Client) -> None:
     assert made.status_code == 200
     assert re.search(r'class="new-token">mon_', made.text)
     assert "50,000" in browser.get("/baselines").text
+
+
+def test_baselines_page_is_a_formatted_summary(browser: httpx.Client, site: Site) -> None:
+    html = browser.get("/baselines").text
+    assert "{&#39;" not in html and "{'" not in html  # no Python dict anywhere
+    assert "CBPE, isotonic calibration, decision threshold 0.500, fitted on 50,000 rows." in html
+    assert "<td>roc_auc</td><td class=\"n\">0.8100</td><td class=\"n\">0.8050</td>" in html
+    assert "Columns in training (13)" in html  # 12 features and the score
+    assert "4 categories: a, b, c, …" in html  # the three most frequent
     docs = browser.get("/docs").text
     assert "/api/v1/models/{model}/heatmap" in docs
     assert browser.get("/openapi.json").json()["info"]["title"] == "monitor"

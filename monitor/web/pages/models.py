@@ -33,6 +33,7 @@ def models_page(
     conn: sa.Connection = Depends(read_conn),
 ) -> HTMLResponse:
     models, more = overview.list_models(conn, 100, offset, view_cache(request.app.state))
+    models.sort(key=lambda m: (overview.STATUS_ORDER.get(m["status"], 9), m["name"]))
     return render(request, "models.html", {"models": models, "more": more, "offset": offset})
 
 

@@ -197,6 +197,7 @@ def _perf(row: dict[str, Any] | None, window: tuple[datetime, datetime] | None) 
     return {
         "metric": row["metric"],
         "value": finite(row["value"]),
+        "baseline": finite(row["threshold"]),
         "window_start": iso(window[0]),
         "drifted": row["drifted"],
     }
@@ -211,6 +212,10 @@ def _status(drifted: int, features: int, firing: int) -> str:
     if not features:
         return "no-data"
     return "ok"
+
+
+STATUS_ORDER = {"alert": 0, "drift": 1, "no-data": 2, "ok": 3}
+"""Models needing attention first (the overview's order within a page)."""
 
 
 def list_models(

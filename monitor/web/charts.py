@@ -45,7 +45,11 @@ def _layout(title: str, **extra: Any) -> dict[str, Any]:
     return layout
 
 
-TIME_AXIS = {"type": "date", "title": {"text": "window start (UTC)", "font": {"size": 11}}}
+TIME_AXIS = {
+    "type": "date",
+    "nticks": 7,  # plotly's own choice can be one weekly tick on a narrow two-week chart
+    "title": {"text": "window start (UTC)", "font": {"size": 11}},
+}
 P_FLOOR = 1e-16
 """p-values below this are drawn at it and labelled "< 1e-16": a double's p of 0 (or 1e-300)
 only says "far beyond any threshold", and a log axis cannot draw 0."""
@@ -483,7 +487,7 @@ def performance(
         traces.append(
             {
                 "type": "scatter", "mode": line_mode(y), "x": x, "y": y,
-                "name": "estimated (no labels)",
+                "name": "estimated",
                 "line": {"color": "#d4620b", "width": 1.5, "dash": "dot"},
                 "marker": {"color": "#d4620b", "size": 4},
                 "hovertemplate": "estimated %{y:.3f}<extra></extra>",
@@ -494,7 +498,7 @@ def performance(
         traces.append(
             {
                 "type": "scatter", "mode": line_mode(y), "x": _x(t), "y": y,
-                "name": "realised (labels)", "line": {"color": "#1f77b4", "width": 1.8},
+                "name": "realised", "line": {"color": "#1f77b4", "width": 1.8},
                 "marker": {"color": "#1f77b4", "size": 4},
                 "hovertemplate": "realised %{y:.3f}<extra></extra>",
             }

@@ -82,7 +82,7 @@ def test_output_drift_is_drawn_as_effect_with_band_and_tolerance(
 def test_performance_is_one_labelled_chart_per_metric(browser: httpx.Client) -> None:
     fig = _figure(browser.get("/models/fraud").text, "perf-roc_auc")
     names = [t["name"] for t in fig["data"]]
-    assert "realised (labels)" in names and "estimated (no labels)" in names
+    assert "realised" in names and "estimated" in names
     assert "baseline" in names and "estimate band" in names
     assert fig["layout"]["yaxis"]["title"]["text"] == "ROC AUC (higher is better)"
     assert fig["layout"]["xaxis"]["title"]["text"] == "window start (UTC)"

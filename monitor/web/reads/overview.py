@@ -49,7 +49,16 @@ _ROWS = sa.text(
 
 
 def _pick_metric(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The metric to show for a window: the one that fell furthest below its baseline among
+    those the job flagged as worse (does it hurt the model?), else the customary one."""
     by_metric = {r["metric"]: r for r in rows if r["column_name"] == ""}
+    worse = [
+        r
+        for r in by_metric.values()
+        if r["drifted"] and finite(r["value"]) is not None and finite(r["threshold"])
+    ]
+    if worse:
+        return max(worse, key=lambda r: abs(r["value"] - r["threshold"]) / abs(r["threshold"]))
     for name in PERFORMANCE_PREFERENCE:
         if name in by_metric:
             return by_metric[name]

@@ -363,3 +363,27 @@ def baseline_columns(
             }
         )
     return out
+
+
+def delivery_problems(conn: sa.Connection, days: int = 7) -> dict[str, Any]:
+    """Deliveries of the last ``days`` that failed or are still being retried, and the newest
+    failure's error: a receiver that stopped answering must show where people look."""
+    row = conn.execute(
+        sa.text(
+            """
+            SELECT count(*) FILTER (WHERE d.status = 'failed'),
+                   count(*) FILTER (WHERE d.status = 'pending' AND d.attempts > 0),
+                   count(*),
+                   (SELECT c.name || ': ' || coalesce(x.last_error, 'HTTP ' || x.last_status_code)
+                    FROM deliveries x JOIN channels c ON c.id = x.channel_id
+                    WHERE x.status = 'failed' OR (x.status = 'pending' AND x.attempts > 0)
+                    ORDER BY x.created_at DESC LIMIT 1)
+            FROM deliveries d WHERE d.created_at >= now() - make_interval(days => :d)
+            """
+        ),
+        {"d": days},
+    ).one()
+    return {
+        "days": days, "failed": int(row[0]), "retrying": int(row[1]), "total": int(row[2]),
+        "latest_error": row[3],
+    }  # fmt: skip

@@ -75,9 +75,10 @@ def heatmap(
 ) -> dict[str, Any]:
     """Drift score per feature (rows) and window bucket (columns), features sorted.
 
-    ``sort="drifted"`` puts the features drifted in most buckets first (ties: highest mean
-    score); ``sort="name"`` sorts alphabetically. Model outputs (``@prediction``...) are
-    returned separately under ``outputs``. Columns are the buckets that have any result.
+    ``sort="drifted"`` puts the features drifting in the newest bucket first, then those drifted
+    in most buckets (ties: highest mean score); ``sort="name"`` sorts alphabetically. Model
+    outputs (``@prediction``...) are returned separately under ``outputs``. Columns are the
+    buckets that have any result.
     """
     if sort not in ("drifted", "name"):
         raise InputError("sort must be 'drifted' or 'name'")
@@ -108,8 +109,12 @@ def heatmap(
                 "drifting_since": _drifting_since(zs, fs, used, grid),
             }
         )
-    if sort == "drifted":
-        stats.sort(key=lambda s: (-s["drifted_share"], -s["mean_score"], s["name"]))
+    if sort == "drifted":  # drifting now first, then by how often and how much
+        stats.sort(
+            key=lambda s: (
+                s["drifting_since"] is None, -s["drifted_share"], -s["mean_score"], s["name"],
+            )
+        )  # fmt: skip
     else:
         stats.sort(key=lambda s: s["name"])
     features = [s for s in stats if not s["name"].startswith("@")]

@@ -85,13 +85,18 @@ def demo(host: str, port: int, reseed: bool, no_serve: bool) -> None:
     import uvicorn
 
     from monitor.demo.labels import SPEED, start_label_feeder
+    from monitor.demo.live import start_live_traffic
     from monitor.web.app import create_app
 
     scheduler = demo_jobs.start_background_worker(engine)
     _, stop_labels = start_label_feeder(engine)
+    traffic, stop_traffic = start_live_traffic(engine)
     click.echo(f"late labels: landing {SPEED / 1440:.0f} day(s) of them every minute")
+    click.echo("live traffic: both models keep logging through the SDK (the incident goes on)")
     try:
         uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
     finally:
         stop_labels.set()
+        stop_traffic.set()
+        traffic.close()
         scheduler.shutdown(wait=False)

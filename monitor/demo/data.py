@@ -280,3 +280,18 @@ def generate_healthy(
         description="Demo: probability that a subscriber cancels this month (healthy)",
         baseline_version=HEALTHY_VERSION,
     )
+
+
+def live_rows(model: str, rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """``n`` requests as they arrive now: the model in trouble in its open incident (the new
+    channel's applicants), the healthy one as ever. Features, proba, prediction, latency,
+    region."""
+    if model == HEALTHY_MODEL:
+        rows = _healthy_rows(rng, n).drop(columns=["target"])
+        rows["latency_ms"] = rng.lognormal(np.log(6), 0.3, n).round(3)
+        rows["region"] = rng.choice(["eu", "us"], n, p=[0.6, 0.4])
+        return rows
+    rows = _score(rng, _features(rng, n, np.zeros(n), np.ones(n))).drop(columns=["target"])
+    rows["latency_ms"] = rng.lognormal(np.log(12), 0.35, n).round(3)
+    rows["region"] = rng.choice(["eu", "us", "apac"], n, p=[0.5, 0.35, 0.15])
+    return rows

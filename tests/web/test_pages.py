@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.web.conftest import Site
 from tests.web.fixtures import HOSTILE
@@ -229,3 +230,26 @@ def test_what_changed_numeric_and_categorical(browser: httpx.Client, site: Site)
     movers = cat[cat.index('class="changes movers"') :]
     assert 'zz_new <span class="badge drift">new</span>' in movers
     assert "pts</td>" in movers
+
+
+def test_alerts_page_says_when_notifications_fail(
+    browser: httpx.Client, site: Site, engine: sa.Engine
+) -> None:
+    assert "notification" not in browser.get("/alerts").text.split("<h2>Incidents")[0]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO deliveries (channel_id, event_id, event_type, payload, status, "
+                "attempts, last_status_code, last_error) SELECT channel_id, 'evt-x', "
+                "'alert.firing', payload, 'failed', 8, 502, 'Bad Gateway' FROM deliveries "
+                "WHERE id = :d"
+            ),
+            {"d": site.data.extra["delivery"]},
+        )
+    try:
+        html = browser.get("/alerts").text
+        assert "1 notification failed and 0 are being retried in the last 7 days" in html
+        assert "(latest: ops-webhook: Bad Gateway)" in html
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM deliveries WHERE event_id = 'evt-x'"))

@@ -148,3 +148,14 @@ def test_effect_chart_has_visible_data_while_drifting(page: Page, demo_site: Dem
     assert box is not None and box["width"] > 100 and box["height"] > 5
     pvalue = page.locator("#pvalue[data-rendered='1']")
     expect(pvalue.locator("g.ytick text").last).to_have_text("< 1e-16")
+
+
+@pytest.mark.parametrize("width", [360, 1920])
+def test_the_extreme_widths(browser: Browser, demo_site: DemoSite, width: int) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    pg = context.new_page()
+    pg.goto(f"{demo_site.base}/login?token={demo_site.token}")
+    for path in (PAGES["overview"], PAGES["model"], PAGES["feature-cat"], PAGES["alerts"]):
+        _open(pg, demo_site.base, path)
+        assert pg.evaluate("document.documentElement.scrollWidth") <= width, path
+    context.close()

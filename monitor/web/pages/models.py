@@ -15,7 +15,7 @@ from monitor.web import charts
 from monitor.web.auth import Principal, require_page
 from monitor.web.cache import view_cache
 from monitor.web.deps import read_conn
-from monitor.web.reads import alerting, incidents, overview
+from monitor.web.reads import incidents, overview
 from monitor.web.reads.common import RANGES, get_model, parse_ts
 from monitor.web.report import window_report
 from monitor.web.templating import render, render_fragment
@@ -78,7 +78,6 @@ def model_page(
         )
 
     html = cache.get_or_compute(None if key is None else ("model-html", key), results_html)
-    alerts, _ = alerting.list_alerts(conn, "open", model, 50, 0)
     found = incidents.list_incidents(conn, view["model"]["name"], days=30, limit=8)
     return render(
         request,
@@ -87,7 +86,6 @@ def model_page(
             "view": view,
             "m": view["model"],
             "results_html": html,
-            "alerts": alerts,
             "incidents": found,
             "ranges": list(RANGES),
             "range_query": range_query,

@@ -57,6 +57,17 @@ def test_demo_baseline_and_worker_fill_results(
     assert len(incident) >= 8 and len(calm) >= 24  # small night windows have no share
     # the open incident stands out against the calm days (small demo data: 40 rows an hour)
     assert sum(incident) / len(incident) > 3 * sum(calm) / len(calm) + 0.05
+    with db.connect() as conn:  # and it hurts: the label-free estimate of accuracy falls
+        accuracy = conn.execute(
+            sa.text(
+                "SELECT window_start, value FROM results WHERE family = 'estimated_performance'"
+                " AND metric = 'accuracy' AND segment = '' AND status = 'ok' ORDER BY 1"
+            )
+        ).all()
+    during = [a for ws, a in accuracy if ws >= incident_from]
+    before = [a for ws, a in accuracy if calm_from <= ws < calm_to]
+    assert during and before
+    assert sum(during) / len(during) < sum(before) / len(before) - 0.05
     assert fallback  # version 2026.11.2 has no baseline of its own: results say so
     with db.connect() as conn:  # performance: estimated everywhere, realised once labels landed
         perf = conn.execute(

@@ -12,6 +12,7 @@ from monitor.alerts import silences
 from monitor.errors import InputError
 from monitor.storage.engine import session_scope
 from monitor.web.auth import Principal, check_form_csrf, require_page
+from monitor.web.cache import view_cache
 from monitor.web.deps import read_conn
 from monitor.web.reads import alerting, incidents
 from monitor.web.templating import render
@@ -40,7 +41,9 @@ def alerts_page(
         request,
         "alerts.html",
         {
-            "incidents": incidents.list_incidents(conn, model, days=30, limit=30),
+            "incidents": incidents.list_incidents(
+                conn, model, days=30, limit=30, cache=view_cache(request.app.state)
+            ),
             "delivery_problems": alerting.delivery_problems(conn),
             "model": model,
             "open_alerts": open_alerts,

@@ -78,7 +78,7 @@ def model_page(
         )
 
     html = cache.get_or_compute(None if key is None else ("model-html", key), results_html)
-    found = incidents.list_incidents(conn, view["model"]["name"], days=30, limit=8)
+    found = incidents.list_incidents(conn, view["model"]["name"], days=30, limit=8, cache=cache)
     return render(
         request,
         "model.html",

@@ -25,7 +25,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from monitor.web.reads.common import finite, iso
+from monitor.web.cache import ViewCache, cached_view, results_version
+from monitor.web.reads.common import ModelRef, finite, iso, reread_model
 
 GRACE_WINDOWS = 2
 """Alerts starting within this many windows of an incident's end still belong to it."""
@@ -51,6 +52,7 @@ class _Incident:
     start: datetime
     end: datetime | None  # None while any member is open
     last: datetime
+    version: int | None = None
     alerts: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -59,8 +61,9 @@ _ALERTS = sa.text(
     SELECT a.id, m.name AS model, m.id AS model_id, m.window_seconds, ar.name AS rule,
            ar.metric, ar.operator, ar.threshold, ar.for_windows, ar.of_windows, ar.severity,
            a.state, a.column_name, a.segment, a.value, a.window_start, a.started_at,
-           a.resolved_at
+           a.resolved_at, rv.version AS results_version
     FROM alerts a JOIN models m ON m.id = a.model_id JOIN alert_rules ar ON ar.id = a.rule_id
+    LEFT JOIN results_versions rv ON rv.model_id = m.id
     WHERE (a.state <> 'resolved' OR a.started_at >= :since)
       AND (CAST(:model AS text) IS NULL OR m.name = :model)
     ORDER BY m.name, a.started_at, a.id
@@ -81,7 +84,7 @@ def _group(rows: Sequence[Any], now: datetime) -> list[_Incident]:
         if inc is None or (inc.end is not None and r.started_at > inc.end + grace):
             inc = _Incident(
                 r.model, r.model_id, int(r.window_seconds), cause, r.started_at, end,
-                end or now,
+                end or now, getattr(r, "results_version", None),
             )  # fmt: skip
             current[key] = inc
             out.append(inc)
@@ -143,7 +146,7 @@ def _effects(conn: sa.Connection, inc: _Incident, columns: list[str]) -> list[di
         return []
     rows = conn.execute(
         _EFFECTS,
-        {"m": inc.model_id, "cols": columns, "start": inc.start - _window(inc), "end": inc.last},
+        {"m": inc.model_id, "cols": columns, "start": inc.start - _window(inc), "end": _until(inc)},
     )
     out = [
         {
@@ -170,11 +173,34 @@ def _window(inc: _Incident) -> timedelta:
     return timedelta(seconds=inc.window_seconds)
 
 
+def _until(inc: _Incident) -> datetime:
+    """End of the results an incident reads: its end, or every window so far while open (a
+    bound that does not move with the clock, so its numbers cache per results version)."""
+    return inc.end or datetime.max.replace(tzinfo=UTC)
+
+
+def _numbers(
+    conn: sa.Connection, inc: _Incident, columns: list[str], cache: ViewCache | None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Effect sizes and performance impact of an incident, cached per results version like the
+    other views (answered stale for a bounded time while a write is recomputed): over a long
+    incident they read every window of its columns."""
+
+    def compute(c: sa.Connection) -> tuple[Any, Any]:
+        ref = ModelRef(inc.model_id, inc.model, None, None, inc.window_seconds, None)
+        ver = results_version(c, reread_model(c, ref))  # first, see monitor.web.cache
+        impact = _impact(c, inc) if inc.cause == "data" else None
+        return ver, (_effects(c, inc, columns), impact)
+
+    family = ("incident", inc.model_id, inc.cause, inc.start, inc.end, tuple(columns))
+    return cached_view(cache, family, inc.version, conn, compute)[1]
+
+
 def _impact(conn: sa.Connection, inc: _Incident) -> dict[str, Any] | None:
     """Performance over the incident against the baseline: the metric that fell furthest,
     realised where labels exist, estimated otherwise (and both when both exist)."""
     rows = conn.execute(
-        _PERFORMANCE, {"m": inc.model_id, "start": inc.start - _window(inc), "end": inc.last}
+        _PERFORMANCE, {"m": inc.model_id, "start": inc.start - _window(inc), "end": _until(inc)}
     ).all()
     by: dict[str, dict[str, Any]] = defaultdict(dict)
     for family, metric, value, base, n, worse in rows:
@@ -210,6 +236,7 @@ def list_incidents(
     days: int = 30,
     limit: int = 20,
     now: datetime | None = None,
+    cache: ViewCache | None = None,
 ) -> list[dict[str, Any]]:
     """Incidents newest first (open ones first): alerts grouped, with effects and impact."""
     now = now or datetime.now(UTC)
@@ -231,6 +258,7 @@ def list_incidents(
                  "threshold": a["threshold"], "for_windows": a["for_windows"],
                  "of_windows": a["of_windows"], "severity": a["severity"]},
             )  # fmt: skip
+        effects, impact = _numbers(conn, inc, columns, cache)
         severity = min((a["severity"] for a in inc.alerts), key=lambda s: SEVERITY_RANK.get(s, 9))
         end = inc.end
         out.append(
@@ -248,8 +276,8 @@ def list_incidents(
                 "outputs": outputs,
                 "segments": sorted({a["segment"] for a in inc.alerts if a["segment"]}),
                 "rules": list(rules.values()),
-                "effects": _effects(conn, inc, columns),
-                "impact": _impact(conn, inc) if inc.cause == "data" else None,
+                "effects": effects,
+                "impact": impact,
                 "range_start": iso(inc.start - timedelta(days=1)),
                 "range_end": iso(min((end or now) + timedelta(days=1), now)),
                 "members": inc.alerts,

@@ -14,44 +14,50 @@ import pandas as pd
 import sqlalchemy as sa
 
 from monitor.demo.data import MODEL, VERSION_1
+from monitor.demo.seed import baseline_file
 
-BASELINE_FILE = "credit-default-baseline.parquet"
+BASELINE_FILE = baseline_file(MODEL)
 
 
-def has_baseline(engine: sa.Engine) -> bool:
+def has_baseline(engine: sa.Engine, model: str = MODEL) -> bool:
     with engine.connect() as conn:
         return bool(
             conn.execute(
                 sa.text(
                     "SELECT 1 FROM baselines b JOIN models m ON m.id = b.model_id WHERE m.name = :n"
                 ),
-                {"n": MODEL},
+                {"n": model},
             ).first()
         )
 
 
 def register_demo_baseline(
-    engine: sa.Engine, home: Path, baseline: pd.DataFrame | None = None
+    engine: sa.Engine,
+    home: Path,
+    baseline: pd.DataFrame | None = None,
+    *,
+    model: str = MODEL,
+    version: str = VERSION_1,
 ) -> None:
-    """Register the training set (from the seed's Parquet file unless given) for version 1."""
+    """Register a demo model's training set (from the seed's Parquet file unless given)."""
     from monitor.jobs.baselines import register_baseline
 
     if baseline is None:
-        path = home / BASELINE_FILE
+        path = home / baseline_file(model)
         if path.exists():
             baseline = pd.read_parquet(path)
         else:
-            from monitor.demo.data import generate
+            from monitor.demo.data import generate, generate_healthy
 
-            baseline = generate().baseline
+            baseline = (generate() if model == MODEL else generate_healthy()).baseline
     register_baseline(
         baseline,
-        model=MODEL,
-        version=VERSION_1,
+        model=model,
+        version=version,
         prediction="prediction",
         proba="proba",
         target="target",
-        source=BASELINE_FILE,
+        source=baseline_file(model),
         engine=engine,
     )
 
@@ -81,3 +87,13 @@ def start_background_worker(engine: sa.Engine) -> Any:
     scheduler = make_scheduler(make_context(engine), background=True)
     scheduler.start()
     return scheduler
+
+
+def default_rules(engine: sa.Engine, model: str) -> None:
+    """The default alert rules for a demo model (the one in trouble gets them with its
+    receiver, :func:`monitor.alerts.demo.setup_demo_alerts`)."""
+    from monitor.alerts.rules import ensure_default_rules, model_id_by_name
+    from monitor.storage.engine import session_scope
+
+    with session_scope(engine) as session:
+        ensure_default_rules(session, model_id_by_name(session, model))

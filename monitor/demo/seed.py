@@ -12,7 +12,7 @@ import pandas as pd
 import psycopg
 import sqlalchemy as sa
 
-from monitor.demo.data import CATEGORICAL, MODEL, NUMERIC, DemoData
+from monitor.demo.data import HEALTHY_MODEL, MODEL, DemoData
 from monitor.sdk.postgres.writer import PostgresWriter
 from monitor.sdk.records import ActualRecord, PredictionRecord
 from monitor.storage.engine import libpq_url
@@ -20,6 +20,9 @@ from monitor.storage.partitions import ensure_partitions
 
 log = logging.getLogger(__name__)
 BATCH = 5_000
+
+
+MODELS = (MODEL, HEALTHY_MODEL)
 
 
 def is_seeded(engine: sa.Engine) -> bool:
@@ -30,20 +33,25 @@ def is_seeded(engine: sa.Engine) -> bool:
 
 
 def remove(engine: sa.Engine) -> None:
-    """Delete the demo model and everything logged for it."""
+    """Delete the demo models and everything logged for them."""
     with engine.begin() as conn:
-        model_id = conn.execute(
-            sa.text("SELECT id FROM models WHERE name = :n"), {"n": MODEL}
-        ).scalar()
-        if model_id is None:
-            return
-        for table in ("predictions", "actuals", "window_profiles", "dead_letters"):
-            conn.execute(sa.text(f"DELETE FROM {table} WHERE model_id = :m"), {"m": model_id})
-        conn.execute(sa.text("DELETE FROM models WHERE id = :m"), {"m": model_id})
+        for name in MODELS:
+            model_id = conn.execute(
+                sa.text("SELECT id FROM models WHERE name = :n"), {"n": name}
+            ).scalar()
+            if model_id is None:
+                continue
+            for table in ("predictions", "actuals", "window_profiles", "dead_letters"):
+                conn.execute(sa.text(f"DELETE FROM {table} WHERE model_id = :m"), {"m": model_id})
+            conn.execute(sa.text("DELETE FROM models WHERE id = :m"), {"m": model_id})
 
 
-def _prediction_records(frame: pd.DataFrame) -> Iterator[PredictionRecord]:
-    features = frame[NUMERIC + CATEGORICAL].to_dict("records")
+def baseline_file(model: str) -> str:
+    return f"{model}-baseline.parquet"
+
+
+def _prediction_records(data: DemoData, frame: pd.DataFrame) -> Iterator[PredictionRecord]:
+    features = frame[list(data.numeric) + list(data.categorical)].to_dict("records")
     for feats, row in zip(features, frame.itertuples(index=False), strict=True):
         yield PredictionRecord(
             record_id=row.id,
@@ -76,16 +84,16 @@ def seed(engine: sa.Engine, data: DemoData, home: Path) -> dict[str, int]:
     url = libpq_url(engine.url.render_as_string(hide_password=False))
     with psycopg.connect(url, autocommit=True) as conn:
         writer = PostgresWriter(conn)
-        model_id = writer.model_id(MODEL)
+        model_id = writer.model_id(data.model)
         conn.execute(
-            "UPDATE models SET task = 'binary', positive_class = '1', "
-            "description = 'Demo: probability that a loan defaults' WHERE id = %s",
-            (model_id,),
+            "UPDATE models SET task = 'binary', positive_class = '1', description = %s "
+            "WHERE id = %s",
+            (data.description, model_id),
         )
         for version, frame in data.traffic.groupby("version", sort=True):
-            for batch in _batches(_prediction_records(frame), BATCH):
+            for batch in _batches(_prediction_records(data, frame), BATCH):
                 counts["predictions"] += writer.write_predictions(
-                    MODEL, str(version), batch
+                    data.model, str(version), batch
                 ).inserted
         # a version was deployed when its traffic began (staleness is measured from there)
         conn.execute(
@@ -99,8 +107,8 @@ def seed(engine: sa.Engine, data: DemoData, home: Path) -> dict[str, int]:
             for r in data.actuals.itertuples(index=False)
         )
         for batch in _batches(labels, BATCH):
-            counts["actuals"] += writer.write_actuals(MODEL, batch).inserted
+            counts["actuals"] += writer.write_actuals(data.model, batch).inserted
     home.mkdir(parents=True, exist_ok=True)
-    data.baseline.to_parquet(home / "credit-default-baseline.parquet", index=False)
+    data.baseline.to_parquet(home / baseline_file(data.model), index=False)
     log.info("demo seeded: %s", counts)
     return counts

@@ -47,9 +47,11 @@ ROUTERS: list[str] = [
     "monitor.web.pages.models:router",
     "monitor.web.pages.alerts:router",
     "monitor.web.pages.admin:router",
+    "monitor.web.pages.runs:router",
     "monitor.web.api.models:router",
     "monitor.web.api.alerts:router",
     "monitor.web.api.admin:router",
+    "monitor.web.api.runs:router",
     "monitor.web.metrics:router",
 ]
 

@@ -67,6 +67,47 @@ def _when(value: str | None) -> str:
         return value
 
 
+def _effect(value: Any, effect_name: str | None = None) -> str:
+    """An effect size in its own terms: a share of rows in percent, a shift in sd as a number."""
+    from monitor.web.charts import effect_axis
+
+    if value is None or not isinstance(value, int | float) or not math.isfinite(value):
+        return DASH
+    return f"{100 * value:.1f}%" if effect_axis(effect_name)[1] else f"{value:.3f}"
+
+
+def _pvalue(value: Any) -> str:
+    """A p-value, clamped where a double says nothing more (``< 1e-16``)."""
+    from monitor.web.charts import p_text
+
+    if value is None or not isinstance(value, int | float) or not math.isfinite(value):
+        return DASH
+    return p_text(value)
+
+
+def _signed(value: Any, digits: int = 3) -> str:
+    if value is None or not isinstance(value, int | float) or not math.isfinite(value):
+        return DASH
+    return ("+" if value > 0 else "") + _num(float(value), digits)
+
+
+def _duration(seconds: Any) -> str:
+    """Seconds as a short human duration: ``45 s``, ``12 min``, ``5 h``, ``3 d 4 h``."""
+    if seconds is None or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        return DASH
+    s = abs(float(seconds))
+    if s < 90:
+        text = f"{s:.0f} s" if s >= 1 else f"{s * 1000:.0f} ms"
+    elif s < 5400:
+        text = f"{s / 60:.0f} min"
+    elif s < 86400 * 2:
+        text = f"{s / 3600:.0f} h" if s >= 3600 * 10 else f"{s / 3600:.1f} h"
+    else:
+        d, h = divmod(round(s / 3600), 24)
+        text = f"{d} d {h} h" if h else f"{d} d"
+    return ("-" if seconds < 0 else "") + text
+
+
 def _urlpart(value: Any) -> str:
     return quote(str(value), safe="")
 
@@ -94,7 +135,16 @@ def _qs(base: dict[str, Any], extra: dict[str, Any] | None = None) -> str:
 
 
 _env.filters.update(
-    num=_num, pct=_pct, when=_when, urlpart=_urlpart, matcher=_matcher, tojson=script_json
+    num=_num,
+    pct=_pct,
+    when=_when,
+    urlpart=_urlpart,
+    matcher=_matcher,
+    effect=_effect,
+    pvalue=_pvalue,
+    signed=_signed,
+    duration=_duration,
+    tojson=script_json,
 )
 _env.globals["qs"] = _qs
 

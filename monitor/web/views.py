@@ -16,6 +16,7 @@ from monitor.web.reads.common import (
     ModelRef,
     TimeRange,
     get_model,
+    iso,
     parse_ts,
     reread_model,
     time_range,
@@ -74,6 +75,10 @@ def model_view(
         return ver, {
             "range": r.as_dict(),
             "heatmap": series.heatmap(c, m, r, seg, sort),
+            "output_effect": series.effect_lines(
+                c, m, r, [v.SCORE_COLUMN, v.PREDICTION_COLUMN], seg
+            ),
+            "newest": series.newest_effects(c, m, r, seg),
             "prediction_drift": {
                 col: lines[v.DRIFT].get(col, {}) for col in (v.PREDICTION_COLUMN, v.SCORE_COLUMN)
             },
@@ -127,18 +132,24 @@ def feature_view(
         m, r, ver = anchor(c, model, range_, start, end)
         drift = series.family_series(c, m, r, v.DRIFT, seg, feature, "max")
         quality = series.family_series(c, m, r, v.QUALITY, seg, feature, "max")
+        ws = None
         if window == "range":
             current = profiles.merged_profile(c, m, feature, r, seg)
         else:
-            ws = window_ts or series.most_drifted_window(c, m, r, feature, seg)
+            ws = window_ts or series.focus_window(c, m, r, feature, seg)
             current = profiles.current_profile(c, m, feature, ws, seg) if ws else None
         reference = profiles.reference_profile(c, m, feature)
         return ver, {
             "range": r.as_dict(),
             "drift": drift["metrics"],
+            "effect": series.effect_lines(c, m, r, [feature], seg).get(feature),
+            "episode": series.drift_episode(c, m, feature, ws, seg),
+            "window_drift": series.window_drift(c, m, feature, ws, seg),
             "quality": quality["metrics"],
             "drifted_windows": series.drift_windows(c, m, r, feature, seg),
             "distribution": profiles.distribution(reference, current),
+            "what_changed": profiles.what_changed(reference, current),
+            "focus": iso(ws) if ws is not None else None,
         }
 
     key, body = cached_view(cache, family, version, conn, compute)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from monitor.demo import jobs as demo_jobs
 from monitor.demo import seed as demo_seed
-from monitor.demo.data import DRIFT_START_DAY, generate
+from monitor.demo.data import CURRENT_HOURS, DAYS, VERSION_2_DAY, generate
 
 
 def test_demo_baseline_and_worker_fill_results(
@@ -34,11 +34,11 @@ def test_demo_baseline_and_worker_fill_results(
             ).all()
         )
         assert status["succeeded"] == computed and status["skipped"] >= 6 * 24
-        daily = conn.execute(
+        shares = conn.execute(
             sa.text(
-                "SELECT date_trunc('day', window_start) AS d, avg(value) FROM results"
+                "SELECT window_start, value FROM results"
                 " WHERE family = 'dataset_drift' AND metric = 'share_drifted' AND segment = ''"
-                " GROUP BY 1 ORDER BY 1"
+                " AND value IS NOT NULL ORDER BY 1"
             )
         ).all()
         fallback = conn.execute(
@@ -47,13 +47,27 @@ def test_demo_baseline_and_worker_fill_results(
                 " WHERE family = 'drift'"
             )
         ).scalar()
-    start = now - timedelta(days=14)
-    drift_days = [
-        share for day, share in daily if DRIFT_START_DAY + 2 <= (day - start).days + 1 < 10
-    ]
-    calm_days = [share for day, share in daily if (day - start).days >= 12]
-    assert drift_days and calm_days
-    assert min(drift_days) > max(calm_days)  # the drift days stand out
+    start = now - timedelta(days=DAYS)
+    # the open incident (the last CURRENT_HOURS, ramping in over 12 h) against the calm days
+    # between the retrained version's release and its start
+    incident_from = now - timedelta(hours=CURRENT_HOURS - 12)
+    calm_from, calm_to = start + timedelta(days=VERSION_2_DAY + 1), now - timedelta(days=2)
+    incident = [share for ws, share in shares if ws >= incident_from]
+    calm = [share for ws, share in shares if calm_from <= ws < calm_to]
+    assert len(incident) >= 8 and len(calm) >= 24  # small night windows have no share
+    # the open incident stands out against the calm days (small demo data: 40 rows an hour)
+    assert sum(incident) / len(incident) > 3 * sum(calm) / len(calm) + 0.05
+    with db.connect() as conn:  # and it hurts: the label-free estimate of accuracy falls
+        accuracy = conn.execute(
+            sa.text(
+                "SELECT window_start, value FROM results WHERE family = 'estimated_performance'"
+                " AND metric = 'accuracy' AND segment = '' AND status = 'ok' ORDER BY 1"
+            )
+        ).all()
+    during = [a for ws, a in accuracy if ws >= incident_from]
+    before = [a for ws, a in accuracy if calm_from <= ws < calm_to]
+    assert during and before
+    assert sum(during) / len(during) < sum(before) / len(before) - 0.05
     assert fallback  # version 2026.11.2 has no baseline of its own: results say so
     with db.connect() as conn:  # performance: estimated everywhere, realised once labels landed
         perf = conn.execute(

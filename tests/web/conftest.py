@@ -65,3 +65,60 @@ def login(client: httpx.Client, secret: str, next_url: str = "/") -> httpx.Respo
     field = "token" if secret.startswith("mon_") else "code"
     data = {field: secret, "login_csrf": found.group(1), "next": next_url}
     return client.post("/login", data=data)
+
+
+@dataclass
+class DemoSite:
+    """The demo (both models, small traffic, the newest days computed) served on 127.0.0.1."""
+
+    base: str
+    token: str
+    engine: sa.Engine
+
+
+DEMO_DAYS_COMPUTED = 3
+"""Windows computed for the browser tests: the open incident (the last 36 h) and calm days."""
+
+
+@pytest.fixture(scope="session")
+def demo_site(pg_admin_url: str, session_tmp: Path) -> Iterator[DemoSite]:
+    """One demo for every browser test of the dashboard, in a database of its own (the other
+    web fixtures truncate theirs): seeded through the SDK's write path, computed by the
+    worker's tick, alerts evaluated by the default rules, served by the real app."""
+    from monitor.demo import jobs as demo_jobs
+    from monitor.demo import seed as demo_seed
+    from monitor.demo.data import (
+        HEALTHY_MODEL,
+        HEALTHY_VERSION,
+        MODEL,
+        VERSION_1,
+        generate,
+        generate_healthy,
+    )
+    from monitor.settings import get_settings
+    from monitor.storage import migrate
+    from tests.pg import fresh_database
+
+    home = session_tmp / "demo"
+    with pytest.MonkeyPatch.context() as mp, fresh_database(pg_admin_url, "monitor_demo") as url:
+        mp.setenv("MONITOR_CATCHUP_MAX_AGE_DAYS", str(DEMO_DAYS_COMPUTED))
+        mp.setenv("MONITOR_MULTIVARIATE_METHODS", "[]")
+        get_settings.cache_clear()
+        engine = sa.create_engine(url, pool_size=5, max_overflow=10)
+        migrate.upgrade(engine)
+        demo_seed.seed(engine, generate(baseline_rows=5_000, rows_per_hour=120), home)
+        healthy = generate_healthy(baseline_rows=5_000, rows_per_hour=60)
+        demo_seed.seed(engine, healthy, home)
+        for name, version in ((MODEL, VERSION_1), (HEALTHY_MODEL, HEALTHY_VERSION)):
+            demo_jobs.register_demo_baseline(engine, home, model=name, version=version)
+            demo_jobs.default_rules(engine, name)
+        demo_jobs.compute_due_windows(engine)
+        with session_scope(engine) as s:
+            token, _ = create_token(s, "demo-browser", "admin")
+        get_settings.cache_clear()
+        try:
+            with serve_app(create_app(engine, max_stale_seconds=0)) as base:
+                yield DemoSite(base, token, engine)
+        finally:
+            engine.dispose()
+    get_settings.cache_clear()

@@ -105,7 +105,20 @@ def seed_results(
                 model_id,
                 v1,
                 Jsonb(names),
-                Jsonb({"roc_auc": 0.81}),
+                Jsonb(
+                    {
+                        "roc_auc": 0.81,
+                        "estimator": {
+                            "method": "cbpe",
+                            "threshold": 0.5,
+                            "n_reference": 50000,
+                            "calibrator": {"kind": "isotonic", "x": [0.1, 0.9], "y": [0.0, 1.0]},
+                            "calibration_check": {"brier_identity": 0.15, "brier_isotonic": 0.14},
+                            "reference_realised": {"roc_auc": 0.81},
+                            "reference_estimated": {"roc_auc": 0.805},
+                        },
+                    }
+                ),
                 start - timedelta(days=30),
             ),
         ).fetchone()[0]  # type: ignore[index]
@@ -130,7 +143,8 @@ def seed_results(
         with conn.cursor() as cur:
             with cur.copy(
                 "COPY results (model_id, window_start, window_end, segment, family, column_name, "
-                "metric, value, p_value, threshold, drifted, n_reference, n_current) FROM STDIN"
+                "metric, value, p_value, threshold, drifted, n_reference, n_current, "
+                "effect_size, ci_low, ci_high, details) FROM STDIN"
             ) as copy:
                 for ws in windows:
                     we = ws + timedelta(hours=1)
@@ -211,6 +225,39 @@ def _profile(
     }
 
 
+def _drift_row(
+    rng: np.random.Generator, name: str, numeric: bool, hot: bool
+) -> tuple[Any, ...]:
+    """A drift row as the default policy writes it: a test's p-value, an effect size with its
+    90% interval, the tolerance and the verdict (significant and the lower bound clears it).
+    A categorical column's drifted p-values are 0, as chi-squared gives at large n."""
+    if numeric:
+        method, effect_name, tol = "ks_t", "wasserstein_sd", 0.1
+        effect = float(rng.uniform(0.3, 0.6) if hot else rng.uniform(0.0, 0.08))
+        half = float(rng.uniform(0.05, 0.1))
+        p = float(10 ** rng.uniform(-30, -8) if hot else rng.uniform(0.02, 1.0))
+    else:
+        method, effect_name, tol = "chi2_contingency", "tvd", 0.02
+        effect = float(rng.uniform(0.08, 0.15) if hot else rng.uniform(0.0, 0.02))
+        half = float(rng.uniform(0.01, 0.03))
+        p = 0.0 if hot else float(rng.uniform(0.02, 1.0))
+    lo, hi = max(0.0, effect - half), effect + half
+    drifted = p <= 0.01 and lo > tol
+    stat = float(-math.log(max(p, 1e-300)))
+    details = {"tolerance": tol, "effect_name": effect_name, "policy": "default",
+               "p_value_adjusted": min(1.0, p * 12)}  # fmt: skip
+    return ("drift", name, method, stat, p, 0.01, drifted, 50000, 500, effect, lo, hi,
+            Jsonb(details))  # fmt: skip
+
+
+def _row(
+    family: str, column: str, metric: str, value: float, threshold: float | None = None,
+    drifted: bool | None = None, n: int | None = 500, ci: tuple[float, float] | None = None,
+) -> tuple[Any, ...]:  # fmt: skip
+    lo, hi = ci if ci else (None, None)
+    return (family, column, metric, value, None, threshold, drifted, None, n, None, lo, hi, None)
+
+
 def _window_results(
     rng: np.random.Generator, names: list[str], drifted: list[str], in_drift: bool, seg: str
 ) -> list[tuple[Any, ...]]:
@@ -219,49 +266,26 @@ def _window_results(
     for i, name in enumerate(names):
         hot = in_drift and name in drifted
         n_drifted += hot
-        if _kind(i) == "numeric":
-            val = float(rng.uniform(0.15, 0.4) if hot else rng.uniform(0.005, 0.06))
-            rows.append(("drift", name, "wasserstein", val, None, 0.1, val >= 0.1, 50000, 500))
-        else:
-            p = float(10 ** rng.uniform(-9, -4) if hot else rng.uniform(0.08, 1.0))
-            stat = -math.log(p)
-            rows.append(("drift", name, "chisquare", stat, p, 0.05, p < 0.05, 50000, 500))
+        rows.append(_drift_row(rng, name, _kind(i) == "numeric", hot))
         null_share = float(0.15 if (hot and i == 1) else rng.uniform(0, 0.01))
-        rows.append(
-            ("quality", name, "null_share", null_share, None, 0.05, null_share > 0.05, None, 500)
-        )
-    score_val = float(rng.uniform(0.12, 0.3) if in_drift else rng.uniform(0.01, 0.05))
-    rows.append(
-        ("drift", "@score", "wasserstein", score_val, None, 0.1, score_val >= 0.1, 50000, 500)
-    )
+        rows.append(_row("quality", name, "null_share", null_share, 0.05, null_share > 0.05))
+    rows.append(_drift_row(rng, "@score", True, in_drift))
     share = n_drifted / len(names)
-    rows.append(("dataset_drift", "", "share_drifted", share, None, 0.5, share >= 0.5, None, 500))
-    rows.append(
-        ("dataset_drift", "", "drifted_columns", float(n_drifted), None, None, None, None, 500)
-    )
+    rows.append(_row("dataset_drift", "", "share_drifted", share, 0.5, share >= 0.5))
+    rows.append(_row("dataset_drift", "", "drifted_columns", float(n_drifted)))
     if seg:
         return rows
     auc = float((0.72 if in_drift else 0.81) + rng.normal(0, 0.01))
-    rows.append(("performance", "", "roc_auc", auc, None, None, None, None, 400))
-    rows.append(
-        (
-            "estimated_performance",
-            "",
-            "roc_auc",
-            auc + float(rng.normal(0, 0.01)),
-            None,
-            None,
-            None,
-            None,
-            500,
-        )
-    )
+    rows.append(_row("performance", "", "roc_auc", auc, 0.81, None, 400))
+    est = auc + float(rng.normal(0, 0.01))
+    rows.append(_row("estimated_performance", "", "roc_auc", est, 0.81, None, 500,
+                     (est - 0.03, est + 0.03)))  # fmt: skip
     volume = float(np.round(rng.normal(500, 30)).item())
     rows += [
-        ("operational", "", "volume", volume, None, None, None, None, 500),
-        ("operational", "", "latency_p50", float(rng.uniform(3, 5)), None, None, None, None, 500),
-        ("operational", "", "latency_p95", float(rng.uniform(9, 14)), None, None, None, None, 500),
-        ("operational", "", "latency_p99", float(rng.uniform(20, 30)), None, None, None, None, 500),
+        _row("operational", "", "volume", volume),
+        _row("operational", "", "latency_p50", float(rng.uniform(3, 5))),
+        _row("operational", "", "latency_p95", float(rng.uniform(9, 14))),
+        _row("operational", "", "latency_p99", float(rng.uniform(20, 30))),
     ]
     return rows
 

@@ -52,8 +52,13 @@ def test_long_ranges_are_bucketed(site: Site) -> None:
 def test_feature_detail_and_distribution(site: Site) -> None:
     f = site.data.drifted[0]
     body = _get(site, f"/api/v1/models/fraud/features/{f}").json()
-    line = body["drift"]["wasserstein"]
-    assert len(line["t"]) == 14 * 24 and line["threshold"][0] == 0.1
+    line = body["drift"]["ks_t"]
+    assert len(line["t"]) == 14 * 24 and line["threshold"][0] == 0.01
+    effect = body["effect"]
+    assert effect["effect_name"] == "wasserstein_sd" and len(effect["t"]) == 14 * 24
+    assert effect["tolerance"][0] == 0.1
+    assert all(lo <= e <= hi for lo, e, hi in zip(effect["ci_low"], effect["effect"],
+                                                   effect["ci_high"], strict=True))  # fmt: skip
     dist = body["distribution"]
     assert dist["kind"] == "numeric" and dist["baseline_version"] == "v1"
     # the default window is the most drifted one, inside the drift period
@@ -61,7 +66,8 @@ def test_feature_detail_and_distribution(site: Site) -> None:
         site.data.drift_start.isoformat() <= dist["window_start"] < site.data.drift_end.isoformat()
     )
     assert len(dist["reference"]["density"]) == len(dist["current"]["density"]) == 10
-    assert body["drifted_windows"][0]["value"] >= 0.1
+    worst = body["drifted_windows"][0]
+    assert worst["ci_low"] > worst["tolerance"] == 0.1 and worst["p_value"] <= 0.01
     merged = _get(site, f"/api/v1/models/fraud/features/{f}", window="range").json()
     assert merged["distribution"]["windows"] == 14 * 24
     cat = _get(site, "/api/v1/models/fraud/features/f03_cat", window="range").json()

@@ -64,7 +64,7 @@ def test_model_page_renders_heatmap_and_charts(page: Page, site: Site) -> None:
     tops = ticks.evaluate_all("els => els.map(e => [e.textContent, e.getBoundingClientRect().top])")
     ranked = [name for name, _ in sorted(tops, key=lambda t: t[1])]
     assert sorted(ranked[:3]) == sorted(site.data.drifted)  # most drifted at the top
-    for fig in ("prediction", "dataset", "quality", "performance", "volume", "latency"):
+    for fig in ("output-score", "dataset", "quality", "perf-roc_auc", "volume", "latency"):
         chart = page.locator(f"#{fig}[data-rendered='1']")
         expect(chart).to_be_visible()
         assert chart.locator("path.js-line").count() >= 1, fig

@@ -108,10 +108,14 @@ def _score(view: dict[str, Any], feature: str, window: datetime) -> float | None
 def _recompute(
     conn: sa.Connection, model_id: int, feature: str, ws: datetime, value: float
 ) -> None:
-    """What a window job's completing transaction does: replace the results, complete the run."""
+    """What a window job's completing transaction does: replace the results, complete the run.
+
+    ``value`` becomes the effect size's lower bound too, which the heatmap's score divides by
+    the tolerance (0.1 for numeric features)."""
     conn.execute(
         sa.text(
-            "UPDATE results SET value = :v, computed_at = now() WHERE model_id = :m "
+            "UPDATE results SET value = :v, ci_low = :v, effect_size = :v + 0.05, "
+            "computed_at = now() WHERE model_id = :m "
             "AND window_start = :ws AND family = 'drift' AND column_name = :c AND segment = ''"
         ),
         {"m": model_id, "ws": ws, "c": feature, "v": value},
@@ -147,7 +151,7 @@ def test_a_recomputed_window_shows_on_the_next_request(site: Site, engine: sa.En
     assert _dashboard(site, query) == before  # served from the cache the second time
     assert _score(before, feature, ws) is not None and _score(before, feature, ws) < 1
     with engine.begin() as conn:
-        _recompute(conn, site.data.model_id, feature, ws, 0.9)  # threshold 0.1: score 9
+        _recompute(conn, site.data.model_id, feature, ws, 0.9)  # tolerance 0.1: score 9
     after = _dashboard(site, query)
     assert _score(after, feature, ws) == 9.0
     assert stored() == 0.9
@@ -327,7 +331,7 @@ def test_after_a_write_the_previous_view_is_answered_then_the_new_one(
     before = _score(_dashboard(site, query), feature, ws)
     assert before is not None and before < 1
     with engine.begin() as conn:
-        _recompute(conn, site.data.model_id, feature, ws, 0.6)  # threshold 0.1: score 6
+        _recompute(conn, site.data.model_id, feature, ws, 0.6)  # tolerance 0.1: score 6
     stale, refreshes = cache.stats()["stale"], cache.stats()["refreshes"]
     url = f"{site.base}/api/v1/models/{site.data.model}/dashboard{query}"
     assert httpx.get(url, timeout=30).status_code == 401  # authentication before any cache

@@ -31,6 +31,10 @@ def baselines_page(
     conn: sa.Connection = Depends(read_conn),
 ) -> HTMLResponse:
     baselines, _ = alerting.list_baselines(conn, None, 500, 0)
+    columns = alerting.baseline_columns(conn, [b["id"] for b in baselines])
+    for b in baselines:
+        b["summary"] = alerting.baseline_summary(b["performance"])
+        b["column_profiles"] = columns.get(b["id"], [])
     return render(request, "baselines.html", {"baselines": baselines})
 
 

@@ -12,8 +12,9 @@ from monitor.alerts import silences
 from monitor.errors import InputError
 from monitor.storage.engine import session_scope
 from monitor.web.auth import Principal, check_form_csrf, require_page
+from monitor.web.cache import view_cache
 from monitor.web.deps import read_conn
-from monitor.web.reads import alerting
+from monitor.web.reads import alerting, incidents
 from monitor.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -40,6 +41,11 @@ def alerts_page(
         request,
         "alerts.html",
         {
+            "incidents": incidents.list_incidents(
+                conn, model, days=30, limit=30, cache=view_cache(request.app.state)
+            ),
+            "delivery_problems": alerting.delivery_problems(conn),
+            "model": model,
             "open_alerts": open_alerts,
             "resolved": resolved,
             "more": more,

@@ -14,7 +14,7 @@ from monitor.web import charts
 from monitor.web.auth import Principal, require_page
 from monitor.web.cache import view_cache
 from monitor.web.deps import read_conn
-from monitor.web.reads import alerting, overview
+from monitor.web.reads import incidents, overview
 from monitor.web.reads.common import RANGES
 from monitor.web.report import report_response
 from monitor.web.safejson import script_json
@@ -33,6 +33,7 @@ def models_page(
     conn: sa.Connection = Depends(read_conn),
 ) -> HTMLResponse:
     models, more = overview.list_models(conn, 100, offset, view_cache(request.app.state))
+    models.sort(key=lambda m: (overview.STATUS_ORDER.get(m["status"], 9), m["name"]))
     return render(request, "models.html", {"models": models, "more": more, "offset": offset})
 
 
@@ -77,7 +78,7 @@ def model_page(
         )
 
     html = cache.get_or_compute(None if key is None else ("model-html", key), results_html)
-    alerts, _ = alerting.list_alerts(conn, "open", model, 50, 0)
+    found = incidents.list_incidents(conn, view["model"]["name"], days=30, limit=8, cache=cache)
     return render(
         request,
         "model.html",
@@ -85,63 +86,94 @@ def model_page(
             "view": view,
             "m": view["model"],
             "results_html": html,
-            "alerts": alerts,
+            "incidents": found,
             "ranges": list(RANGES),
             "range_query": range_query,
+            "per_point": bucket_label(view, view["model"]["window_seconds"]),
         },
     )
 
 
-def _model_figures(view: dict[str, Any]) -> dict[str, Markup | None]:
+PERFORMANCE_ORDER = (
+    "roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "calibration_error",
+    "r2", "rmse", "mae", "mape",
+)  # fmt: skip
+
+
+def bucket_label(view: dict[str, Any], window_seconds: int) -> str:
+    """What one point of the page's series covers: "window (1 h)" or "6 h bucket"."""
+    seconds = int(view["range"]["bucket_seconds"])
+    size = f"{seconds // 3600} h" if seconds % 3600 == 0 else f"{seconds // 60} min"
+    if seconds >= 2 * 86400 and seconds % 86400 == 0:
+        size = f"{seconds // 86400} d"
+    return f"window ({size})" if seconds <= window_seconds else f"{size} bucket"
+
+
+def _model_figures(view: dict[str, Any]) -> dict[str, Any]:
     """The model page's figure specs, serialised once per results version."""
-    outputs = {
-        f"{col} {method}": line
-        for col, metrics in view["prediction_drift"].items()
-        for method, line in metrics.items()
-    }
-    figures = {
-        "heatmap": charts.heatmap(view["heatmap"]),
-        "prediction": charts.lines(
-            "Drift of the model's outputs", outputs, threshold=True, field="auto"
-        )
-        if outputs
-        else None,
+    step = view["range"]["bucket_seconds"]
+    per = bucket_label(view, view["model"]["window_seconds"])
+    outputs = view.get("output_effect", {})
+    names = {v.SCORE_COLUMN: "model score", v.PREDICTION_COLUMN: "predicted class"}
+    operational = view["operational"]
+    volume = {k: val for k, val in operational.items() if k == v.VOLUME}
+    latency = {k: val for k, val in operational.items() if k.startswith("latency_")}
+    figures: dict[str, Any] = {
+        "heatmap": charts.heatmap(view["heatmap"]) if view["heatmap"]["features"] else None,
+        "outputs": {
+            col: charts.effect(
+                f"Output drift: {names.get(col, col)} ({col}), size of the change",
+                line,
+                step=step,
+            )
+            for col, line in sorted(outputs.items())
+            if not (charts.no_data(line, "effect") and charts.no_data(line))
+        },
         "dataset": charts.lines(
-            "Share of drifted features",
+            f"Share of features drifted per {per}",
             {k: val for k, val in view["dataset_drift"].items() if k == "share_drifted"},
             percent=True,
+            step=step,
+            y_title="features drifted",
         )
         if "share_drifted" in view["dataset_drift"]
         else None,
-        "quality": charts.lines("Data quality (worst column per window)", view["quality"])
+        "quality": charts.lines(
+            f"Data quality: worst feature per {per}",
+            view["quality"],
+            step=step,
+            y_title="share of rows (type errors: count)",
+        )
         if view["quality"]
         else None,
-        "performance": _performance_figure(view),
-        "volume": charts.lines(
-            "Volume per window",
-            {k: val for k, val in view["operational"].items() if k == v.VOLUME},
-        )
-        if v.VOLUME in view["operational"]
+        "performance": _performance_figures(view, step),
+        "volume": charts.lines(f"Predictions per {per}", volume, step=step, y_title="predictions")
+        if volume
         else None,
-        "latency": charts.lines(
-            "Latency (ms)",
-            {k: val for k, val in view["operational"].items() if k.startswith("latency_")},
-        )
-        if any(k.startswith("latency_") for k in view["operational"])
+        "latency": charts.lines(f"Latency per {per}", latency, step=step, y_title="milliseconds")
+        if latency
         else None,
     }
-    return {k: None if f is None else script_json(f) for k, f in figures.items()}
+    out: dict[str, Any] = {}
+    for k, f in figures.items():
+        if isinstance(f, dict) and "data" not in f:  # one chart per metric
+            out[k] = {col: script_json(spec) for col, spec in f.items()}
+        else:
+            out[k] = None if f is None else script_json(f)
+    return out
 
 
-def _performance_figure(view: dict[str, Any]) -> dict[str, Any] | None:
-    metrics: dict[str, Any] = {}
-    for name, line in view["performance"].items():
-        metrics[f"{name} (realised)"] = line
-    for name, line in view["estimated_performance"].items():
-        metrics[f"{name} (estimated)"] = line
-    if not metrics:
-        return None
-    return charts.lines("Performance: realised (labels) and estimated (no labels)", metrics)
+def _performance_figures(view: dict[str, Any], step: int) -> dict[str, Any]:
+    """One small chart per metric, realised and estimated overlaid (most telling first)."""
+    realised, estimated = view["performance"], view["estimated_performance"]
+    metrics = [
+        m
+        for m in set(realised) | set(estimated)
+        if not (charts.no_data(realised.get(m) or {}) and charts.no_data(estimated.get(m) or {}))
+    ]
+    rank = {m: k for k, m in enumerate(PERFORMANCE_ORDER)}
+    metrics.sort(key=lambda m: (rank.get(m, len(rank)), m))
+    return {m: charts.performance(m, realised.get(m), estimated.get(m), step=step) for m in metrics}
 
 
 @router.get("/models/{model:name}/features/{feature:name}", response_class=HTMLResponse)
@@ -162,7 +194,6 @@ def feature_page(
     figures = cache.get_or_compute(
         None if key is None else ("feature-figures", key), lambda: _feature_figures(view)
     )
-    pvalue = any(any(p is not None for p in line["p_value"]) for line in view["drift"].values())
     return render(
         request,
         "feature.html",
@@ -171,28 +202,30 @@ def feature_page(
             "figures": figures,
             "ranges": list(RANGES),
             "range_query": _range_query(view),
-            "pvalue": pvalue,
         },
     )
 
 
 def _feature_figures(view: dict[str, Any]) -> dict[str, Markup | None]:
     feature = view["feature"]
-    pvalue = any(any(p is not None for p in line["p_value"]) for line in view["drift"].values())
+    step = view["range"]["bucket_seconds"]
+    eff: dict[str, Any] = view.get("effect") or {}
+    has_p = any(p is not None for p in eff.get("p_value", []))
     figures = {
-        "drift": charts.lines(
-            f"{feature}: drift {'p-value' if pvalue else 'statistic'} against its threshold",
-            view["drift"],
-            field="p_value" if pvalue else "value",
-            threshold=True,
-            log_y=pvalue,
+        "drift": charts.effect(
+            f"{feature}: size of the change, against its tolerance", eff, step=step
         )
-        if view["drift"]
+        if eff and not (charts.no_data(eff, "effect") and charts.no_data(eff))
+        else None,
+        "pvalue": charts.p_values(f"{feature}: test p-value (secondary)", eff, step=step)
+        if has_p
         else None,
         "distribution": charts.distribution(view["distribution"], feature)
         if view["distribution"]["reference"] or view["distribution"]["current"]
         else None,
-        "quality": charts.lines(f"{feature}: data quality", view["quality"])
+        "quality": charts.lines(
+            f"{feature}: data quality", view["quality"], step=step, y_title="share of rows"
+        )
         if view["quality"]
         else None,
     }

@@ -270,3 +270,120 @@ def list_baselines(
         for r in rows
     ]
     return out[:limit], len(out) > limit
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return finite(float(value)) if ok else None
+
+
+def baseline_summary(performance: dict[str, Any] | None) -> dict[str, Any]:
+    """A baseline's stored ``performance`` for people: the metrics on the training data, and
+    the label-free estimator in a few words (its method, threshold, calibration and how well
+    it reproduced the training data's own metrics) instead of a nested dict."""
+    perf = dict(performance or {})
+    est = perf.pop("estimator", None)
+    metrics = sorted(
+        (k, finite(v))
+        for k, v in perf.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    )
+    out: dict[str, Any] = {"metrics": metrics, "estimator": None}
+    if isinstance(est, dict):
+        cal, check = _dict(est.get("calibrator")), _dict(est.get("calibration_check"))
+        real, guess = _dict(est.get("reference_realised")), _dict(est.get("reference_estimated"))
+        out["estimator"] = {
+            "method": est.get("method"),
+            "threshold": _number(est.get("threshold")),
+            "calibrator": cal.get("kind"),
+            "n_reference": est.get("n_reference"),
+            "brier": sorted(
+                (str(k).removeprefix("brier_"), _number(v))
+                for k, v in check.items()
+                if _number(v) is not None
+            ),
+            "self_check": [
+                (k, _number(real[k]), _number(guess[k]))
+                for k in sorted(set(real) & set(guess))
+                if _number(real[k]) is not None and _number(guess[k]) is not None
+            ],
+        }
+    return out
+
+
+_BASELINE_COLUMNS = sa.text(
+    """
+    SELECT bp.baseline_id, bp.column_name, bp.role, bp.kind,
+           (bp.profile->>'count')::bigint, (bp.profile->>'nulls')::bigint,
+           (bp.profile->>'invalid')::bigint, (bp.profile->>'mean')::float8,
+           (bp.profile->>'m2')::float8, (bp.profile->>'min')::float8,
+           (bp.profile->>'max')::float8,
+           CASE WHEN jsonb_typeof(bp.profile->'counts') = 'object' THEN
+             (SELECT count(*) FROM jsonb_object_keys(bp.profile->'counts')) END,
+           CASE WHEN jsonb_typeof(bp.profile->'counts') = 'object' THEN
+             (SELECT array_agg(k ORDER BY n DESC, k) FROM (
+                SELECT key AS k, (value #>> '{}')::bigint AS n
+                FROM jsonb_each(bp.profile->'counts') ORDER BY 2 DESC, 1 LIMIT 3) top) END
+    FROM baseline_profiles bp
+    WHERE bp.baseline_id = ANY(:ids) AND bp.role <> 'rows'
+    ORDER BY bp.baseline_id, (bp.role <> 'feature'), bp.kind, bp.column_name
+    """
+)
+
+
+def baseline_columns(
+    conn: sa.Connection, baseline_ids: list[int]
+) -> dict[int, list[dict[str, Any]]]:
+    """Per baseline, what each column looked like in training (summary keys of its profile)."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    if not baseline_ids:
+        return out
+    for r in conn.execute(_BASELINE_COLUMNS, {"ids": baseline_ids}):
+        bid, name, role, kind, count, nulls, invalid, mean, m2, lo, hi, levels, top = r
+        count = int(count or 0)
+        bad = int(nulls or 0) + int(invalid or 0)
+        sd = (max(m2, 0.0) / count) ** 0.5 if m2 is not None and count > 1 else None
+        out.setdefault(bid, []).append(
+            {
+                "name": name,
+                "role": role,
+                "kind": kind,
+                "count": count,
+                "missing": bad / (count + bad) if count + bad else None,
+                "mean": finite(mean),
+                "sd": finite(sd),
+                "min": finite(lo),
+                "max": finite(hi),
+                "levels": levels,
+                "top": list(top or []),
+            }
+        )
+    return out
+
+
+def delivery_problems(conn: sa.Connection, days: int = 7) -> dict[str, Any]:
+    """Deliveries of the last ``days`` that failed or are still being retried, and the newest
+    failure's error: a receiver that stopped answering must show where people look."""
+    row = conn.execute(
+        sa.text(
+            """
+            SELECT count(*) FILTER (WHERE d.status = 'failed'),
+                   count(*) FILTER (WHERE d.status = 'pending' AND d.attempts > 0),
+                   count(*),
+                   (SELECT c.name || ': ' || coalesce(x.last_error, 'HTTP ' || x.last_status_code)
+                    FROM deliveries x JOIN channels c ON c.id = x.channel_id
+                    WHERE x.status = 'failed' OR (x.status = 'pending' AND x.attempts > 0)
+                    ORDER BY x.created_at DESC LIMIT 1)
+            FROM deliveries d WHERE d.created_at >= now() - make_interval(days => :d)
+            """
+        ),
+        {"d": days},
+    ).one()
+    return {
+        "days": days, "failed": int(row[0]), "retrying": int(row[1]), "total": int(row[2]),
+        "latest_error": row[3],
+    }  # fmt: skip

@@ -49,7 +49,16 @@ _ROWS = sa.text(
 
 
 def _pick_metric(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The metric to show for a window: the one that fell furthest below its baseline among
+    those the job flagged as worse (does it hurt the model?), else the customary one."""
     by_metric = {r["metric"]: r for r in rows if r["column_name"] == ""}
+    worse = [
+        r
+        for r in by_metric.values()
+        if r["drifted"] and finite(r["value"]) is not None and finite(r["threshold"])
+    ]
+    if worse:
+        return max(worse, key=lambda r: abs(r["value"] - r["threshold"]) / abs(r["threshold"]))
     for name in PERFORMANCE_PREFERENCE:
         if name in by_metric:
             return by_metric[name]
@@ -197,6 +206,7 @@ def _perf(row: dict[str, Any] | None, window: tuple[datetime, datetime] | None) 
     return {
         "metric": row["metric"],
         "value": finite(row["value"]),
+        "baseline": finite(row["threshold"]),
         "window_start": iso(window[0]),
         "drifted": row["drifted"],
     }
@@ -211,6 +221,10 @@ def _status(drifted: int, features: int, firing: int) -> str:
     if not features:
         return "no-data"
     return "ok"
+
+
+STATUS_ORDER = {"alert": 0, "drift": 1, "no-data": 2, "ok": 3}
+"""Models needing attention first (the overview's order within a page)."""
 
 
 def list_models(

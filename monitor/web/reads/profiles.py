@@ -9,6 +9,8 @@ error page.
 
 from __future__ import annotations
 
+import itertools
+import math
 from datetime import datetime
 from typing import Any
 
@@ -66,12 +68,16 @@ def current_profile(
 def merged_profile(
     conn: sa.Connection, model: ModelRef, column: str, tr: TimeRange, segment: str = ""
 ) -> dict[str, Any] | None:
-    """The counts of every window in range added up (a day or a week is the merge of hours)."""
+    """Every window in range merged (a day or a week is the merge of its hours): counts added,
+    moments combined exactly (Chan et al.), extremes kept."""
     rows = conn.execute(
         sa.text(
             """
             SELECT profile->'type', profile->'hist', profile->'counts', profile->'other',
-                   (profile->>'nulls')::bigint, (profile->'edges')
+                   (profile->>'nulls')::bigint, profile->'edges', (profile->>'count')::bigint,
+                   (profile->>'mean')::float8, (profile->>'m2')::float8,
+                   (profile->>'min')::float8, (profile->>'max')::float8,
+                   (profile->>'invalid')::bigint
             FROM window_profiles
             WHERE model_id = :m AND segment = :s AND column_name = :c
               AND window_start >= :start AND window_start < :end
@@ -82,25 +88,41 @@ def merged_profile(
     if not rows:
         return None
     kind = rows[0][0]
-    merged: dict[str, Any] = {"type": kind, "nulls": 0}
+    merged: dict[str, Any] = {"type": kind, "nulls": 0, "invalid": 0, "count": 0}
     if kind == "numeric":
         edges = rows[0][5]
         hist: list[int] | None = None
-        for _, h, _, _, nulls, e in rows:
+        mean = m2 = 0.0
+        lo: float | None = None
+        hi: float | None = None
+        for _, h, _, _, nulls, e, count, w_mean, w_m2, w_min, w_max, invalid in rows:
             if not isinstance(h, list) or e != edges:
                 continue
             hist = list(h) if hist is None else [a + b for a, b in zip(hist, h, strict=False)]
             merged["nulls"] += nulls or 0
-        merged.update(edges=edges, hist=hist or [])
+            merged["invalid"] += invalid or 0
+            n_b = int(count or 0)
+            if n_b and w_mean is not None:
+                n_a = merged["count"]
+                n = n_a + n_b
+                delta = w_mean - mean
+                mean += delta * n_b / n
+                m2 += (w_m2 or 0.0) + delta * delta * n_a * n_b / n
+                merged["count"] = n
+            lo = w_min if lo is None or (w_min is not None and w_min < lo) else lo
+            hi = w_max if hi is None or (w_max is not None and w_max > hi) else hi
+        merged.update(edges=edges, hist=hist or [], mean=mean, m2=m2, min=lo, max=hi)
     else:
         counts: dict[str, int] = {}
         other = 0
-        for _, _, c, o, nulls, _ in rows:
+        for _, _, c, o, nulls, _, count, *_rest in rows:
             if isinstance(c, dict):
                 for k, n in c.items():
                     counts[k] = counts.get(k, 0) + int(n)
             other += int(o or 0)
             merged["nulls"] += nulls or 0
+            merged["invalid"] += _rest[-1] or 0
+            merged["count"] += int(count or 0)
         merged.update(counts=counts, other=other)
     return {
         "profile": merged,
@@ -108,6 +130,134 @@ def merged_profile(
         "window_end": iso(tr.end),
         "n": None,
         "windows": len(rows),
+    }
+
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+MAX_MOVERS = 8
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def histogram_quantiles(profile: dict[str, Any], qs: tuple[float, ...] = QUANTILES) -> list[Any]:
+    """Quantiles read off a stored histogram, linear within a bin.
+
+    The bins are the baseline's quantile bins (a hundred by default), so a quantile is exact
+    to about one percentile of the baseline; the outer bins run to the profile's min and max.
+    """
+    edges, hist = profile.get("edges"), profile.get("hist")
+    if not isinstance(edges, list) or not isinstance(hist, list) or len(edges) < 2:
+        return [None] * len(qs)
+    lo, hi = _num(profile.get("min")), _num(profile.get("max"))
+    e = [float(x) for x in edges]
+    if len(hist) == len(e) + 1:
+        bins = [(min(lo, e[0]) if lo is not None else e[0], e[0])]
+        bins += list(itertools.pairwise(e))
+        bins.append((e[-1], max(hi, e[-1]) if hi is not None else e[-1]))
+    elif len(hist) == len(e) - 1:
+        bins = list(itertools.pairwise(e))
+    else:
+        return [None] * len(qs)
+    counts = [max(int(c), 0) for c in hist]
+    total = sum(counts)
+    if total == 0:
+        return [None] * len(qs)
+    out: list[Any] = []
+    for q in qs:
+        target, cum = q * total, 0
+        value = bins[-1][1]
+        for (b_lo, b_hi), c in zip(bins, counts, strict=True):
+            if c and cum + c >= target:
+                value = b_lo + (b_hi - b_lo) * (target - cum) / c
+                break
+            cum += c
+        if lo is not None:
+            value = max(value, lo)
+        if hi is not None:
+            value = min(value, hi)
+        out.append(value)
+    return out
+
+
+def _missing_share(profile: dict[str, Any]) -> float | None:
+    count = int(profile.get("count") or 0)
+    bad = int(profile.get("nulls") or 0) + int(profile.get("invalid") or 0)
+    return bad / (count + bad) if count + bad else None
+
+
+def _numeric_summary(profile: dict[str, Any]) -> dict[str, Any]:
+    count = int(profile.get("count") or 0)
+    m2 = _num(profile.get("m2"))
+    sd = math.sqrt(max(m2, 0.0) / count) if m2 is not None and count > 1 else None
+    return {
+        "count": count,
+        "mean": _num(profile.get("mean")) if count else None,
+        "sd": sd,
+        "quantiles": histogram_quantiles(profile),
+        "missing": _missing_share(profile),
+    }
+
+
+def what_changed(
+    reference: dict[str, Any] | None, current: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """Baseline against the current window in the feature's own terms.
+
+    Numeric: mean, spread, quantiles and the share of missing values on both sides, each change
+    also in baseline standard deviations. Categorical: the categories whose share moved most
+    (in percentage points; new ones marked), and the missing share.
+    """
+    ref = (reference or {}).get("profile") or {}
+    cur = (current or {}).get("profile") or {}
+    if not ref or not cur:
+        return None
+    kind = ref.get("type") or cur.get("type")
+    if kind == "numeric":
+        a, b = _numeric_summary(ref), _numeric_summary(cur)
+        sd = a["sd"] or None
+        rows = [("mean", a["mean"], b["mean"]), ("standard deviation", a["sd"], b["sd"])]
+        rows += [
+            (f"{round(q * 100)}th percentile" if q != 0.5 else "median", x, y)
+            for q, x, y in zip(QUANTILES, a["quantiles"], b["quantiles"], strict=True)
+        ]
+        return {
+            "kind": "numeric",
+            "rows": [
+                {
+                    "stat": name,
+                    "baseline": finite(x),
+                    "current": finite(y),
+                    "change": finite(y - x) if x is not None and y is not None else None,
+                    "change_sd": finite((y - x) / sd)
+                    if x is not None and y is not None and sd
+                    else None,
+                }
+                for name, x, y in rows
+            ],
+            "missing": {"baseline": a["missing"], "current": b["missing"]},
+            "n": {"baseline": a["count"], "current": b["count"]},
+        }
+    rs, cs = _categorical(ref) or {}, _categorical(cur) or {}
+    movers = [
+        {
+            "category": k,
+            "baseline": finite(rs.get(k, 0.0)),
+            "current": finite(cs.get(k, 0.0)),
+            "points": finite(100 * (cs.get(k, 0.0) - rs.get(k, 0.0))),
+            "new": k not in rs and k != "(other)",
+        }
+        for k in set(rs) | set(cs)
+    ]
+    movers.sort(key=lambda r: (-abs(r["points"] or 0.0), r["category"]))
+    return {
+        "kind": "categorical",
+        "movers": movers[:MAX_MOVERS],
+        "more": max(len(movers) - MAX_MOVERS, 0),
+        "new": sorted(r["category"] for r in movers if r["new"])[:MAX_CATEGORIES],
+        "missing": {"baseline": _missing_share(ref), "current": _missing_share(cur)},
+        "n": {"baseline": int(ref.get("count") or 0), "current": int(cur.get("count") or 0)},
     }
 
 

@@ -90,7 +90,7 @@ def _serving(proc: subprocess.Popen[bytes], log: Path) -> None:
 @pytest.mark.parametrize(
     ("command", "ready", "after_a_kill"),
     [
-        (["demo", "--port", "{port}"], "seeding demo model", False),
+        (["demo", "--port", "{port}"], "seeding", False),
         (SERVE, "monitor serving on", True),
     ],
     ids=["demo", "serve-after-a-killed-serve"],

@@ -98,7 +98,7 @@ def test_the_dashboard_draws_under_a_csp_without_unsafe_eval(site: Site) -> None
             page.fill("input[name=token]", site.reader)
             page.click("button[type=submit]")
             for path, figures in (
-                ("/models/fraud", ("heatmap", "prediction", "quality", "latency")),
+                ("/models/fraud", ("heatmap", "output-score", "quality", "latency")),
                 (f"/models/fraud/features/{site.data.drifted[0]}", ("drift", "distribution")),
             ):
                 page.goto(f"{site.base}{path}")

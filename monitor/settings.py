@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     )
     delivery_connect_timeout: float = 5.0
     delivery_total_timeout: float = 15.0
+    default_rules: bool = Field(
+        default=True,
+        description="Give every new model the default alert rules (routed to the channels "
+        "marked default); off: models start without rules.",
+    )
 
     @property
     def embedded_dir(self) -> Path:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from monitor.alerts.conditions import (
@@ -38,8 +39,9 @@ from monitor.alerts.conditions import (
     parse_metric,
 )
 from monitor.alerts.payloads import build_event, iso, new_event_id
-from monitor.alerts.rules import ALL_CHANNELS
+from monitor.alerts.rules import ALL_CHANNELS, DEFAULT_CHANNELS, RuleSpec, describe_errors
 from monitor.alerts.silences import active_matchers, silenced_by
+from monitor.errors import InputError
 from monitor.settings import get_settings
 from monitor.storage import vocabulary as v
 from monitor.storage.tables import Alert, AlertEvent, AlertRule, Channel, Delivery, Model, Result
@@ -58,7 +60,12 @@ class EvaluationSummary:
     notifications: int = 0
     deliveries: int = 0
     skipped_locked: int = 0
+    rule_errors: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def add(self, other: EvaluationSummary) -> None:
+        for name in ("rules", "fired", "resolved", "notifications", "deliveries"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 @dataclass
@@ -406,14 +413,16 @@ def _alert_json(alert: Alert) -> dict[str, Any]:
 
 
 def _channels_for(session: Session, rule: AlertRule) -> list[Channel]:
+    """The enabled channels a rule notifies: named ones, ``*`` (all), ``@default`` (those
+    marked default)."""
     enabled = list(session.scalars(sa.select(Channel).where(Channel.enabled.is_(True))))
-    if ALL_CHANNELS in (rule.channels or []):
-        return enabled
     wanted = set(rule.channels or [])
-    missing = wanted - {c.name for c in enabled}
+    if ALL_CHANNELS in wanted:
+        return enabled
+    missing = wanted - {c.name for c in enabled} - {DEFAULT_CHANNELS}
     if missing:
         log.warning("rule %s: channels %s do not exist or are disabled", rule.name, sorted(missing))
-    return [c for c in enabled if c.name in wanted]
+    return [c for c in enabled if c.name in wanted or (DEFAULT_CHANNELS in wanted and c.is_default)]
 
 
 def notify_group(
@@ -526,9 +535,55 @@ def evaluate_model(
     )
     silences = active_matchers(session, now)
     for rule in rules:
-        evaluate_rule(session, model, rule, now, silences, summary)
-    summary.rules += len(rules)
+        evaluate_isolated(session, model, rule, now, silences, summary)
     _close_alerts_of_disabled_rules(session, model, now, summary)
+    return True
+
+
+def evaluate_isolated(
+    session: Session,
+    model: Model,
+    rule: AlertRule,
+    now: datetime,
+    silences: list[Any],
+    summary: EvaluationSummary,
+) -> bool:
+    """Evaluate one rule in a savepoint: a rule that fails (invalid as stored, a query error,
+    a bug) is rolled back alone and marked errored with its message and counted (page, API,
+    ``monitor_rule_evaluation_errors_total``); the model's other rules go on. True if it ran."""
+    own = EvaluationSummary()
+    try:
+        with session.begin_nested():
+            try:
+                RuleSpec.from_row(rule)
+            except ValidationError as exc:
+                raise InputError("; ".join(describe_errors(exc, "stored rule"))) from None
+            evaluate_rule(session, model, rule, now, silences, own)
+            if rule.error is not None:
+                rule.error, rule.error_at = None, None
+                session.flush()
+    except Exception as exc:  # the rule is marked errored, counted and logged; others go on
+        message = str(exc).strip().splitlines()[0][:1000] if str(exc).strip() else repr(exc)
+        if not isinstance(exc, InputError):
+            message = f"{type(exc).__name__}: {message}"
+        log.warning(
+            "alert rule %s of model %s failed: %s",
+            rule.name,
+            model.name,
+            message,
+            exc_info=not isinstance(exc, InputError),
+        )
+        session.execute(
+            sa.update(AlertRule)
+            .where(AlertRule.id == rule.id)
+            .values(error=message, error_at=now, errors_total=AlertRule.errors_total + 1)
+            .execution_options(synchronize_session=False)
+        )
+        summary.rule_errors += 1
+        summary.errors.append(f"model {model.name} rule {rule.name}: {message}")
+        return False
+    own.rules = 1
+    summary.add(own)
     return True
 
 

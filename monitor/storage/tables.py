@@ -396,6 +396,11 @@ class AlertRule(Base):
     # newest window_start this rule has been evaluated at: evaluation steps through every newer
     # window in order, so a catch-up after downtime replays episodes instead of skipping them
     evaluated_through: Mapped[datetime | None]
+    # the last evaluation failed (message, when); cleared by the next good one. errors_total
+    # counts failed evaluations for /metrics (monitor_rule_evaluation_errors_total)
+    error: Mapped[str | None]
+    error_at: Mapped[datetime | None]
+    errors_total: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -475,6 +480,9 @@ class Channel(Base):
     options: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     disabled_reason: Mapped[str | None]
+    # rules whose channels are "@default" (the default rules, and rules naming no channels)
+    # notify the channels marked default
+    is_default: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = _now()
 
 

@@ -97,7 +97,7 @@ def add_rule(engine: sa.Engine, model_id: int, raw: dict[str, Any]) -> None:
     from monitor.storage.engine import session_scope
 
     with session_scope(engine) as session:
-        upsert_rule(session, model_id, RuleSpec.from_mapping(raw), source="api")
+        upsert_rule(session, model_id, RuleSpec.model_validate(raw), source="api")
 
 
 @dataclass
@@ -172,12 +172,50 @@ def receiver_factory() -> Iterator[Callable[..., Receiver]]:
         yield make
 
 
-def add_webhook(engine: sa.Engine, name: str, receiver: Receiver, **options: Any) -> str:
+def add_webhook(
+    engine: sa.Engine, name: str, receiver: Receiver, *, is_default: bool = False, **options: Any
+) -> str:
     """Register ``receiver`` as a webhook channel; stores the channel's secret on the receiver."""
     from monitor.alerts.channel_store import add_channel
     from monitor.storage.engine import session_scope
 
     with session_scope(engine) as session:
-        _, secret = add_channel(session, name, "webhook", receiver.url, options=options)
+        _, secret = add_channel(
+            session, name, "webhook", receiver.url, options=options, is_default=is_default
+        )
     receiver.secret = secret
     return str(secret)
+
+
+@dataclass
+class Site:
+    """The real app on 127.0.0.1 with an admin token."""
+
+    base: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture()
+def site(alerts_env: sa.Engine) -> Iterator[Site]:
+    from monitor.storage.engine import session_scope
+    from monitor.storage.tokens import create_token
+    from monitor.web.app import create_app
+
+    with session_scope(alerts_env) as session:
+        token, _ = create_token(session, "alerts-admin", "admin")
+    with serve_app(create_app(alerts_env)) as base:
+        yield Site(base, token)
+
+
+def add_channel(
+    engine: sa.Engine, name: str, url: str = "http://127.0.0.1:9/hook", **kw: Any
+) -> None:
+    from monitor.alerts.channel_store import add_channel as add
+    from monitor.storage.engine import session_scope
+
+    with session_scope(engine) as session:
+        add(session, name, "webhook", url, **kw)

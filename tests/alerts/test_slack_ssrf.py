@@ -155,7 +155,9 @@ def test_blocked_channel_refused_at_add_and_at_send(
         add_channel(session, "other", "webhook", "http://127.0.0.1:1/x")
     # a channel added while allowed is refused at send time once the allow-list no longer has it
     model = make_model(engine)
-    add_rule(engine, model, {"name": "d", "metric": "feature_drift", "group_wait": 0})
+    add_rule(
+        engine, model, {"name": "d", "metric": "feature_drift", "group_wait": 0, "channels": "*"}
+    )
     put_results(engine, model, T0, drift_rows(["income"], True))
     now = datetime.now(UTC)
     evaluate_alerts(engine, now=now)

@@ -183,7 +183,9 @@ def list_rules(
             f"""
             SELECT r.id, m.name AS model, r.name, r.metric, r.column_selector, r.operator,
                    r.threshold, r.for_windows, r.of_windows, r.resolve_after, r.severity,
-                   r.labels, r.channels, r.enabled, r.source, r.updated_at
+                   r.labels, r.channels, r.enabled, r.source, r.updated_at, r.annotations,
+                   r.group_wait_seconds, r.group_interval_seconds, r.repeat_interval_seconds,
+                   r.error, r.error_at, r.errors_total
             FROM alert_rules r JOIN models m ON m.id = r.model_id {where}
             ORDER BY m.name, r.name LIMIT :l OFFSET :o
             """
@@ -208,10 +210,44 @@ def list_rules(
             "enabled": r.enabled,
             "source": r.source,
             "updated_at": iso(r.updated_at),
+            "annotations": r.annotations or {},
+            "group_wait_seconds": r.group_wait_seconds,
+            "group_interval_seconds": r.group_interval_seconds,
+            "repeat_interval_seconds": r.repeat_interval_seconds,
+            "error": r.error,
+            "error_at": iso(r.error_at),
+            "errors_total": r.errors_total,
         }
         for r in rows
     ]
     return out[:limit], len(out) > limit
+
+
+def rule_errors(conn: sa.Connection, model: str | None = None) -> list[dict[str, Any]]:
+    """Rules whose last evaluation failed: they are silent until fixed, so the page says so."""
+    where = "AND m.name = :model" if model else ""
+    rows = conn.execute(
+        sa.text(
+            f"""
+            SELECT r.id, m.name AS model, r.name, r.error, r.error_at, r.errors_total
+            FROM alert_rules r JOIN models m ON m.id = r.model_id
+            WHERE r.error IS NOT NULL {where}
+            ORDER BY r.error_at DESC, r.id LIMIT 200
+            """
+        ),
+        {"model": model},
+    ).all()
+    return [
+        {
+            "id": r.id,
+            "model": r.model,
+            "rule": r.name,
+            "error": r.error,
+            "error_at": iso(r.error_at),
+            "errors_total": r.errors_total,
+        }
+        for r in rows
+    ]
 
 
 def list_channels(conn: sa.Connection) -> list[dict[str, Any]]:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -219,3 +222,43 @@ def add_channel(
 
     with session_scope(engine) as session:
         add(session, name, "webhook", url, **kw)
+
+
+class _Recorder(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], family: int) -> None:
+        self.address_family = family
+        self.requests: list[dict[str, Any]] = []
+        super().__init__(address, _RecordingHandler)
+
+
+class _RecordingHandler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length)
+        self.server.requests.append(  # type: ignore[attr-defined]
+            {"host": self.headers.get("host"), "path": self.path, "body": body}
+        )
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@contextmanager
+def recording_server(host: str, port: int = 0) -> Iterator[_Recorder]:
+    """A plain HTTP server on ``host`` (IPv4 or IPv6) that records POSTs and answers 200."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    server = _Recorder((host, port), family)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

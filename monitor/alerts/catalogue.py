@@ -89,3 +89,17 @@ def check_metric(family: str, pattern: str) -> str | None:
     close = difflib.get_close_matches(pattern, known, n=3)
     hint = f"; did you mean {' or '.join(close)}?" if close else f"; one of {', '.join(known)}"
     return f"unknown metric {family}.{pattern}{hint}"
+
+
+_WINDOW_JOB_OPERATIONAL = (v.VOLUME, v.LATENCY_P50, v.LATENCY_P95, v.LATENCY_P99)
+
+
+def producing_job(family: str, metric: str) -> str:
+    """The job (``runs.job``) that writes ``family.metric``: performance results and the
+    label, cost and trend numbers come from the performance job, the rest from the window
+    job. A pattern spanning both counts as the window job's."""
+    if family in (v.PERFORMANCE, v.ESTIMATED_PERFORMANCE):
+        return v.JOB_PERFORMANCE
+    if family == v.OPERATIONAL and metric in _STATIC[v.OPERATIONAL]:
+        return v.JOB_WINDOW if metric in _WINDOW_JOB_OPERATIONAL else v.JOB_PERFORMANCE
+    return v.JOB_WINDOW

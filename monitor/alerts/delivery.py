@@ -307,12 +307,20 @@ def send_test(engine: sa.Engine, channel_name: str) -> tuple[Outcome, str]:
 
 
 def replay_delivery(session: Session, delivery_id: int, *, now: datetime | None = None) -> Delivery:
-    """Queue a failed (or delivered) delivery again, same event id, fresh retry budget."""
+    """Queue a failed (or delivered) delivery again, same event id, fresh retry budget. A
+    delivery to a disabled channel is refused (it would fail at once): enable the channel."""
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
         raise NotFoundError(f"no delivery with id {delivery_id}")
     if delivery.status in ("pending", "sending"):
         raise InputError(f"delivery {delivery_id} is {delivery.status} already")
+    channel = session.get(Channel, delivery.channel_id)
+    if channel is not None and not channel.enabled:
+        raise InputError(
+            f"delivery {delivery_id} goes to channel {channel.name!r}, which is disabled "
+            f"({channel.disabled_reason or 'no reason given'}); nothing queued. Enable it "
+            f"first: monitor channel enable {channel.name}"
+        )
     delivery.status = "pending"
     delivery.attempts = 0
     delivery.next_attempt_at = now or datetime.now(UTC)

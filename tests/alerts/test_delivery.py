@@ -399,3 +399,22 @@ def test_concurrent_senders_never_send_one_delivery_twice(alerts_env, receiver_f
     deliver_due(engine, now=now)  # whatever a busy sender left over
     ids = [r["headers"]["webhook-id"] for r in receiver.requests]
     assert len(ids) == len(set(ids)) == 20
+
+
+def test_a_group_of_300_alerts_is_summarised_under_20_kb(alerts_env, receiver_factory) -> None:
+    """Counts for all, as many alerts as fit, a link to the rest: not 105 KB of JSON."""
+    engine = alerts_env
+    receiver = receiver_factory()
+    add_webhook(engine, "ops", receiver)
+    now = datetime.now(UTC)
+    _fire(engine, now, tuple(f"feature_with_a_long_name_{i:03d}" for i in range(300)))
+    assert deliver_due(engine, now=now).delivered == 1
+    [request] = receiver.requests
+    assert request["verify_error"] is None
+    assert len(request["body"].encode()) < 20_000
+    data = request["json"]["data"]
+    assert data["counts"] == {"firing": 300, "resolved": 0}
+    assert len(data["alerts"]) + data["truncated_alerts"] == 300 and len(data["alerts"]) >= 10
+    assert data["alerts_url"] == "http://monitor.test/alerts?model=credit"
+    alert = data["alerts"][0]
+    assert alert["window_end"] and alert["threshold"]["operator"] == "drifted"

@@ -28,13 +28,20 @@ def _alert(r: Any) -> dict[str, Any]:
         "started_at": iso(r.started_at),
         "resolved_at": iso(r.resolved_at),
         "last_notified_at": iso(r.last_notified_at),
+        "window_end": iso(r.window_end),
+        "threshold": r.threshold,
+        "fired_window": iso(r.fired_window),
+        "cleared_window": iso(r.cleared_window),
+        "resolve_reason": r.resolve_reason,
+        "notified": r.notified,
     }
 
 
 _ALERT_SELECT = """
     SELECT a.id, m.name AS model, ar.name AS rule, ar.severity, a.state, a.column_name,
            a.segment, a.labels, a.annotations, a.value, a.window_start, a.started_at,
-           a.resolved_at, a.last_notified_at
+           a.resolved_at, a.last_notified_at, a.window_end, a.threshold, a.fired_window,
+           a.cleared_window, a.resolve_reason, a.notified
     FROM alerts a JOIN models m ON m.id = a.model_id JOIN alert_rules ar ON ar.id = a.rule_id
 """
 

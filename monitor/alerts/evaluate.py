@@ -713,30 +713,69 @@ def evaluate_model(
 def _close_alerts_of_disabled_rules(
     session: Session, model: Model, now: datetime, summary: EvaluationSummary
 ) -> None:
-    """A disabled rule no longer watches anything: its open alerts resolve (quietly: no
-    "resolved" is sent for a rule someone switched off)."""
-    stale = session.scalars(
-        sa.select(Alert)
-        .join(AlertRule, AlertRule.id == Alert.rule_id)
-        .where(Alert.model_id == model.id, Alert.state != "resolved", AlertRule.enabled.is_(False))
+    """A disabled rule no longer watches anything: its open alerts resolve, and receivers that
+    were told they fired are told they resolved (reason ``rule_disabled``)."""
+    rules = session.scalars(
+        sa.select(AlertRule).where(
+            AlertRule.model_id == model.id,
+            AlertRule.enabled.is_(False),
+            sa.exists().where(
+                Alert.rule_id == AlertRule.id,
+                sa.or_(
+                    Alert.state != machine.RESOLVED,
+                    sa.and_(Alert.state == machine.RESOLVED, Alert.notified == machine.FIRING),
+                ),
+            ),
+        )
+    ).all()
+    for rule in rules:
+        summary.resolved += retire_alerts(session, model, rule, now, "rule_disabled")
+
+
+def retire_alerts(
+    session: Session, model: Model, rule: AlertRule, now: datetime, reason: str
+) -> int:
+    """Resolve the open alerts of a rule that is disabled or about to be deleted, and send one
+    "resolved" message now for those receivers were told fired (silences or not: the rule is
+    gone, nothing would ever tell them later). Returns how many alerts resolved."""
+    run = RuleRun(session, model, rule, now, [], EvaluationSummary())
+    alerts = list(
+        session.scalars(
+            sa.select(Alert)
+            .where(
+                Alert.rule_id == rule.id,
+                sa.or_(
+                    Alert.state != machine.RESOLVED,
+                    sa.and_(Alert.state == machine.RESOLVED, Alert.notified == machine.FIRING),
+                ),
+            )
+            .order_by(Alert.id)
+        )
     )
-    for alert in stale:
-        alert.state, alert.resolved_at, alert.updated_at = "resolved", now, now
-        alert.cleared_window = alert.cleared_window or alert.window_start
-        alert.resolve_reason = "rule_disabled"
-        if alert.notified == machine.FIRING:
+    resolved = 0
+    for alert in alerts:
+        if alert.state != machine.RESOLVED:
+            alert.resolve_reason = reason
+            run.resolve(alert, {"reason": reason})
+            resolved += 1
+    told = [a for a in alerts if a.notified == machine.FIRING]
+    if told:
+        run.send([_alert_json(a) for a in told])
+        for alert in told:
             alert.notified, alert.last_notified_at = machine.RESOLVED, now
         session.flush()
-        session.add(
-            AlertEvent(
-                alert_id=alert.id,
-                at=now,
-                from_state="firing",
-                to_state="resolved",
-                details={"reason": "rule disabled"},
-            )
-        )
-        summary.resolved += 1
+    return resolved
+
+
+def delete_rule(session: Session, rule: AlertRule, *, now: datetime | None = None) -> None:
+    """Delete a rule (and its alerts), first telling receivers that its alerts they were told
+    fired are resolved (reason ``rule_deleted``); waits for an evaluation of the model."""
+    session.execute(sa.select(sa.func.pg_advisory_xact_lock(LOCK_CLASS, rule.model_id)))
+    model = session.get(Model, rule.model_id)
+    if model is not None:
+        retire_alerts(session, model, rule, now or datetime.now(UTC), "rule_deleted")
+    session.delete(rule)
+    session.flush()
 
 
 def _forget_old_completions(session: Session, model: Model, now: datetime) -> None:

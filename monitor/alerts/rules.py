@@ -529,9 +529,9 @@ def apply_documents(
     session: Session, documents: Iterable[Any], *, prune: bool = False, source: str = "file"
 ) -> dict[str, int]:
     """Validate every document, then apply them all (or nothing: InputError lists every
-    problem). ``prune`` deletes a model's rules from ``source`` that no document lists; the
-    names of all documents of a model count, so a model split over several documents keeps
-    every rule of every document."""
+    problem). ``prune`` deletes a model's rules from ``source`` that no document lists (their
+    alerts resolve, and receivers told they fired are told so); the names of all documents of
+    a model count, so a model split over several documents keeps every rule of every one."""
     docs, problems = _parse_documents(documents)
     checks = [(w, s) for d in docs for w, s in zip(d.rule_where, d.rules, strict=True)]
     ids, db_problems = check_against_database(session, (d.model for d in docs), checks)
@@ -548,15 +548,19 @@ def apply_documents(
             listed[model_id].add(spec.name)
             counts["applied"] += 1
     if prune:
+        from monitor.alerts.evaluate import delete_rule
+
         for model_id, names in listed.items():
-            result = session.execute(
-                sa.delete(AlertRule).where(
+            stale = session.scalars(
+                sa.select(AlertRule).where(
                     AlertRule.model_id == model_id,
                     AlertRule.source == source,
                     AlertRule.name.not_in(sorted(names)) if names else sa.true(),
                 )
-            )
-            counts["deleted"] += int(getattr(result, "rowcount", 0) or 0)
+            ).all()
+            for rule in stale:
+                delete_rule(session, rule)
+                counts["deleted"] += 1
     return counts
 
 

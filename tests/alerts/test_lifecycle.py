@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
+import yaml
 
 from monitor.alerts.evaluate import evaluate_alerts
 from monitor.alerts.payloads import iso
@@ -376,23 +377,65 @@ def test_description_reports_p_values_for_tests(alerts_env) -> None:
     )
 
 
-def test_disabling_a_rule_resolves_its_alerts_quietly(alerts_env, receiver_factory) -> None:
+def test_disabling_or_deleting_a_rule_tells_receivers_its_alerts_resolved(
+    alerts_env, receiver_factory
+) -> None:
+    """A receiver told "firing" is told "resolved" even when the rule goes away: disabled (at
+    the next evaluation) or deleted by a file's --prune (with the deletion)."""
+    from monitor.alerts.rules import apply_rules_yaml
+    from monitor.storage.engine import session_scope
+
     engine = alerts_env
     model = make_model(engine)
     add_rule(engine, model, {**DRIFT_RULE, "for": 1, "of": 1, "group_wait": 0})
+    rule = {"name": "kept", "metric": "feature_drift", "for": 1, "group_wait": 0, "channels": "*"}
+    with session_scope(engine) as session:
+        apply_rules_yaml(session, yaml.safe_dump({"model": "credit", "rules": [rule]}))
+        apply_rules_yaml(
+            session,
+            yaml.safe_dump({"model": "credit", "rules": [{**rule, "name": "pruned"}]}),
+        )
     add_webhook(engine, "ops", receiver_factory())
     put_results(engine, model, T0, drift_rows(["income"], True))
     evaluate_alerts(engine, now=T0 + 2 * HOUR)
-    assert len(_deliveries(engine)) == 1
+    assert len(_deliveries(engine)) == 3  # one firing per rule
     add_rule(engine, model, {**DRIFT_RULE, "for": 1, "of": 1, "enabled": False})
     assert evaluate_alerts(engine, now=T0 + 3 * HOUR).resolved == 1
-    assert _alerts(engine) == [("income", "resolved")]
-    with engine.connect() as conn:
-        details = conn.execute(
-            sa.text("SELECT details FROM alert_events ORDER BY id DESC LIMIT 1")
-        ).scalar_one()
-    assert details == {"reason": "rule disabled"}
-    assert len(_deliveries(engine)) == 1
+    with session_scope(engine) as session:  # "kept" is deleted: the file lists only "pruned"
+        assert apply_rules_yaml(
+            session,
+            yaml.safe_dump({"model": "credit", "rules": [{**rule, "name": "pruned"}]}),
+            prune=True,
+        ) == {"applied": 1, "deleted": 1}
+    told = [
+        (d["payload"]["data"]["rule"]["name"], d["event_type"],
+         d["payload"]["data"]["alerts"][0]["resolve_reason"])
+        for d in _deliveries(engine)[3:]
+    ]  # fmt: skip
+    assert told == [
+        ("feature-drift", "drift.alert.resolved", "rule_disabled"),
+        ("kept", "drift.alert.resolved", "rule_deleted"),
+    ]
+    assert ("income", "resolved") in _alerts(engine)
+
+
+def test_a_recomputed_window_is_evaluated_again(alerts_env, receiver_factory) -> None:
+    """A window recomputed with other results (late data) completes again: the rule evaluates
+    it again, and an episode it now shows in the past is reported, marked late."""
+    engine = alerts_env
+    model = make_model(engine)
+    add_rule(engine, model, {**ONE_OF_ONE, "group_wait": 0})
+    add_webhook(engine, "ops", receiver_factory())
+    for i in range(4):
+        put_results(engine, model, T0 + i * HOUR, drift_rows(["income"], False))
+    now = T0 + 5 * HOUR
+    assert evaluate_alerts(engine, now=now).fired == 0
+    put_results(engine, model, T0 + HOUR, drift_rows(["income"], True))  # recomputed: drifts
+    assert evaluate_alerts(engine, now=now + timedelta(minutes=1)).fired == 1
+    [firing] = _deliveries(engine)
+    alert = firing["payload"]["data"]["alerts"][0]
+    assert alert["late"] is True and alert["fired_window"] == iso(T0 + HOUR)
+    assert evaluate_alerts(engine, now=now + timedelta(minutes=2)).fired == 0
 
 
 def _told(engine: sa.Engine) -> list[tuple[str, dict[str, str]]]:

@@ -188,8 +188,12 @@ def patch_rule(
 
 @router.delete("/rules/{rule_id}", summary="Delete a rule (and its alerts)")
 def delete_rule(request: Request, rule_id: Id, who: Principal = Depends(ADMIN)) -> FastJSON:
+    """Its alerts resolve; receivers told they fired get a "resolved" (reason rule_deleted)."""
+    from monitor.alerts.evaluate import delete_rule as delete
+
     with session_scope(request.app.state.engine) as session:
-        done = session.execute(sa.delete(AlertRule).where(AlertRule.id == rule_id)).rowcount  # type: ignore[attr-defined]
-    if not done:
-        raise NotFoundError(f"no rule with id {rule_id}")
+        rule = session.get(AlertRule, rule_id)
+        if rule is None:
+            raise NotFoundError(f"no rule with id {rule_id}")
+        delete(session, rule)
     return ok({"id": rule_id, "deleted": True})

@@ -56,6 +56,22 @@ class DemoAlerts:
     def close(self) -> None:
         self.receiver.close()
 
+    def state(self, engine: sa.Engine) -> dict[str, int]:
+        """Alerts by state, with the cleared ones still to be told and the rules in error."""
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    "SELECT count(*) FILTER (WHERE state = 'firing' AND cleared_window IS NULL),"
+                    " count(*) FILTER (WHERE state = 'firing' AND cleared_window IS NOT NULL),"
+                    " count(*) FILTER (WHERE state = 'resolved'),"
+                    " count(*) FILTER (WHERE annotations ? 'late'),"
+                    " (SELECT count(*) FROM alert_rules WHERE error IS NOT NULL)"
+                    " FROM alerts"
+                )
+            ).one()
+        keys = ("firing", "cleared_to_tell", "resolved", "late", "rule_errors")
+        return dict(zip(keys, map(int, row), strict=True))
+
 
 def _allow_loopback() -> None:
     settings = get_settings()

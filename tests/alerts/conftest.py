@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.http import serve_app
@@ -118,14 +116,13 @@ class Receiver:
         return [r for r in self.requests if 200 <= r["answered"] < 300]
 
 
-def _receiver_app(state: dict[str, Any]) -> FastAPI:
-    app = FastAPI()
+class _ReceiverHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
 
-    @app.post("/{path:path}")
-    async def receive(request: Request, path: str) -> Response:
-        receiver: Receiver = state["receiver"]
-        body = (await request.body()).decode()
-        headers = dict(request.headers)
+    def do_POST(self) -> None:
+        receiver: Receiver = self.server.receiver  # type: ignore[attr-defined]
+        body = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
+        headers = {k.lower(): v for k, v in self.headers.items()}
         verified: Any = None
         error = None
         if receiver.secret:
@@ -137,42 +134,60 @@ def _receiver_app(state: dict[str, Any]) -> FastAPI:
             step = receiver.script.pop(0) if receiver.script else (200, {})
         status, extra = step[0], step[1]
         if len(step) > 2:  # a slow receiver
-            await asyncio.sleep(step[2])
+            time.sleep(step[2])
         with receiver.lock:
             receiver.requests.append(
                 {
-                    "path": path,
+                    "path": self.path.lstrip("/"),
                     "headers": headers,
                     "body": body,
                     "json": json.loads(body),
                     "verified": verified,
                     "verify_error": error,
-                    "answered": status,
+                    "answered": 401 if error else status,
                 }
             )
         if error:
-            return Response("bad signature", status_code=401)
-        return Response("ok" if status < 300 else "nope", status_code=status, headers=extra)
+            status, extra = 401, {}
+        answer = (b"ok" if status < 300 else b"nope") if not error else b"bad signature"
+        self.send_response(status)
+        for key, value in extra.items():
+            self.send_header(key, value)
+        self.send_header("content-length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
 
-    return app
+    def log_message(self, format: str, *args: object) -> None:
+        return
 
 
 @pytest.fixture()
 def receiver_factory() -> Iterator[Callable[..., Receiver]]:
-    from contextlib import ExitStack
+    """Real HTTP receivers on 127.0.0.1 (standard-library server: starts and stops in
+    milliseconds), each with a script of answers: (status, headers[, seconds to wait])."""
+    servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
 
-    with ExitStack() as stack:
+    def make(secret: str | None = None, script: list[tuple[Any, ...]] | None = None) -> Receiver:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _ReceiverHandler)
+        server.daemon_threads = True
+        receiver = Receiver(
+            url=f"http://127.0.0.1:{server.server_address[1]}/hook",
+            secret=secret,
+            script=list(script or []),
+        )
+        server.receiver = receiver  # type: ignore[attr-defined]
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        thread.start()
+        servers.append((server, thread))
+        return receiver
 
-        def make(
-            secret: str | None = None, script: list[tuple[Any, ...]] | None = None
-        ) -> Receiver:
-            state: dict[str, Any] = {}
-            base = stack.enter_context(serve_app(_receiver_app(state)))
-            receiver = Receiver(url=f"{base}/hook", secret=secret, script=list(script or []))
-            state["receiver"] = receiver
-            return receiver
-
-        yield make
+    yield make
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def add_webhook(
@@ -202,16 +217,23 @@ class Site:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+@pytest.fixture(scope="module")
+def app_base(engine: sa.Engine) -> Iterator[str]:
+    """The real app on 127.0.0.1, one per module (each test empties the database after)."""
+    from monitor.web.app import create_app
+
+    with serve_app(create_app(engine)) as base:
+        yield base
+
+
 @pytest.fixture()
-def site(alerts_env: sa.Engine) -> Iterator[Site]:
+def site(app_base: str, alerts_env: sa.Engine) -> Site:
     from monitor.storage.engine import session_scope
     from monitor.storage.tokens import create_token
-    from monitor.web.app import create_app
 
     with session_scope(alerts_env) as session:
         token, _ = create_token(session, "alerts-admin", "admin")
-    with serve_app(create_app(alerts_env)) as base:
-        yield Site(base, token)
+    return Site(app_base, token)
 
 
 def add_channel(

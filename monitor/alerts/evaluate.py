@@ -441,14 +441,18 @@ class RuleRun:
         )
         if not live or windows <= 0:
             return
-        lo = self.now - timedelta(days=get_settings().catchup_max_age_days)
+        # a live alert's series has a point at its window: its last point is no older
+        lo = min(a.window_start or a.fired_window or self.now for a in live)
         last: dict[Key, datetime] = {}
         for column, segment, metric, newest in self.session.execute(
             sa.select(
                 Result.column_name, Result.segment, Result.metric, sa.func.max(Result.window_start)
             )
             .where(Result.model_id == self.model.id, *_family_filter(self.ref))
-            .where(Result.window_start >= lo)
+            .where(
+                Result.window_start >= lo,
+                Result.column_name.in_(sorted({a.column_name for a in live})),
+            )
             .group_by(Result.column_name, Result.segment, Result.metric)
         ):
             if metric_matches(self.ref, self.ref.family, metric) and column_matches(

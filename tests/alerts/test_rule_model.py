@@ -206,7 +206,7 @@ def _always_true(name: str) -> dict[str, Any]:
 
 
 def test_a_failing_rule_is_marked_errored_and_the_models_other_rules_go_on(
-    site: Site, alerts_env: sa.Engine, receiver_factory
+    site: Site, alerts_env: sa.Engine, receiver_factory, capsys
 ) -> None:
     """Rules stored before validation existed (or broken otherwise) fail alone: the good rule
     fires and notifies; the bad ones are errored on the page, in the API and in /metrics."""
@@ -246,6 +246,11 @@ def test_a_failing_rule_is_marked_errored_and_the_models_other_rules_go_on(
     metrics = httpx.get(f"{site.base}/metrics", headers=site.headers).text
     assert 'monitor_rule_evaluation_errors_total{model="credit",rule="bad-metric"} 2.0' in metrics
     assert 'monitor_rule_errored{model="credit",rule="no-threshold"} 1.0' in metrics
+    from monitor.cli import main
+
+    assert main(["alerts", "rules", "credit"]) == 0
+    listed = capsys.readouterr().out
+    assert "bad-metric: no.such.metric" in listed and "ERRORED: stored rule" in listed
     # fixing the rule clears its error at the next evaluation
     add_rule(engine, model, {"name": "bad-metric", "metric": "volume", "condition": "< 0"})
     evaluate_alerts(engine, now=T0 + 4 * HOUR)

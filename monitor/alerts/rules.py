@@ -40,8 +40,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -85,12 +88,6 @@ def _duration(value: Any) -> int:
         raise ValueError(str(exc)) from None
 
 
-def _whole_number(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("expected a whole number, not true/false")
-    return value
-
-
 def _text_value(value: Any) -> Any:
     """Label and annotation values: text, or a number/boolean written without quotes."""
     if isinstance(value, bool):
@@ -101,7 +98,9 @@ def _text_value(value: Any) -> Any:
 
 
 def _column_list(value: Any) -> Any:
-    return ",".join(map(str, value)) if isinstance(value, list) else value
+    if isinstance(value, list) and all(isinstance(c, str) for c in value):
+        return ",".join(value)
+    return value
 
 
 def _channel_list(value: Any) -> Any:
@@ -109,19 +108,54 @@ def _channel_list(value: Any) -> Any:
 
 
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
-                                        pattern=_NO_CONTROL)]  # fmt: skip
+_DURATION_TEXT = r"^\s*\d+(\.\d+)?\s*[smhd]?\s*$"
+_NAME = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": _NO_CONTROL}
+# The JSON schemas below state what the validators accept (the API publishes them): numbers
+# and booleans as label values, a string or a list for columns and channels, "5m" durations.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_NO_CONTROL)]
 LabelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")]
-LabelValue = Annotated[str, BeforeValidator(_text_value), StringConstraints(max_length=1000)]
+LabelValue = Annotated[
+    str,
+    BeforeValidator(_text_value),
+    StringConstraints(max_length=1000),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "maxLength": 1000}, {"type": "number"},
+                   {"type": "boolean"}]}
+    ),
+]  # fmt: skip
 AnnotationValue = Annotated[
-    str, BeforeValidator(_text_value), StringConstraints(max_length=4000, pattern=r"^[^\x00]*$")
-]
-ChannelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                               max_length=200, pattern=_NO_CONTROL)]  # fmt: skip
+    str,
+    BeforeValidator(_text_value),
+    StringConstraints(max_length=4000, pattern=r"^[^\x00]*$"),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "maxLength": 4000, "pattern": r"^[^\x00]*$"},
+                   {"type": "number"}, {"type": "boolean"}]}
+    ),
+]  # fmt: skip
 MetricText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Columns = Annotated[str | None, BeforeValidator(_column_list)]
-Windows = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=MAX_WINDOWS)]
-Duration = Annotated[int, BeforeValidator(_duration), Field(ge=0, le=MAX_DURATION)]
+Columns = Annotated[
+    str | None,
+    BeforeValidator(_column_list),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "maxLength": 2000},
+                   {"type": "array", "items": {"type": "string"}}, {"type": "null"}]}
+    ),
+]  # fmt: skip
+Channels = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_NO_CONTROL)]],
+    BeforeValidator(_channel_list),
+    WithJsonSchema({"anyOf": [{"type": "array", "items": _NAME, "maxItems": 50}, _NAME]}),
+]
+Windows = Annotated[StrictInt, Field(ge=1, le=MAX_WINDOWS)]
+Duration = Annotated[
+    int,
+    BeforeValidator(_duration),
+    Field(ge=0, le=MAX_DURATION),
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_DURATION},
+                   {"type": "string", "pattern": _DURATION_TEXT}]}
+    ),
+]  # fmt: skip
 
 
 class RuleSpec(BaseModel):
@@ -150,7 +184,7 @@ class RuleSpec(BaseModel):
     severity: Literal["info", "warning", "critical"] = "warning"
     labels: dict[LabelName, LabelValue] = Field(default_factory=dict, max_length=50)
     annotations: dict[LabelName, AnnotationValue] = Field(default_factory=dict, max_length=50)
-    channels: Annotated[list[ChannelName], BeforeValidator(_channel_list)] = Field(
+    channels: Channels = Field(
         default_factory=lambda: [DEFAULT_CHANNELS],
         max_length=50,
         description="Channel names; '*' every enabled channel; '@default' the channels "
@@ -159,18 +193,30 @@ class RuleSpec(BaseModel):
     group_wait: Duration = Field(30, description="Seconds (or 30s, 5m, 4h, 1d).")
     group_interval: Duration = Field(300, description="Seconds (or 30s, 5m, 4h, 1d).")
     repeat_interval: Duration = Field(4 * 3600, description="Seconds (or 30s, 5m, 4h, 1d).")
-    enabled: bool = True
+    enabled: StrictBool = True
+    operator: Literal["drifted", ">", ">=", "<", "<=", "==", "!="] | None = Field(
+        None, description="With threshold: another way to give condition (as rules are listed)."
+    )
+    threshold: Annotated[float, Field(allow_inf_nan=False)] | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _structured_condition(cls, raw: Any) -> Any:
         """``operator`` + ``threshold`` may stand for ``condition`` (the form the API lists)."""
-        if not isinstance(raw, Mapping) or "operator" not in raw:
+        if not isinstance(raw, Mapping) or (
+            raw.get("operator") is None and raw.get("threshold") is None
+        ):
             return raw
         data = dict(raw)
         if "condition" in data:
             raise ValueError("give either condition or operator (+ threshold), not both")
-        operator, threshold = data.pop("operator"), data.pop("threshold", None)
+        operator, threshold = data.pop("operator", None), data.pop("threshold", None)
+        if operator is None:
+            raise ValueError("threshold needs an operator")
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float | None):
+            raise ValueError(f"threshold must be a number, got {threshold!r}")
+        if not isinstance(operator, str):
+            raise ValueError(f"operator must be text, got {operator!r}")
         if operator == DRIFTED:
             if threshold is not None:
                 raise ValueError("condition 'drifted' takes no threshold")
@@ -201,15 +247,8 @@ class RuleSpec(BaseModel):
             raise ValueError(f"unknown channel token(s) {tokens}: '*' or '@default'")
         self.metric, self.columns = metric, selector
         self.condition = DRIFTED if operator == DRIFTED else f"{operator} {threshold:g}"
+        self.operator, self.threshold = operator, threshold  # type: ignore[assignment]
         return self
-
-    @property
-    def operator(self) -> str:
-        return parse_condition(self.condition)[0]
-
-    @property
-    def threshold(self) -> float | None:
-        return parse_condition(self.condition)[1]
 
     def to_columns(self) -> dict[str, Any]:
         """The ``alert_rules`` columns (everything but model and source)."""
@@ -217,8 +256,8 @@ class RuleSpec(BaseModel):
             "name": self.name,
             "metric": self.metric,
             "column_selector": self.columns if self.columns is not None else "",
-            "operator": self.operator,
-            "threshold": self.threshold,
+            "operator": parse_condition(self.condition)[0],
+            "threshold": parse_condition(self.condition)[1],
             "for_windows": self.for_,
             "of_windows": self.of,
             "resolve_after": self.resolve_after,

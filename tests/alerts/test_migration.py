@@ -10,15 +10,24 @@ import sqlalchemy as sa
 from monitor.storage import migrate
 from tests.pg import fresh_database
 
-BEFORE = "ingest_0002"  # the head the alerts migrations follow
+
+def _before() -> str:
+    """The revision the alerts migrations of this issue follow (re-chained at merges)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    down = script.get_revision("alerts_0002").down_revision
+    assert isinstance(down, str)
+    return down
 
 
 @pytest.mark.slow  # a fresh database migrated up, then down (9 s)
 def test_upgrade_keeps_routing_alert_state_and_evaluated_windows(pg_admin_url: str) -> None:
     window = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    before = _before()
     with fresh_database(pg_admin_url) as url:
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-        migrate.upgrade(engine, BEFORE)
+        migrate.upgrade(engine, before)
         with engine.begin() as conn:
             model = conn.execute(
                 sa.text("INSERT INTO models (name) VALUES ('credit') RETURNING id")
@@ -66,7 +75,7 @@ def test_upgrade_keeps_routing_alert_state_and_evaluated_windows(pg_admin_url: s
             completion = conn.execute(sa.text("SELECT seq FROM result_completions")).scalar_one()
             seen = conn.execute(sa.text("SELECT seq FROM alert_rule_windows")).scalar_one()
             assert seen == completion  # the rule does not evaluate its old windows again
-        migrate.downgrade(engine, BEFORE)
+        migrate.downgrade(engine, before)
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT channels FROM alert_rules")).scalar_one() == ["*"]
             assert conn.execute(sa.text("SELECT count(*) FROM alerts")).scalar_one() == 1

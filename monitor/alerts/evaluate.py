@@ -644,6 +644,42 @@ def evaluate_rule(
     run.notify()
 
 
+def _rule_failed(
+    session: Session,
+    model: Model,
+    rule: AlertRule,
+    now: datetime,
+    summary: EvaluationSummary,
+    exc: Exception,
+) -> None:
+    """Mark the rule errored with the exception's message, count it, log it."""
+    message = str(exc).strip().splitlines()[0][:1000] if str(exc).strip() else repr(exc)
+    if not isinstance(exc, InputError):
+        message = f"{type(exc).__name__}: {message}"
+    log.warning(
+        "alert rule %s of model %s failed: %s",
+        rule.name,
+        model.name,
+        message,
+        exc_info=not isinstance(exc, InputError),
+    )
+    session.execute(
+        sa.update(AlertRule)
+        .where(AlertRule.id == rule.id)
+        .values(error=message, error_at=now, errors_total=AlertRule.errors_total + 1)
+        .execution_options(synchronize_session=False)
+    )
+    summary.rule_errors += 1
+    summary.errors.append(f"model {model.name} rule {rule.name}: {message}")
+
+
+def _check_stored(rule: AlertRule) -> None:
+    try:
+        RuleSpec.from_row(rule)
+    except ValidationError as exc:
+        raise InputError("; ".join(describe_errors(exc, "stored rule"))) from None
+
+
 def evaluate_isolated(
     session: Session,
     model: Model,
@@ -651,44 +687,46 @@ def evaluate_isolated(
     now: datetime,
     silences: list[Any],
     summary: EvaluationSummary,
+    *,
+    idle: bool = False,
 ) -> bool:
     """Evaluate one rule in a savepoint: a rule that fails (invalid as stored, a query error,
     a bug) is rolled back alone and marked errored with its message and counted (page, API,
-    ``monitor_rule_evaluation_errors_total``); the model's other rules go on. True if it ran."""
+    ``monitor_rule_evaluation_errors_total``); the model's other rules go on. True if it ran.
+    ``idle``: the rule has no new window and no alert; only its stored form is checked."""
     own = EvaluationSummary()
     try:
-        with session.begin_nested():
-            try:
-                RuleSpec.from_row(rule)
-            except ValidationError as exc:
-                raise InputError("; ".join(describe_errors(exc, "stored rule"))) from None
-            evaluate_rule(session, model, rule, now, silences, own)
-            if rule.error is not None:
-                rule.error, rule.error_at = None, None
-                session.flush()
+        if idle:
+            _check_stored(rule)
+        else:
+            with session.begin_nested():
+                _check_stored(rule)
+                evaluate_rule(session, model, rule, now, silences, own)
+        if rule.error is not None:
+            rule.error, rule.error_at = None, None
+            session.flush()
     except Exception as exc:  # the rule is marked errored, counted and logged; others go on
-        message = str(exc).strip().splitlines()[0][:1000] if str(exc).strip() else repr(exc)
-        if not isinstance(exc, InputError):
-            message = f"{type(exc).__name__}: {message}"
-        log.warning(
-            "alert rule %s of model %s failed: %s",
-            rule.name,
-            model.name,
-            message,
-            exc_info=not isinstance(exc, InputError),
-        )
-        session.execute(
-            sa.update(AlertRule)
-            .where(AlertRule.id == rule.id)
-            .values(error=message, error_at=now, errors_total=AlertRule.errors_total + 1)
-            .execution_options(synchronize_session=False)
-        )
-        summary.rule_errors += 1
-        summary.errors.append(f"model {model.name} rule {rule.name}: {message}")
+        _rule_failed(session, model, rule, now, summary, exc)
         return False
     own.rules = 1
     summary.add(own)
     return True
+
+
+_BUSY = sa.text(
+    """
+    SELECT r.id FROM alert_rules r
+    WHERE r.model_id = :m AND r.enabled AND (
+      EXISTS (SELECT 1 FROM alerts a WHERE a.rule_id = r.id
+              AND (a.state <> 'resolved' OR a.notified = 'firing'))
+      OR EXISTS (
+        SELECT 1 FROM result_completions c
+        WHERE c.model_id = r.model_id AND c.family = split_part(r.metric, '.', 1)
+          AND c.window_start >= :lo
+          AND NOT EXISTS (SELECT 1 FROM alert_rule_windows s WHERE s.rule_id = r.id
+                          AND s.window_start = c.window_start AND s.seq >= c.seq)))
+    """
+)
 
 
 def evaluate_model(
@@ -707,10 +745,11 @@ def evaluate_model(
         )
     )
     silences = active_matchers(session, now)
-    for rule in rules:
-        evaluate_isolated(session, model, rule, now, silences, summary)
+    lo = now - timedelta(days=get_settings().catchup_max_age_days)
+    busy = set(session.scalars(_BUSY, {"m": model.id, "lo": lo}))
+    for rule in rules:  # a rule with no new window and no alert has nothing to decide
+        evaluate_isolated(session, model, rule, now, silences, summary, idle=rule.id not in busy)
     _close_alerts_of_disabled_rules(session, model, now, summary)
-    _forget_old_completions(session, model, now)
     return True
 
 
@@ -782,23 +821,12 @@ def delete_rule(session: Session, rule: AlertRule, *, now: datetime | None = Non
     session.flush()
 
 
-def _forget_old_completions(session: Session, model: Model, now: datetime) -> None:
+def forget_old_completions(session: Session, now: datetime) -> None:
     """Completions older than the catch-up limit are never evaluated again: drop them (and
     what rules remember of them) so both tables stay small."""
     cutoff = now - timedelta(days=get_settings().catchup_max_age_days + 1)
-    session.execute(
-        sa.delete(ResultCompletion).where(
-            ResultCompletion.model_id == model.id, ResultCompletion.window_start < cutoff
-        )
-    )
-    session.execute(
-        sa.delete(AlertRuleWindow).where(
-            AlertRuleWindow.rule_id.in_(
-                sa.select(AlertRule.id).where(AlertRule.model_id == model.id)
-            ),
-            AlertRuleWindow.window_start < cutoff,
-        )
-    )
+    session.execute(sa.delete(ResultCompletion).where(ResultCompletion.window_start < cutoff))
+    session.execute(sa.delete(AlertRuleWindow).where(AlertRuleWindow.window_start < cutoff))
 
 
 def evaluate_alerts(engine: sa.Engine, *, now: datetime | None = None) -> EvaluationSummary:
@@ -806,7 +834,8 @@ def evaluate_alerts(engine: sa.Engine, *, now: datetime | None = None) -> Evalua
     one model's failure: it is logged, counted in ``errors``, and the other models still run."""
     moment = now or datetime.now(UTC)
     summary = EvaluationSummary()
-    with Session(engine) as session:
+    with Session(engine) as session, session.begin():
+        forget_old_completions(session, moment)
         model_ids = list(session.scalars(sa.select(Model.id).order_by(Model.id)))
     for model_id in model_ids:
         try:

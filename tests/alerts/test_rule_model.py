@@ -140,7 +140,8 @@ def test_api_and_file_store_the_same_rule_with_the_same_defaults(
     assert full["column_selector"] == "income,age*" and full["labels"]["tier"] == "1"
     assert (full["group_wait_seconds"], full["repeat_interval_seconds"]) == (60, 7200)
     listed = httpx.get(f"{site.base}/api/v1/rules?model=b", headers=site.headers).json()
-    assert {r["name"] for r in listed["items"]} == {"minimal", "drifted", "full"}
+    conditions = {r["name"]: r["condition"] for r in listed["items"]}
+    assert conditions == {"minimal": "drifted", "drifted": "drifted", "full": ">= 0.05"}
 
 
 def test_apply_checks_every_document_and_applies_nothing_on_any_error(alerts_env) -> None:

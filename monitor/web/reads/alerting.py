@@ -208,6 +208,9 @@ def list_rules(
             "column_selector": r.column_selector,
             "operator": r.operator,
             "threshold": finite(r.threshold),
+            "condition": r.operator
+            if r.operator == "drifted" or r.threshold is None
+            else f"{r.operator} {r.threshold:g}",
             "for_windows": r.for_windows,
             "of_windows": r.of_windows,
             "resolve_after": r.resolve_after,

@@ -123,6 +123,17 @@ class Settings(BaseSettings):
     )
     delivery_connect_timeout: float = 5.0
     delivery_total_timeout: float = 15.0
+    alert_no_data_windows: int = Field(
+        default=3,
+        ge=0,
+        description="An open alert whose series has no result in this many finished windows "
+        "after its last one resolves with reason no_data (0: never).",
+    )
+    default_rules: bool = Field(
+        default=True,
+        description="Give every new model the default alert rules (routed to the channels "
+        "marked default); off: models start without rules.",
+    )
 
     @property
     def embedded_dir(self) -> Path:

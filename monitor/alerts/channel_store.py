@@ -29,6 +29,7 @@ class ChannelInfo:
     enabled: bool
     disabled_reason: str | None
     options: dict[str, Any]
+    is_default: bool = False
 
 
 def display_url(url: str) -> str:
@@ -46,6 +47,7 @@ def _info(channel: Channel) -> ChannelInfo:
         channel.enabled,
         channel.disabled_reason,
         dict(channel.options or {}),
+        bool(channel.is_default),
     )
 
 
@@ -57,10 +59,12 @@ def add_channel(
     *,
     secret: str | None = None,
     options: dict[str, Any] | None = None,
+    is_default: bool = False,
 ) -> tuple[ChannelInfo, str | None]:
-    """Store a channel; returns it and its signing secret (generated if not given: shown once)."""
-    if not name.strip() or name == "*":
-        raise InputError("a channel needs a name (not '*')")
+    """Store a channel; returns it and its signing secret (generated if not given: shown once).
+    ``is_default``: rules routed to ``@default`` (the default rules) notify it."""
+    if not name.strip() or name == "*" or name.startswith("@"):
+        raise InputError("a channel needs a name (not '*', not starting with '@')")
     impl = get_kind(kind)
     opts = dict(options or {})
     impl.validate(url, opts)
@@ -77,6 +81,7 @@ def add_channel(
         secret_encrypted=encrypt(secret) if secret else None,
         options=opts,
         enabled=True,
+        is_default=is_default,
     )
     session.add(channel)
     session.flush()
@@ -108,6 +113,15 @@ def set_enabled(session: Session, name_or_id: str | int, enabled: bool) -> Chann
     channel = get_channel(session, name_or_id)
     channel.enabled = enabled
     channel.disabled_reason = None if enabled else "disabled by a user"
+    session.flush()
+    return _info(channel)
+
+
+def set_default(session: Session, name_or_id: str | int, is_default: bool) -> ChannelInfo:
+    """Mark (or unmark) a channel default: the default rules and rules naming no channel
+    notify the channels marked default."""
+    channel = get_channel(session, name_or_id)
+    channel.is_default = is_default
     session.flush()
     return _info(channel)
 

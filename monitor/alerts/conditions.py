@@ -10,6 +10,7 @@ carries the method's threshold) or a comparison of the result's ``value`` with a
 from __future__ import annotations
 
 import fnmatch
+import math
 import operator as op
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,7 +67,9 @@ def parse_metric(text: str) -> MetricRef:
             f"of {', '.join(sorted(ALIASES))}"
         )
     if family not in v.FAMILIES:
-        raise InputError(f"metric {text!r}: unknown family {family!r} (one of {v.FAMILIES})")
+        raise InputError(
+            f"metric {text!r}: unknown family {family!r} (one of {', '.join(v.FAMILIES)})"
+        )
     return MetricRef(family, metric)
 
 
@@ -89,9 +92,12 @@ def parse_condition(text: str) -> tuple[str, float | None]:
     for symbol in sorted(COMPARISONS, key=len, reverse=True):
         if cleaned.startswith(symbol):
             try:
-                return symbol, float(cleaned[len(symbol) :].strip())
+                number = float(cleaned[len(symbol) :].strip())
             except ValueError:
                 break
+            if not math.isfinite(number):
+                raise InputError(f"condition {text!r}: the threshold must be a finite number")
+            return symbol, number
     raise InputError(
         f"condition {text!r}: expected 'drifted' or '<op> <number>' with op in "
         f"{', '.join(COMPARISONS)}"

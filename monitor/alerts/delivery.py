@@ -7,9 +7,12 @@ row is claimed again, with the same event id, so receivers deduplicate on ``webh
 Per channel and group, deliveries go out in creation order (a newer one waits for an older
 undelivered one), so a "resolved" never overtakes its "firing".
 
-Retries follow the Standard Webhooks schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h,
-24 h) with +-20 % jitter, or the receiver's Retry-After (capped at one hour); after the last one
-the delivery is ``failed`` and can be replayed. A 410 disables the channel.
+Every answer but a 2xx is a failed attempt (as Standard Webhooks says: a 404 or a 400 is retried
+like a 503), and so is a network error or a timeout. Retries follow the Standard Webhooks
+schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h) with +-20 % jitter, or the
+receiver's Retry-After (capped at one hour); after the last one the delivery is ``failed`` and
+can be replayed. Only a 410 Gone stops at once: it disables the channel. A target the SSRF
+policy refuses fails at once too.
 """
 
 from __future__ import annotations
@@ -304,12 +307,20 @@ def send_test(engine: sa.Engine, channel_name: str) -> tuple[Outcome, str]:
 
 
 def replay_delivery(session: Session, delivery_id: int, *, now: datetime | None = None) -> Delivery:
-    """Queue a failed (or delivered) delivery again, same event id, fresh retry budget."""
+    """Queue a failed (or delivered) delivery again, same event id, fresh retry budget. A
+    delivery to a disabled channel is refused (it would fail at once): enable the channel."""
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
         raise NotFoundError(f"no delivery with id {delivery_id}")
     if delivery.status in ("pending", "sending"):
         raise InputError(f"delivery {delivery_id} is {delivery.status} already")
+    channel = session.get(Channel, delivery.channel_id)
+    if channel is not None and not channel.enabled:
+        raise InputError(
+            f"delivery {delivery_id} goes to channel {channel.name!r}, which is disabled "
+            f"({channel.disabled_reason or 'no reason given'}); nothing queued. Enable it "
+            f"first: monitor channel enable {channel.name}"
+        )
     delivery.status = "pending"
     delivery.attempts = 0
     delivery.next_attempt_at = now or datetime.now(UTC)

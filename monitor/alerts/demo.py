@@ -1,8 +1,9 @@
 """Alerts in the demo: default rules for the demo model and a local webhook receiver.
 
 ``setup_demo_alerts`` starts a receiver on 127.0.0.1 (a free port, in a daemon thread of the
-demo process), points a ``demo-webhook`` channel at it (creating it, with a fresh ``whsec_``
-secret, the first time; re-pointing it on later starts so its delivery history stays), and
+demo process), points a ``demo-webhook`` channel at it (a default channel, so the default
+rules notify it; created with a fresh ``whsec_`` secret the first time; re-pointed on later
+starts so its delivery history stays), and
 appends every verified event to ``<home>/webhook-received.jsonl`` while logging one line per
 event. The demo's process-local allow-list gains 127.0.0.1 for this: production settings are
 untouched. The scheduler's tick (``evaluate_alerts`` + ``deliver_due``) does the rest.
@@ -18,7 +19,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from monitor.alerts.channel_store import add_channel, get_channel, secret_of, set_target
+from monitor.alerts.channel_store import (
+    add_channel,
+    get_channel,
+    secret_of,
+    set_default,
+    set_target,
+)
 from monitor.alerts.channels.webhook import new_webhook_secret
 from monitor.alerts.receiver import BackgroundReceiver, Received
 from monitor.alerts.rules import ensure_default_rules, model_id_by_name
@@ -48,6 +55,22 @@ class DemoAlerts:
 
     def close(self) -> None:
         self.receiver.close()
+
+    def state(self, engine: sa.Engine) -> dict[str, int]:
+        """Alerts by state, with the cleared ones still to be told and the rules in error."""
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    "SELECT count(*) FILTER (WHERE state = 'firing' AND cleared_window IS NULL),"
+                    " count(*) FILTER (WHERE state = 'firing' AND cleared_window IS NOT NULL),"
+                    " count(*) FILTER (WHERE state = 'resolved'),"
+                    " count(*) FILTER (WHERE annotations ? 'late'),"
+                    " (SELECT count(*) FROM alert_rules WHERE error IS NOT NULL)"
+                    " FROM alerts"
+                )
+            ).one()
+        keys = ("firing", "cleared_to_tell", "resolved", "late", "rule_errors")
+        return dict(zip(keys, map(int, row), strict=True))
 
 
 def _allow_loopback() -> None:
@@ -95,9 +118,10 @@ def setup_demo_alerts(engine: sa.Engine, model_name: str, home: Path) -> DemoAle
         secret = new_webhook_secret()
         receiver = BackgroundReceiver(secret, on_request)
         with session_scope(engine) as session:
-            add_channel(session, CHANNEL, "webhook", receiver.url, secret=secret)
+            add_channel(session, CHANNEL, "webhook", receiver.url, secret=secret, is_default=True)
     else:
         receiver = BackgroundReceiver(secret, on_request)
         with session_scope(engine) as session:
             set_target(session, CHANNEL, receiver.url)
+            set_default(session, CHANNEL, True)
     return DemoAlerts(receiver=receiver, log_path=log_path)

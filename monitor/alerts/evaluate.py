@@ -1,20 +1,25 @@
-"""Evaluate rules over the latest windows' results and move alert state, Alertmanager-style.
+"""Evaluate alert rules: load state, let the state machine decide, store what it decided.
 
-Called by the scheduler every tick. Per model, in ONE transaction (so a crash leaves either
-everything or nothing): evaluate each enabled rule per series (column, segment), open or
-resolve alerts (one row per firing episode of a fingerprint), record every state change in
-``alert_events``, then decide per group (model, rule) whether a notification is due
-(group_wait for a new group, group_interval when alerts were added or the whole group
-resolved, repeat_interval otherwise) and write one outbox row per channel. Silenced alerts
-change state but are left out of notifications. A transaction-level advisory lock per model
-lets replicas share the work.
+Called by the scheduler every tick. Per model, in one transaction under a per-model advisory
+lock (so replicas share the work and never notify twice), each enabled rule runs in its own
+savepoint: a rule that fails (stored invalid, a query error, a bug) is rolled back alone,
+marked errored with its message (alerts page, API, ``monitor_rule_evaluation_errors_total``)
+and the model's other rules go on.
 
-Decisions, for one series over the model's latest windows of the rule's family (newest first,
-windows with ``insufficient_data`` skipped; a missing result counts as clean):
-- fire when at least ``for`` of the last ``of`` windows breach and the last ``resolve_after``
-  windows are not all clean (so an episode never fires and resolves on the same data);
-- resolve an open alert when the last ``resolve_after`` windows are clean.
-Re-evaluating the same windows changes nothing, so ticks are idempotent.
+For one rule (all decisions are :mod:`monitor.alerts.machine`'s):
+
+1. *New windows*: the completions of the rule's family (``result_completions``, written by a
+   trigger with the results) the rule has not evaluated (``alert_rule_windows``), whatever
+   order they completed in. A rule never evaluated starts ``catchup_max_age_days`` back.
+2. *Series*: per (column, segment), the points from a few windows before the oldest new one
+   to the newest, walked by :func:`machine.walk`; its decisions become alert rows (one per
+   episode of a fingerprint) and ``alert_events``.
+3. *No data*: open alerts whose series has had no result for ``alert_no_data_windows``
+   finished windows clear with reason ``no_data``.
+4. *Notification*: :func:`machine.plan_group` decides whether the group (model, rule) sends a
+   message now; if so, one outbox row per channel (``deliveries``), committed with the state.
+
+Every time is the caller's ``now`` (the scheduler's clock; tests inject theirs).
 """
 
 from __future__ import annotations
@@ -22,13 +27,18 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from monitor.alerts import machine
+from monitor.alerts.catalogue import producing_job
 from monitor.alerts.conditions import (
     DRIFTED,
     MetricRef,
@@ -38,15 +48,29 @@ from monitor.alerts.conditions import (
     parse_metric,
 )
 from monitor.alerts.payloads import build_event, iso, new_event_id
-from monitor.alerts.rules import ALL_CHANNELS
+from monitor.alerts.rules import ALL_CHANNELS, DEFAULT_CHANNELS, RuleSpec, describe_errors
 from monitor.alerts.silences import active_matchers, silenced_by
+from monitor.errors import InputError
 from monitor.settings import get_settings
 from monitor.storage import vocabulary as v
-from monitor.storage.tables import Alert, AlertEvent, AlertRule, Channel, Delivery, Model, Result
+from monitor.storage.tables import (
+    Alert,
+    AlertEvent,
+    AlertRule,
+    AlertRuleWindow,
+    Channel,
+    Delivery,
+    Model,
+    Result,
+    ResultCompletion,
+    Run,
+)
 
 log = logging.getLogger(__name__)
-MAX_STEPS = 1000  # windows one rule steps through per tick (the rest next tick)
+MAX_STEPS = 1000  # new windows one rule evaluates per tick (the rest next tick)
 LOCK_CLASS = 0x616C7274  # "alrt": advisory-lock namespace for per-model evaluation
+DONE = ("succeeded", "failed", "skipped")  # a run in one of these will not bring results
+Key = tuple[str, str]  # (column, segment)
 
 
 @dataclass
@@ -58,12 +82,17 @@ class EvaluationSummary:
     notifications: int = 0
     deliveries: int = 0
     skipped_locked: int = 0
+    rule_errors: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add(self, other: EvaluationSummary) -> None:
+        for name in ("rules", "fired", "resolved", "notifications", "deliveries"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
-@dataclass
-class Point:
-    """The result that represents one series in one window."""
+
+@dataclass(frozen=True)
+class Reading:
+    """What a point carries for alerts and payloads (``machine.Point.data``)."""
 
     window_start: datetime
     window_end: datetime
@@ -71,7 +100,6 @@ class Point:
     value: float | None
     threshold: float | None
     p_value: float | None
-    breach: bool
 
 
 def fingerprint(rule_id: int, model_id: int, column: str, segment: str) -> str:
@@ -79,67 +107,87 @@ def fingerprint(rule_id: int, model_id: int, column: str, segment: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def _windows(
-    session: Session,
-    model_id: int,
-    ref: MetricRef,
-    *,
-    after: datetime | None,
-    before_or_at: datetime | None,
-    newest_first: bool,
-    limit: int,
-) -> list[datetime]:
-    """Distinct window starts of the rule's family that have usable (``ok``) results."""
-    stmt = (
-        sa.select(Result.window_start)
-        .where(Result.model_id == model_id, Result.family == ref.family, Result.status == v.OK)
-        .group_by(Result.window_start)
-        .limit(limit)
+def params_of(rule: AlertRule) -> machine.Params:
+    return machine.Params(
+        for_windows=rule.for_windows,
+        of_windows=rule.of_windows,
+        resolve_after=rule.resolve_after,
+        group_wait=rule.group_wait_seconds,
+        group_interval=rule.group_interval_seconds,
+        repeat_interval=rule.repeat_interval_seconds,
     )
-    if "*" not in ref.metric and "?" not in ref.metric:
-        stmt = stmt.where(Result.metric == ref.metric)
-    if after is not None:
-        stmt = stmt.where(Result.window_start > after)
-    if before_or_at is not None:
-        stmt = stmt.where(Result.window_start <= before_or_at)
-    order = Result.window_start.desc() if newest_first else Result.window_start.asc()
-    return list(session.scalars(stmt.order_by(order)))
 
 
-def steps_to_evaluate(
-    session: Session, model_id: int, rule: AlertRule, now: datetime
-) -> tuple[list[datetime], list[datetime]]:
-    """(new windows to step through, oldest first; the history windows before them, newest
-    first) for a rule. A rule never evaluated starts ``catchup_max_age_days`` back."""
-    ref = parse_metric(rule.metric)
-    after = rule.evaluated_through
-    if after is None:
-        after = now - timedelta(days=get_settings().catchup_max_age_days)
-    new = _windows(
-        session, model_id, ref, after=after, before_or_at=None, newest_first=False, limit=MAX_STEPS
+def _family_filter(ref: MetricRef) -> list[Any]:
+    where = [Result.family == ref.family, Result.status == v.OK]
+    if not any(c in ref.metric for c in "*?["):
+        where.append(Result.metric == ref.metric)
+    return where
+
+
+# --- 1. new windows ---------------------------------------------------------------------------
+
+
+def new_completions(
+    session: Session, model_id: int, rule: AlertRule, ref: MetricRef, now: datetime
+) -> dict[datetime, int]:
+    """Windows of the rule's family completed (or recomputed) since the rule last saw them:
+    {window_start: completion seq}, the oldest ``MAX_STEPS``."""
+    lo = now - timedelta(days=get_settings().catchup_max_age_days)
+    seen = sa.exists().where(
+        AlertRuleWindow.rule_id == rule.id,
+        AlertRuleWindow.window_start == ResultCompletion.window_start,
+        AlertRuleWindow.seq >= ResultCompletion.seq,
     )
-    if not new:
-        return [], []
-    history = _windows(
-        session,
-        model_id,
-        ref,
-        after=None,
-        before_or_at=after,
-        newest_first=True,
-        limit=max(rule.of_windows, rule.resolve_after),
+    rows = session.execute(
+        sa.select(ResultCompletion.window_start, ResultCompletion.seq)
+        .where(
+            ResultCompletion.model_id == model_id,
+            ResultCompletion.family == ref.family,
+            ResultCompletion.window_start >= lo,
+            ~seen,
+        )
+        .order_by(ResultCompletion.window_start)
+        .limit(MAX_STEPS)
     )
-    return new, history
+    return {ws: int(seq) for ws, seq in rows}
+
+
+def _mark_seen(session: Session, rule: AlertRule, completions: dict[datetime, int]) -> None:
+    stmt = pg_insert(AlertRuleWindow).values(
+        [{"rule_id": rule.id, "window_start": w, "seq": s} for w, s in completions.items()]
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["rule_id", "window_start"], set_={"seq": stmt.excluded.seq}
+        )
+    )
+
+
+# --- 2. series ----------------------------------------------------------------------------------
+
+
+def _history_start(
+    session: Session, model_id: int, ref: MetricRef, oldest: datetime, depth: int
+) -> datetime:
+    """The start of the ``depth``-th window with usable results before ``oldest``."""
+    before = list(
+        session.scalars(
+            sa.select(Result.window_start)
+            .where(Result.model_id == model_id, *_family_filter(ref), Result.window_start < oldest)
+            .group_by(Result.window_start)
+            .order_by(Result.window_start.desc())
+            .limit(depth)
+        )
+    )
+    return min(before) if before else oldest
 
 
 def load_series(
-    session: Session, model_id: int, rule: AlertRule, windows: list[datetime]
-) -> dict[tuple[str, str], dict[datetime, Point]]:
-    """Per (column, segment), the point representing it in each of ``windows``."""
-    ref = parse_metric(rule.metric)
-    series: dict[tuple[str, str], dict[datetime, Point]] = defaultdict(dict)
-    if not windows:
-        return series
+    session: Session, model_id: int, rule: AlertRule, ref: MetricRef, since: datetime
+) -> dict[Key, list[machine.Point]]:
+    """Per (column, segment), its points from ``since`` on, oldest first. Several methods for
+    one column in one window: a breaching one represents the window."""
     rows = session.execute(
         sa.select(
             Result.window_start,
@@ -151,34 +199,362 @@ def load_series(
             Result.threshold,
             Result.p_value,
             Result.drifted,
-        ).where(
-            Result.model_id == model_id,
-            Result.family == ref.family,
-            Result.status == v.OK,
-            Result.window_start.in_(windows),
-        )
+        ).where(Result.model_id == model_id, *_family_filter(ref), Result.window_start >= since)
     )
-    threshold = rule.threshold
+    chosen: dict[Key, dict[datetime, machine.Point]] = defaultdict(dict)
     for ws, we, segment, column, metric, value, res_threshold, p_value, drifted in rows:
         if not metric_matches(ref, ref.family, metric) or not column_matches(
             rule.column_selector, column
         ):
             continue
-        breach = breaches(rule.operator, threshold, value, drifted)
-        point = Point(
-            ws,
-            we,
-            metric,
-            value,
-            res_threshold if rule.operator == DRIFTED else threshold,
-            p_value,
-            breach,
-        )
-        current = series[(column, segment)].get(ws)
-        # several methods for one column: a breaching one represents the window
+        breach = breaches(rule.operator, rule.threshold, value, drifted)
+        threshold = res_threshold if rule.operator == DRIFTED else rule.threshold
+        reading = Reading(ws, we, metric, value, threshold, p_value)
+        current = chosen[(column, segment)].get(ws)
         if current is None or (breach and not current.breach):
-            series[(column, segment)][ws] = point
-    return series
+            chosen[(column, segment)][ws] = machine.Point(ws, breach, reading)
+    return {k: [pts[w] for w in sorted(pts)] for k, pts in chosen.items()}
+
+
+def _episode(alert: Alert) -> machine.Episode:
+    fired = alert.fired_window or alert.window_start or alert.started_at
+    cleared = alert.cleared_window
+    if alert.state == machine.RESOLVED and cleared is None:
+        cleared = alert.window_start or fired
+    return machine.Episode(alert.id, fired, cleared, alert.state)
+
+
+class RuleRun:
+    """One evaluation of one rule: the state it loaded and what it changed."""
+
+    def __init__(
+        self,
+        session: Session,
+        model: Model,
+        rule: AlertRule,
+        now: datetime,
+        silences: list[Any],
+        summary: EvaluationSummary,
+    ) -> None:
+        self.session, self.model, self.rule, self.now = session, model, rule, now
+        self.silences, self.summary = silences, summary
+        self.ref = parse_metric(rule.metric)
+        self.params = params_of(rule)
+
+    # -- helpers
+
+    def silenced(self, alert: Alert) -> bool:
+        return silenced_by(alert.labels, self.silences) is not None
+
+    def record(
+        self,
+        alert: Alert,
+        from_state: str | None,
+        to_state: str,
+        reading: Reading | None,
+        details: dict[str, Any],
+    ) -> None:
+        self.session.add(
+            AlertEvent(
+                alert_id=alert.id,
+                at=self.now,
+                from_state=from_state,
+                to_state=to_state,
+                window_start=reading.window_start if reading else None,
+                value=reading.value if reading else None,
+                details=details,
+            )
+        )
+
+    def threshold_json(self, reading: Reading) -> dict[str, Any]:
+        if self.rule.operator == DRIFTED:
+            applies = "p_value" if reading.p_value is not None else "statistic"
+        else:
+            applies = "value"
+        return {"operator": self.rule.operator, "value": reading.threshold, "applies_to": applies}
+
+    def describe(self, column: str, reading: Reading, hits: int) -> str:
+        what = column or self.rule.metric
+        number = "n/a" if reading.value is None else f"{reading.value:.4g}"
+        bound = "" if reading.threshold is None else f" (threshold {reading.threshold:.4g})"
+        limit = f", p = {reading.p_value:.3g}{bound}" if reading.p_value is not None else bound
+        return (
+            f"{what}: {reading.metric} = {number}{limit}; breached in {hits} of the last "
+            f"{self.rule.of_windows} window(s), latest {iso(reading.window_start)}"
+        )
+
+    def show(self, alert: Alert, reading: Reading) -> None:
+        alert.value, alert.window_start, alert.window_end = (
+            reading.value,
+            reading.window_start,
+            reading.window_end,
+        )
+        alert.threshold = self.threshold_json(reading)
+
+    # -- 2. series
+
+    def step_series(self, completions: dict[datetime, int]) -> None:
+        new = frozenset(completions)
+        present = self.rule.evaluated_through
+        since = _history_start(self.session, self.model.id, self.ref, min(new), self.params.depth)
+        series = load_series(self.session, self.model.id, self.rule, self.ref, since)
+        stored: dict[Key, list[Alert]] = defaultdict(list)
+        for alert in self.session.scalars(
+            sa.select(Alert).where(
+                Alert.rule_id == self.rule.id,
+                sa.or_(
+                    Alert.state != machine.RESOLVED,
+                    sa.func.coalesce(Alert.cleared_window, Alert.window_start) >= since,
+                ),
+            )
+        ):
+            stored[(alert.column_name, alert.segment)].append(alert)
+        for key in sorted(series):
+            points = series[key]
+            if not any(p.window in new for p in points):
+                continue
+            alerts = {a.id: a for a in stored.get(key, [])}
+            actions = machine.walk(
+                points, new, present, [_episode(a) for a in alerts.values()], self.params
+            )
+            for action in actions:
+                self.apply(key, action, alerts)
+        newest = max(new)
+        self.rule.evaluated_through = newest if present is None else max(present, newest)
+
+    def apply(self, key: Key, action: machine.Action, alerts: dict[Any, Alert]) -> None:
+        column, _ = key
+        if isinstance(action, machine.Fire):
+            self.fire(key, action)
+            return
+        alert = alerts[action.id]
+        reading: Reading = action.point.data
+        if isinstance(action, machine.Clear):
+            self.clear(alert, reading, machine.CLEAN, self.recovered(column, reading))
+        elif isinstance(action, machine.Update):
+            self.show(alert, reading)
+            alert.updated_at = self.now
+            alert.annotations = {
+                **alert.annotations,
+                "description": self.describe(column, reading, action.hits),
+            }
+        elif isinstance(action, machine.Extend):
+            alert.fired_window = min(alert.fired_window or action.point.window, action.point.window)
+            self.session.flush()
+        elif isinstance(action, machine.Reopen):
+            alert.cleared_window, alert.resolve_reason = None, None
+            self.show(alert, reading)
+            alert.updated_at = self.now
+            self.session.flush()
+
+    def recovered(self, column: str, reading: Reading) -> str:
+        number = "n/a" if reading.value is None else f"{reading.value:.4g}"
+        return (
+            f"{column or self.rule.metric}: within limits for the last "
+            f"{self.rule.resolve_after} window(s); {reading.metric} = {number} at "
+            f"{iso(reading.window_start)}"
+        )
+
+    def fire(self, key: Key, action: machine.Fire) -> None:
+        column, segment = key
+        reading: Reading = action.breaching.data
+        annotations = {str(k): str(val) for k, val in (self.rule.annotations or {}).items()}
+        annotations["description"] = self.describe(column, reading, action.hits)
+        if action.late:
+            annotations["late"] = (
+                "reported late: this window's results completed after newer windows'"
+            )
+        if self.rule.metric.startswith(f"{v.DATASET_DRIFT}."):
+            drifted = _drifted_columns(self.session, self.model.id, reading.window_start, segment)
+            if drifted:
+                annotations["drifted_columns"] = ", ".join(drifted)
+        alert = Alert(
+            rule_id=self.rule.id,
+            model_id=self.model.id,
+            fingerprint=fingerprint(self.rule.id, self.model.id, column, segment),
+            state=machine.FIRING,
+            column_name=column,
+            segment=segment,
+            labels=_labels(self.rule, self.model.name, column, segment),
+            annotations=annotations,
+            fired_window=action.point.window,
+            started_at=self.now,
+            updated_at=self.now,
+        )
+        self.show(alert, reading)
+        if action.cleared is not None:  # set before the insert: it is not a live episode
+            alert.cleared_window = action.cleared.window
+        self.session.add(alert)
+        self.session.flush()
+        details = {
+            "hits": action.hits,
+            "of": self.rule.of_windows,
+            "threshold": reading.threshold,
+            "metric": reading.metric,
+            "fired_window": iso(action.point.window),
+        }
+        if action.late:
+            details["late"] = True
+        self.record(alert, None, machine.FIRING, reading, details)
+        self.summary.fired += 1
+        if action.cleared is not None:
+            clean: Reading = action.cleared.data
+            self.clear(alert, clean, machine.CLEAN, self.recovered(column, clean))
+
+    def clear(self, alert: Alert, reading: Reading | None, reason: str, text: str) -> None:
+        """The alert's data cleared: resolve now, or once receivers were told it fired."""
+        if reading is not None:
+            self.show(alert, reading)
+            alert.cleared_window = reading.window_start
+        alert.resolve_reason = reason
+        alert.updated_at = self.now
+        alert.annotations = {**alert.annotations, "description": text}
+        self.session.flush()
+        if machine.on_clear(alert.notified, self.silenced(alert)) == "resolve":
+            self.resolve(alert, {"reason": reason})
+
+    def resolve(self, alert: Alert, details: dict[str, Any]) -> None:
+        alert.state, alert.resolved_at, alert.updated_at = machine.RESOLVED, self.now, self.now
+        if alert.cleared_window is None:
+            alert.cleared_window = alert.window_start
+        self.session.flush()
+        reading = (
+            Reading(alert.window_start, alert.window_end, "", alert.value, None, None)
+            if alert.window_start is not None and alert.window_end is not None
+            else None
+        )
+        self.record(alert, machine.FIRING, machine.RESOLVED, reading, details)
+        self.summary.resolved += 1
+
+    # -- 3. no data
+
+    def check_no_data(self) -> None:
+        windows = get_settings().alert_no_data_windows
+        live = list(
+            self.session.scalars(
+                sa.select(Alert).where(
+                    Alert.rule_id == self.rule.id,
+                    Alert.state == machine.FIRING,
+                    Alert.cleared_window.is_(None),
+                )
+            )
+        )
+        if not live or windows <= 0:
+            return
+        # a live alert's series has a point at its window: its last point is no older
+        lo = min(a.window_start or a.fired_window or self.now for a in live)
+        last: dict[Key, datetime] = {}
+        for column, segment, metric, newest in self.session.execute(
+            sa.select(
+                Result.column_name, Result.segment, Result.metric, sa.func.max(Result.window_start)
+            )
+            .where(Result.model_id == self.model.id, *_family_filter(self.ref))
+            .where(
+                Result.window_start >= lo,
+                Result.column_name.in_(sorted({a.column_name for a in live})),
+            )
+            .group_by(Result.column_name, Result.segment, Result.metric)
+        ):
+            if metric_matches(self.ref, self.ref.family, metric) and column_matches(
+                self.rule.column_selector, column
+            ):
+                key = (column, segment)
+                last[key] = max(newest, last.get(key, newest))
+        job = producing_job(self.ref.family, self.ref.metric)
+        since = min(last.get((a.column_name, a.segment), lo) for a in live)
+        runs = self.session.execute(
+            sa.select(Run.window_start, Run.status)
+            .where(Run.model_id == self.model.id, Run.job == job, Run.window_start > since)
+            .order_by(Run.window_start)
+            .limit(MAX_STEPS)
+        ).all()
+        for alert in live:
+            newest = last.get((alert.column_name, alert.segment), lo)
+            after = [(ws, status) for ws, status in runs if ws > newest][:windows]
+            if machine.no_data([status in DONE for _, status in after], windows):
+                text = (
+                    f"{alert.column_name or self.rule.metric}: no data in the {windows} "
+                    f"window(s) after {iso(newest)}"
+                )
+                alert.cleared_window = after[-1][0]
+                self.clear(alert, None, machine.NO_DATA, text)
+
+    # -- 4. notification
+
+    def notify(self) -> None:
+        group = list(
+            self.session.scalars(
+                sa.select(Alert)
+                .where(
+                    Alert.rule_id == self.rule.id,
+                    sa.or_(
+                        Alert.state == machine.FIRING,
+                        sa.and_(Alert.state == machine.RESOLVED, Alert.notified == machine.FIRING),
+                    ),
+                )
+                .order_by(Alert.id)
+            )
+        )
+        if not group:
+            return
+        by_id: dict[Hashable, Alert] = {a.id: a for a in group}
+        views = [
+            machine.AlertView(
+                key=a.id,
+                state=a.state,
+                notified=a.notified,
+                started_at=a.started_at,
+                last_notified_at=a.last_notified_at,
+                silenced=self.silenced(a),
+                cleared=a.cleared_window is not None,
+            )
+            for a in group
+        ]
+        plan = machine.plan_group(views, self.params, self.now)
+        if plan.send:
+            included = [by_id[k] for k in plan.included]
+            self.send([_alert_json(a) for a in included])
+            for alert in included:
+                alert.notified, alert.last_notified_at = alert.state, self.now
+            self.session.flush()
+        for key in plan.resolve:
+            self.resolve(by_id[key], {"reason": by_id[key].resolve_reason or machine.CLEAN})
+
+    def send(self, alerts: list[dict[str, Any]]) -> None:
+        rule = self.rule
+        event_id = new_event_id(self.now)
+        event = build_event(
+            event_id=event_id,
+            now=self.now,
+            model={"id": self.model.id, "name": self.model.name},
+            rule={
+                "id": rule.id,
+                "name": rule.name,
+                "metric": rule.metric,
+                "condition": rule.operator
+                if rule.operator == DRIFTED
+                else f"{rule.operator} {rule.threshold:g}",
+                "severity": rule.severity,
+                "columns": rule.column_selector,
+            },
+            alerts=alerts,
+        )
+        channels = _channels_for(self.session, rule)
+        for channel in channels:
+            self.session.add(
+                Delivery(
+                    channel_id=channel.id,
+                    event_id=event_id,
+                    event_type=event["type"],
+                    group_key=event["data"]["group_key"],
+                    payload=event,
+                    status="pending",
+                    next_attempt_at=self.now,
+                    created_at=self.now,
+                )
+            )
+        self.summary.notifications += 1
+        self.summary.deliveries += len(channels)
 
 
 def _labels(rule: AlertRule, model_name: str, column: str, segment: str) -> dict[str, str]:
@@ -198,42 +574,6 @@ def _labels(rule: AlertRule, model_name: str, column: str, segment: str) -> dict
     return labels
 
 
-def _describe(rule: AlertRule, column: str, point: Point, hits: int) -> str:
-    what = column or rule.metric
-    number = "n/a" if point.value is None else f"{point.value:.4g}"
-    if point.p_value is not None:  # a test: its threshold is on the p-value, not the statistic
-        bound = "" if point.threshold is None else f" (threshold {point.threshold:.4g})"
-        limit = f", p = {point.p_value:.3g}{bound}"
-    else:
-        limit = "" if point.threshold is None else f" (threshold {point.threshold:.4g})"
-    return (
-        f"{what}: {point.metric} = {number}{limit}; breached in {hits} of the last "
-        f"{rule.of_windows} window(s), latest {iso(point.window_start)}"
-    )
-
-
-def _record(
-    session: Session,
-    alert: Alert,
-    from_state: str | None,
-    to_state: str,
-    now: datetime,
-    point: Point | None,
-    details: dict[str, Any],
-) -> None:
-    session.add(
-        AlertEvent(
-            alert_id=alert.id,
-            at=now,
-            from_state=from_state,
-            to_state=to_state,
-            window_start=point.window_start if point else None,
-            value=point.value if point else None,
-            details=details,
-        )
-    )
-
-
 def _drifted_columns(session: Session, model_id: int, window: datetime, segment: str) -> list[str]:
     rows = session.execute(
         sa.select(Result.column_name, sa.func.max(Result.value))
@@ -251,6 +591,41 @@ def _drifted_columns(session: Session, model_id: int, window: datetime, segment:
     return [r[0] for r in rows]
 
 
+def _alert_json(alert: Alert) -> dict[str, Any]:
+    """An alert in a notification: what fired, where, the number and its threshold."""
+    status = machine.RESOLVED if alert.state == machine.RESOLVED else machine.FIRING
+    return {
+        "fingerprint": alert.fingerprint,
+        "status": status,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "column": alert.column_name,
+        "segment": alert.segment,
+        "value": alert.value,
+        "threshold": alert.threshold,
+        "window_start": iso(alert.window_start),
+        "window_end": iso(alert.window_end),
+        "fired_window": iso(alert.fired_window),
+        "started_at": iso(alert.started_at),
+        "resolved_at": iso(alert.resolved_at),
+        "resolve_reason": alert.resolve_reason if status == machine.RESOLVED else None,
+        "late": "late" in (alert.annotations or {}),
+    }
+
+
+def _channels_for(session: Session, rule: AlertRule) -> list[Channel]:
+    """The enabled channels a rule notifies: named ones, ``*`` (all), ``@default`` (those
+    marked default)."""
+    enabled = list(session.scalars(sa.select(Channel).where(Channel.enabled.is_(True))))
+    wanted = set(rule.channels or [])
+    if ALL_CHANNELS in wanted:
+        return enabled
+    missing = wanted - {c.name for c in enabled} - {DEFAULT_CHANNELS}
+    if missing:
+        log.warning("rule %s: channels %s do not exist or are disabled", rule.name, sorted(missing))
+    return [c for c in enabled if c.name in wanted or (DEFAULT_CHANNELS in wanted and c.is_default)]
+
+
 def evaluate_rule(
     session: Session,
     model: Model,
@@ -259,164 +634,53 @@ def evaluate_rule(
     silences: list[Any],
     summary: EvaluationSummary,
 ) -> None:
-    """Step through every window that is new for this rule (oldest first): move alert state as
-    of that window, then let the group decide on a notification at that window's time."""
-    new, history = steps_to_evaluate(session, model.id, rule, now)
-    if new:
-        depth = max(rule.of_windows, rule.resolve_after)
-        series = load_series(session, model.id, rule, history + new)
-        ends = {w: p.window_end for pts in series.values() for w, p in pts.items()}
-        known = list(reversed(history))
-        waiting = True  # an earlier tick may have left a notification waiting for its time
-        for i, window in enumerate(new):
-            known.append(window)
-            windows = list(reversed(known[-depth:]))
-            live = i == len(new) - 1
-            step_time = now if live else min(now, ends.get(window, window))
-            before = summary.fired + summary.resolved
-            step_rule(session, model, rule, windows, series, step_time, summary)
-            changed = summary.fired + summary.resolved != before
-            if not live and (changed or waiting):  # nothing new, nothing waiting: no query
-                waiting = notify_group(
-                    session, model, rule, step_time, silences, summary, repeat=False
-                )
-        rule.evaluated_through = new[-1]
-    notify_group(session, model, rule, now, silences, summary, repeat=True)
+    """Evaluate one rule (new windows, no data, notification) in the caller's transaction."""
+    run = RuleRun(session, model, rule, now, silences, summary)
+    completions = new_completions(session, model.id, rule, run.ref, now)
+    if completions:
+        run.step_series(completions)
+        _mark_seen(session, rule, completions)
+    run.check_no_data()
+    run.notify()
 
 
-def step_rule(
+def _rule_failed(
     session: Session,
     model: Model,
     rule: AlertRule,
-    windows: list[datetime],
-    series: dict[tuple[str, str], dict[datetime, Point]],
     now: datetime,
     summary: EvaluationSummary,
+    exc: Exception,
 ) -> None:
-    """Move the state of every series of one rule as of ``windows`` (newest first)."""
-    open_alerts = {
-        a.fingerprint: a
-        for a in session.scalars(
-            sa.select(Alert).where(Alert.rule_id == rule.id, Alert.state != "resolved")
-        )
-    }
-    keys = {k for k, pts in series.items() if any(w in pts for w in windows)}
-    keys |= {(a.column_name, a.segment) for a in open_alerts.values()}
-    for column, segment in sorted(keys):
-        points = series.get((column, segment), {})
-        recent = [points.get(w) for w in windows]
-        hits = sum(1 for p in recent[: rule.of_windows] if p is not None and p.breach)
-        clean = len(windows) >= rule.resolve_after and not any(
-            p is not None and p.breach for p in recent[: rule.resolve_after]
-        )
-        latest = next((p for p in recent if p is not None), None)
-        fp = fingerprint(rule.id, model.id, column, segment)
-        alert = open_alerts.get(fp)
-        if alert is not None:
-            if clean:
-                alert.state, alert.resolved_at, alert.updated_at = "resolved", now, now
-                recovered = (
-                    f"{column or rule.metric}: within limits for the last "
-                    f"{rule.resolve_after} window(s)"
-                )
-                if latest is not None:
-                    recovered += (
-                        f"; {latest.metric} = "
-                        + ("n/a" if latest.value is None else f"{latest.value:.4g}")
-                        + f" at {iso(latest.window_start)}"
-                    )
-                alert.annotations = {**alert.annotations, "description": recovered}
-                session.flush()
-                _record(
-                    session,
-                    alert,
-                    "firing",
-                    "resolved",
-                    now,
-                    latest,
-                    {"clean_windows": rule.resolve_after},
-                )
-                summary.resolved += 1
-            elif latest is not None and latest.breach and latest.window_start != alert.window_start:
-                alert.value, alert.window_start, alert.updated_at = (
-                    latest.value,
-                    latest.window_start,
-                    now,
-                )
-                alert.annotations = {
-                    **alert.annotations,
-                    "description": _describe(rule, column, latest, hits),
-                }
-            continue
-        if hits < rule.for_windows or clean or latest is None:
-            continue
-        breaching = next(p for p in recent if p is not None and p.breach)
-        annotations = {str(k): str(val) for k, val in (rule.annotations or {}).items()}
-        annotations["description"] = _describe(rule, column, breaching, hits)
-        if rule.metric.startswith(f"{v.DATASET_DRIFT}."):
-            drifted = _drifted_columns(session, model.id, breaching.window_start, segment)
-            if drifted:
-                annotations["drifted_columns"] = ", ".join(drifted)
-        alert = Alert(
-            rule_id=rule.id,
-            model_id=model.id,
-            fingerprint=fp,
-            state="firing",
-            column_name=column,
-            segment=segment,
-            labels=_labels(rule, model.name, column, segment),
-            annotations=annotations,
-            value=breaching.value,
-            window_start=breaching.window_start,
-            started_at=now,
-            updated_at=now,
-        )
-        session.add(alert)
-        session.flush()
-        _record(
-            session,
-            alert,
-            None,
-            "firing",
-            now,
-            breaching,
-            {
-                "hits": hits,
-                "of": rule.of_windows,
-                "threshold": breaching.threshold,
-                "metric": breaching.metric,
-            },
-        )
-        summary.fired += 1
+    """Mark the rule errored with the exception's message, count it, log it."""
+    message = str(exc).strip().splitlines()[0][:1000] if str(exc).strip() else repr(exc)
+    if not isinstance(exc, InputError):
+        message = f"{type(exc).__name__}: {message}"
+    log.warning(
+        "alert rule %s of model %s failed: %s",
+        rule.name,
+        model.name,
+        message,
+        exc_info=not isinstance(exc, InputError),
+    )
+    session.execute(
+        sa.update(AlertRule)
+        .where(AlertRule.id == rule.id)
+        .values(error=message, error_at=now, errors_total=AlertRule.errors_total + 1)
+        .execution_options(synchronize_session=False)
+    )
+    summary.rule_errors += 1
+    summary.errors.append(f"model {model.name} rule {rule.name}: {message}")
 
 
-def _alert_json(alert: Alert) -> dict[str, Any]:
-    return {
-        "fingerprint": alert.fingerprint,
-        "status": alert.state,
-        "labels": alert.labels,
-        "annotations": alert.annotations,
-        "column": alert.column_name,
-        "segment": alert.segment,
-        "value": alert.value,
-        "window_start": iso(alert.window_start),
-        "started_at": iso(alert.started_at),
-        "resolved_at": iso(alert.resolved_at),
-    }
+def _check_stored(rule: AlertRule) -> None:
+    try:
+        RuleSpec.from_row(rule)
+    except ValidationError as exc:
+        raise InputError("; ".join(describe_errors(exc, "stored rule"))) from None
 
 
-def _channels_for(session: Session, rule: AlertRule) -> list[Channel]:
-    enabled = list(session.scalars(sa.select(Channel).where(Channel.enabled.is_(True))))
-    if ALL_CHANNELS in (rule.channels or []):
-        return enabled
-    wanted = set(rule.channels or [])
-    missing = wanted - {c.name for c in enabled}
-    if missing:
-        log.warning("rule %s: channels %s do not exist or are disabled", rule.name, sorted(missing))
-    return [c for c in enabled if c.name in wanted]
-
-
-def notify_group(
+def evaluate_isolated(
     session: Session,
     model: Model,
     rule: AlertRule,
@@ -424,89 +688,45 @@ def notify_group(
     silences: list[Any],
     summary: EvaluationSummary,
     *,
-    repeat: bool = True,
+    idle: bool = False,
 ) -> bool:
-    """Alertmanager's group timing for the group (model, rule): write outbox rows when due.
-    Returns whether a change is still waiting to be notified (group_wait/interval not over)."""
-    group = list(
-        session.scalars(
-            sa.select(Alert).where(
-                Alert.rule_id == rule.id,
-                sa.or_(
-                    Alert.state == "firing",
-                    sa.and_(
-                        Alert.state == "resolved",
-                        Alert.last_notified_at.is_not(None),
-                        Alert.last_notified_at < Alert.resolved_at,
-                    ),
-                ),
-            )
-        )
-    )
-    audible = []
-    for alert in group:
-        if silenced_by(alert.labels, silences) is None:
-            audible.append(alert)
-        elif alert.state == "resolved":  # silenced while resolving: nothing left to say
-            alert.last_notified_at = now
-    new = [a for a in audible if a.state == "firing" and a.last_notified_at is None]
-    resolved = [a for a in audible if a.state == "resolved"]
-    notified = [a for a in audible if a.state == "firing" and a.last_notified_at is not None]
-    if not (new or resolved or notified):
+    """Evaluate one rule in a savepoint: a rule that fails (invalid as stored, a query error,
+    a bug) is rolled back alone and marked errored with its message and counted (page, API,
+    ``monitor_rule_evaluation_errors_total``); the model's other rules go on. True if it ran.
+    ``idle``: the rule has no new window and no alert; only its stored form is checked."""
+    own = EvaluationSummary()
+    try:
+        if idle:
+            _check_stored(rule)
+        else:
+            with session.begin_nested():
+                _check_stored(rule)
+                evaluate_rule(session, model, rule, now, silences, own)
+        if rule.error is not None:
+            rule.error, rule.error_at = None, None
+            session.flush()
+    except Exception as exc:  # the rule is marked errored, counted and logged; others go on
+        _rule_failed(session, model, rule, now, summary, exc)
         return False
-    if not notified and not resolved:
-        first = min(a.started_at for a in new)
-        due = now >= first + timedelta(seconds=rule.group_wait_seconds)
-    else:
-        last = max(a.last_notified_at for a in notified + resolved if a.last_notified_at)
-        # what changed: new alerts, or the whole group resolved. One member recovering while
-        # others still fire is reported with the next message (not a message of its own):
-        # flapping features would otherwise turn every window into a notification.
-        changed = bool(new) or (bool(resolved) and not notified)
-        if changed:
-            due = now >= last + timedelta(seconds=rule.group_interval_seconds)
-        elif repeat:
-            due = now >= last + timedelta(seconds=rule.repeat_interval_seconds)
-        else:  # no repeats while catching up on history
-            return False
-    if not due:
-        return bool(new or resolved)
-    event_id = new_event_id(now)
-    event = build_event(
-        event_id=event_id,
-        now=now,
-        model={"id": model.id, "name": model.name},
-        rule={
-            "id": rule.id,
-            "name": rule.name,
-            "metric": rule.metric,
-            "condition": rule.operator
-            if rule.operator == DRIFTED
-            else f"{rule.operator} {rule.threshold:g}",
-            "severity": rule.severity,
-            "columns": rule.column_selector,
-        },
-        alerts=[_alert_json(a) for a in audible],
-    )
-    channels = _channels_for(session, rule)
-    for channel in channels:
-        session.add(
-            Delivery(
-                channel_id=channel.id,
-                event_id=event_id,
-                event_type=event["type"],
-                group_key=event["data"]["group_key"],
-                payload=event,
-                status="pending",
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-    for alert in audible:
-        alert.last_notified_at = now
-    summary.notifications += 1
-    summary.deliveries += len(channels)
-    return False
+    own.rules = 1
+    summary.add(own)
+    return True
+
+
+_BUSY = sa.text(
+    """
+    SELECT r.id FROM alert_rules r
+    WHERE r.model_id = :m AND r.enabled AND (
+      EXISTS (SELECT 1 FROM alerts a WHERE a.rule_id = r.id
+              AND (a.state <> 'resolved' OR a.notified = 'firing'))
+      OR EXISTS (
+        SELECT 1 FROM result_completions c
+        WHERE c.model_id = r.model_id AND c.family = split_part(r.metric, '.', 1)
+          AND c.window_start >= :lo
+          AND NOT EXISTS (SELECT 1 FROM alert_rule_windows s WHERE s.rule_id = r.id
+                          AND s.window_start = c.window_start AND s.seq >= c.seq)))
+    """
+)
 
 
 def evaluate_model(
@@ -525,9 +745,10 @@ def evaluate_model(
         )
     )
     silences = active_matchers(session, now)
-    for rule in rules:
-        evaluate_rule(session, model, rule, now, silences, summary)
-    summary.rules += len(rules)
+    lo = now - timedelta(days=get_settings().catchup_max_age_days)
+    busy = set(session.scalars(_BUSY, {"m": model.id, "lo": lo}))
+    for rule in rules:  # a rule with no new window and no alert has nothing to decide
+        evaluate_isolated(session, model, rule, now, silences, summary, idle=rule.id not in busy)
     _close_alerts_of_disabled_rules(session, model, now, summary)
     return True
 
@@ -535,18 +756,77 @@ def evaluate_model(
 def _close_alerts_of_disabled_rules(
     session: Session, model: Model, now: datetime, summary: EvaluationSummary
 ) -> None:
-    """A disabled rule no longer watches anything: its open alerts resolve (quietly)."""
-    stale = session.scalars(
-        sa.select(Alert)
-        .join(AlertRule, AlertRule.id == Alert.rule_id)
-        .where(Alert.model_id == model.id, Alert.state != "resolved", AlertRule.enabled.is_(False))
+    """A disabled rule no longer watches anything: its open alerts resolve, and receivers that
+    were told they fired are told they resolved (reason ``rule_disabled``)."""
+    rules = session.scalars(
+        sa.select(AlertRule).where(
+            AlertRule.model_id == model.id,
+            AlertRule.enabled.is_(False),
+            sa.exists().where(
+                Alert.rule_id == AlertRule.id,
+                sa.or_(
+                    Alert.state != machine.RESOLVED,
+                    sa.and_(Alert.state == machine.RESOLVED, Alert.notified == machine.FIRING),
+                ),
+            ),
+        )
+    ).all()
+    for rule in rules:
+        summary.resolved += retire_alerts(session, model, rule, now, "rule_disabled")
+
+
+def retire_alerts(
+    session: Session, model: Model, rule: AlertRule, now: datetime, reason: str
+) -> int:
+    """Resolve the open alerts of a rule that is disabled or about to be deleted, and send one
+    "resolved" message now for those receivers were told fired (silences or not: the rule is
+    gone, nothing would ever tell them later). Returns how many alerts resolved."""
+    run = RuleRun(session, model, rule, now, [], EvaluationSummary())
+    alerts = list(
+        session.scalars(
+            sa.select(Alert)
+            .where(
+                Alert.rule_id == rule.id,
+                sa.or_(
+                    Alert.state != machine.RESOLVED,
+                    sa.and_(Alert.state == machine.RESOLVED, Alert.notified == machine.FIRING),
+                ),
+            )
+            .order_by(Alert.id)
+        )
     )
-    for alert in stale:
-        alert.state, alert.resolved_at, alert.updated_at = "resolved", now, now
-        alert.last_notified_at = now  # no resolved message for a rule someone switched off
+    resolved = 0
+    for alert in alerts:
+        if alert.state != machine.RESOLVED:
+            alert.resolve_reason = reason
+            run.resolve(alert, {"reason": reason})
+            resolved += 1
+    told = [a for a in alerts if a.notified == machine.FIRING]
+    if told:
+        run.send([_alert_json(a) for a in told])
+        for alert in told:
+            alert.notified, alert.last_notified_at = machine.RESOLVED, now
         session.flush()
-        _record(session, alert, "firing", "resolved", now, None, {"reason": "rule disabled"})
-        summary.resolved += 1
+    return resolved
+
+
+def delete_rule(session: Session, rule: AlertRule, *, now: datetime | None = None) -> None:
+    """Delete a rule (and its alerts), first telling receivers that its alerts they were told
+    fired are resolved (reason ``rule_deleted``); waits for an evaluation of the model."""
+    session.execute(sa.select(sa.func.pg_advisory_xact_lock(LOCK_CLASS, rule.model_id)))
+    model = session.get(Model, rule.model_id)
+    if model is not None:
+        retire_alerts(session, model, rule, now or datetime.now(UTC), "rule_deleted")
+    session.delete(rule)
+    session.flush()
+
+
+def forget_old_completions(session: Session, now: datetime) -> None:
+    """Completions older than the catch-up limit are never evaluated again: drop them (and
+    what rules remember of them) so both tables stay small."""
+    cutoff = now - timedelta(days=get_settings().catchup_max_age_days + 1)
+    session.execute(sa.delete(ResultCompletion).where(ResultCompletion.window_start < cutoff))
+    session.execute(sa.delete(AlertRuleWindow).where(AlertRuleWindow.window_start < cutoff))
 
 
 def evaluate_alerts(engine: sa.Engine, *, now: datetime | None = None) -> EvaluationSummary:
@@ -554,7 +834,8 @@ def evaluate_alerts(engine: sa.Engine, *, now: datetime | None = None) -> Evalua
     one model's failure: it is logged, counted in ``errors``, and the other models still run."""
     moment = now or datetime.now(UTC)
     summary = EvaluationSummary()
-    with Session(engine) as session:
+    with Session(engine) as session, session.begin():
+        forget_old_completions(session, moment)
         model_ids = list(session.scalars(sa.select(Model.id).order_by(Model.id)))
     for model_id in model_ids:
         try:

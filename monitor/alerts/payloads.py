@@ -7,6 +7,7 @@ render it (Slack blocks, Alertmanager JSON) at send time, so a replay sends the 
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,7 +19,12 @@ from monitor.settings import get_settings
 FIRING = "drift.alert.firing"
 RESOLVED = "drift.alert.resolved"
 TEST = "drift.alert.test"
-MAX_ALERTS_PER_EVENT = 200
+MAX_EVENT_BYTES = 20_000
+"""An event stays under this (JSON): a group of hundreds of alerts is summarised (counts, the
+first alerts, a link to the rest) instead of sent whole."""
+ALERTS_BUDGET = 15_000  # of which the alerts may take this much
+TEXT_LIMIT = 1000  # one label or annotation value in an event
+CORE_LABELS = ("alertname", "model", "severity", "metric", "column", "segment")
 
 
 def new_event_id(now: datetime | None = None) -> str:
@@ -43,6 +49,34 @@ def common_labels(alerts: Sequence[dict[str, Any]]) -> dict[str, str]:
     return {k: val for k, val in first.items() if all(a["labels"].get(k) == val for a in alerts)}
 
 
+def _size(obj: Any) -> int:
+    return len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str))
+
+
+def _cut_texts(values: dict[str, Any], keep: Sequence[str] | None = None) -> dict[str, Any]:
+    items = values.items() if keep is None else ((k, values[k]) for k in keep if k in values)
+    return {
+        str(k): (v[: TEXT_LIMIT - 1] + "…" if isinstance(v, str) and len(v) > TEXT_LIMIT else v)
+        for k, v in items
+    }
+
+
+def _fit(alert: dict[str, Any]) -> dict[str, Any]:
+    """An alert with long texts cut; one still too large keeps only its core labels and its
+    summary and description."""
+    out = {
+        **alert,
+        "labels": _cut_texts(alert.get("labels") or {}),
+        "annotations": _cut_texts(alert.get("annotations") or {}),
+    }
+    if _size(out) > ALERTS_BUDGET // 4:
+        out["labels"] = _cut_texts(alert.get("labels") or {}, CORE_LABELS)
+        out["annotations"] = _cut_texts(
+            alert.get("annotations") or {}, ("summary", "description", "late")
+        )
+    return out
+
+
 def build_event(
     *,
     event_id: str,
@@ -51,23 +85,36 @@ def build_event(
     rule: dict[str, Any],
     alerts: Sequence[dict[str, Any]],
 ) -> dict[str, Any]:
-    """The envelope for one group notification (alerts already serialised, firing first)."""
-    ordered = sorted(alerts, key=lambda a: (a["status"] != "firing", a["labels"].get("column", "")))
+    """The envelope for one group notification (alerts already serialised). Firing alerts come
+    first; ``counts`` covers them all, ``alerts`` as many as fit in :data:`ALERTS_BUDGET`
+    (``truncated_alerts`` says how many were left out, ``alerts_url`` lists them all)."""
+    ordered = sorted(
+        alerts, key=lambda a: (a["status"] != "firing", a.get("column") or "", a.get("segment"))
+    )
     firing = sum(1 for a in ordered if a["status"] == "firing")
-    status = "firing" if firing else "resolved"
-    kept = list(ordered[:MAX_ALERTS_PER_EVENT])
+    kept: list[dict[str, Any]] = []
+    used = 0
+    for alert in ordered:
+        fitted = _fit(alert)
+        size = _size(fitted) + 1
+        if kept and used + size > ALERTS_BUDGET:
+            break
+        kept.append(fitted)
+        used += size
+    base = get_settings().base_url.rstrip("/")
     return {
         "type": FIRING if firing else RESOLVED,
         "timestamp": iso(now),
         "data": {
             "id": event_id,
-            "status": status,
+            "status": "firing" if firing else "resolved",
             "group_key": f"model={model['name']}/rule={rule['name']}",
             "model": model,
             "rule": rule,
             "url": model_url(model["name"]),
+            "alerts_url": f"{base}/alerts?model={quote(str(model['name']), safe='')}",
             "counts": {"firing": firing, "resolved": len(ordered) - firing},
-            "common_labels": common_labels(ordered),
+            "common_labels": _cut_texts(common_labels(ordered)),
             "alerts": kept,
             "truncated_alerts": len(ordered) - len(kept),
         },
@@ -109,8 +156,11 @@ def test_event(channel_name: str, now: datetime | None = None) -> dict[str, Any]
                     "threshold": None,
                     "window_start": None,
                     "window_end": None,
+                    "fired_window": None,
                     "started_at": iso(moment),
                     "resolved_at": None,
+                    "resolve_reason": None,
+                    "late": False,
                 }
             ],
             "truncated_alerts": 0,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -121,13 +123,37 @@ def deliveries(status: str | None, limit: int) -> None:
     from monitor.storage.tables import Channel
 
     with session_scope(engine_from_settings(check_schema=True)) as session:
-        names = dict(session.execute(sa.select(Channel.id, Channel.name)).tuples().all())
+        channels = {c.id: c for c in session.scalars(sa.select(Channel))}
+        now = datetime.now(UTC)
         for d in list_deliveries(session, status=status, limit=limit):
+            channel = channels.get(d.channel_id)
+            name = channel.name if channel is not None else str(d.channel_id)
             click.echo(
-                f"{d.id}\t{d.status}\t{names.get(d.channel_id, d.channel_id)}\t{d.event_type}\t"
-                f"{d.event_id}\tattempts {d.attempts}\t{d.last_status_code or '-'}\t"
-                f"{d.last_error or ''}"
+                f"{d.id}\t{d.status}\t{name}\t{d.event_type}\t{d.event_id}\t"
+                f"attempts {d.attempts}\t{d.last_status_code or '-'}\t{d.last_error or ''}"
+                f"{_when(d, channel, now)}"
             )
+
+
+def _when(delivery: Any, channel: Any, now: datetime) -> str:
+    """When a pending delivery is tried next (or why it will not be)."""
+    if delivery.status == "pending":
+        if channel is not None and not channel.enabled:
+            return f"\tnot sent: channel disabled ({channel.disabled_reason})"
+        wait = (delivery.next_attempt_at - now).total_seconds()
+        at = delivery.next_attempt_at.astimezone(UTC).isoformat(timespec="seconds")
+        return f"\tnext try {at}" + (f" (in {_span(wait)})" if wait > 0 else " (due now)")
+    if delivery.status == "sending" and delivery.lease_expires_at is not None:
+        at = delivery.lease_expires_at.astimezone(UTC).isoformat(timespec="seconds")
+        return f"\tsending (claimed until {at})"
+    return ""
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
 
 
 @alerts.command()
@@ -136,10 +162,13 @@ def replay(delivery_id: int) -> None:
     """Queue DELIVERY_ID again (same event id, so receivers can deduplicate)."""
     from monitor.alerts.delivery import replay_delivery
     from monitor.storage.engine import session_scope
+    from monitor.storage.tables import Channel
 
     with session_scope(engine_from_settings(check_schema=True)) as session:
-        replay_delivery(session, delivery_id)
-    click.echo(f"delivery {delivery_id} queued again")
+        delivery = replay_delivery(session, delivery_id)
+        channel = session.get(Channel, delivery.channel_id)
+        name = channel.name if channel is not None else delivery.channel_id
+    click.echo(f"delivery {delivery_id} queued again for channel {name} (same webhook-id)")
 
 
 @alerts.group()

@@ -27,15 +27,24 @@ def channel() -> None:
     show_default=True,
     help="Webhook payload format.",
 )
-def add(name: str, kind: str, url: str, secret: str | None, fmt: str) -> None:
+@click.option(
+    "--default",
+    "is_default",
+    is_flag=True,
+    help="Mark it default: the default rules (and rules naming no channel) notify it.",
+)
+def add(name: str, kind: str, url: str, secret: str | None, fmt: str, is_default: bool) -> None:
     """Add channel NAME; prints a webhook's signing secret once."""
     from monitor.alerts.channel_store import add_channel
     from monitor.storage.engine import session_scope
 
     options = {"format": fmt} if kind == "webhook" and fmt != "standard" else {}
     with session_scope(engine_from_settings(check_schema=True)) as session:
-        info, new_secret = add_channel(session, name, kind, url, secret=secret, options=options)
-    click.echo(f"channel {info.id} {info.name} ({info.kind}) -> {info.target_display}")
+        info, new_secret = add_channel(
+            session, name, kind, url, secret=secret, options=options, is_default=is_default
+        )
+    default = ", default" if info.is_default else ""
+    click.echo(f"channel {info.id} {info.name} ({info.kind}{default}) -> {info.target_display}")
     if new_secret and not secret:
         click.echo(f"signing secret (shown only now): {new_secret}")
 
@@ -49,7 +58,8 @@ def list_() -> None:
     with session_scope(engine_from_settings(check_schema=True)) as session:
         for c in list_channels(session):
             state = "enabled" if c.enabled else f"disabled ({c.disabled_reason})"
-            click.echo(f"{c.id}\t{c.name}\t{c.kind}\t{c.target_display}\t{state}")
+            default = "\tdefault" if c.is_default else ""
+            click.echo(f"{c.id}\t{c.name}\t{c.kind}\t{c.target_display}\t{state}{default}")
 
 
 @channel.command()
@@ -86,3 +96,16 @@ def disable(name: str) -> None:
     with session_scope(engine_from_settings(check_schema=True)) as session:
         set_enabled(session, name, False)
     click.echo(f"channel {name} disabled")
+
+
+@channel.command(name="default")
+@click.argument("name")
+@click.option("--off", is_flag=True, help="Unmark it instead.")
+def default_(name: str, off: bool) -> None:
+    """Mark channel NAME default (the default rules notify it), or unmark it with --off."""
+    from monitor.alerts.channel_store import set_default
+    from monitor.storage.engine import session_scope
+
+    with session_scope(engine_from_settings(check_schema=True)) as session:
+        set_default(session, name, not off)
+    click.echo(f"channel {name} {'is no longer' if off else 'is now'} a default channel")

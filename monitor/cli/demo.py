@@ -71,9 +71,16 @@ def demo(host: str, port: int, reseed: bool, no_serve: bool) -> None:
     kinds = [str(e["event"].get("type", "")) for e in events if isinstance(e["event"], dict)]
     firing = sum(1 for kind in kinds if kind.endswith("firing"))
     verified = sum(1 for e in events if e["verified"])
+    state = alerts.state(engine)
     click.echo(
-        f"  {len(events)} alert notifications reached the demo webhook ({firing} firing, "
-        f"{len(events) - firing} resolved; {verified} with verified signatures)"
+        f"  alerts: {state['firing']} firing, {state['cleared_to_tell']} episodes of the history"
+        f" cleared (told firing, then resolved), {state['resolved']} resolved;"
+        f" {state['rule_errors']} rules in error"
+    )
+    click.echo(
+        f"  {len(events)} alert notifications reached the demo webhook so far ({firing} firing,"
+        f" {len(events) - firing} resolved; {verified} with verified signatures); the rest go"
+        " out as the worker ticks (group_wait 30 s, group_interval 5 min)"
     )
     with session_scope(engine) as session:
         token, info = create_token(

@@ -396,6 +396,11 @@ class AlertRule(Base):
     # newest window_start this rule has been evaluated at: evaluation steps through every newer
     # window in order, so a catch-up after downtime replays episodes instead of skipping them
     evaluated_through: Mapped[datetime | None]
+    # the last evaluation failed (message, when); cleared by the next good one. errors_total
+    # counts failed evaluations for /metrics (monitor_rule_evaluation_errors_total)
+    error: Mapped[str | None]
+    error_at: Mapped[datetime | None]
+    errors_total: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -406,13 +411,16 @@ class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (
         CheckConstraint("state IN ('pending', 'firing', 'resolved')", name="state"),
+        # one live episode per fingerprint; an episode whose data cleared but whose "firing"
+        # was not yet sent (``cleared_window`` set, still firing) may overlap a newer one
         Index(
             "uq_alerts_fingerprint_open",
             "fingerprint",
             unique=True,
-            postgresql_where=text("state <> 'resolved'"),
+            postgresql_where=text("state <> 'resolved' AND cleared_window IS NULL"),
         ),
         Index("ix_alerts_model_id_state", "model_id", "state"),
+        Index("ix_alerts_rule_id_state", "rule_id", "state"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -425,11 +433,48 @@ class Alert(Base):
     labels: Mapped[dict[str, Any]]
     annotations: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     value: Mapped[float | None]
+    # the window of ``value``: the newest breaching one while firing, the clean one once
+    # resolved; ``threshold`` is structured: {"operator", "value", "applies_to"}
     window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    threshold: Mapped[dict[str, Any] | None]
+    fired_window: Mapped[datetime | None]  # the window where the episode fired
+    cleared_window: Mapped[datetime | None]  # where its data cleared (no data: last checked)
+    resolve_reason: Mapped[str | None]  # clean, no_data, rule_disabled
+    notified: Mapped[str | None]  # what receivers were last told: firing, resolved (or none)
     started_at: Mapped[datetime] = _now()
     resolved_at: Mapped[datetime | None]
     last_notified_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = _now()
+
+
+class ResultCompletion(Base):
+    """A window's results of one family were (re)written: set by a trigger on ``results``
+    (migration alerts_0003) to a fresh ``result_completion_seq`` value in the writing
+    transaction. Alert rules evaluate every completion they have not seen, in whatever order
+    windows complete (a catch-up computes the newest first)."""
+
+    __tablename__ = "result_completions"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    family: Mapped[str] = mapped_column(primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    completed_at: Mapped[datetime] = _now()
+
+
+class AlertRuleWindow(Base):
+    """A completion a rule has evaluated (the completion's ``seq``): what is not here is new."""
+
+    __tablename__ = "alert_rule_windows"
+
+    rule_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_rules.id", ondelete="CASCADE"), primary_key=True
+    )
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class AlertEvent(Base):
@@ -475,6 +520,9 @@ class Channel(Base):
     options: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     disabled_reason: Mapped[str | None]
+    # rules whose channels are "@default" (the default rules, and rules naming no channels)
+    # notify the channels marked default
+    is_default: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = _now()
 
 

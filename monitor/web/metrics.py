@@ -424,6 +424,32 @@ class DatabaseCollector(Collector):
         ):
             gauge.add_metric([name, state, severity], float(n))
         yield gauge
+        yield from self._rule_errors(conn)
+
+    def _rule_errors(self, conn: sa.Connection) -> Iterator[Metric]:
+        """Failed rule evaluations (a rule that cannot be evaluated is silent: this says so)."""
+        total = CounterMetricFamily(
+            "monitor_rule_evaluation_errors",
+            "Failed evaluations of an alert rule (the rule is skipped; its model's others run).",
+            labels=["model", "rule"],
+        )
+        errored = GaugeMetricFamily(
+            "monitor_rule_errored",
+            "1 while an alert rule's last evaluation failed (its error is on /alerts).",
+            labels=["model", "rule"],
+        )
+        for name, rule, n, failing in conn.execute(
+            sa.text(
+                "SELECT m.name, r.name, r.errors_total, r.error IS NOT NULL FROM alert_rules r "
+                "JOIN models m ON m.id = r.model_id WHERE r.errors_total > 0 "
+                "ORDER BY 1, 2 LIMIT :limit"
+            ),
+            {"limit": MAX_ROWS},
+        ):
+            total.add_metric([name, rule], float(n))
+            if failing:
+                errored.add_metric([name, rule], 1.0)
+        yield from (total, errored)
 
     def _sdk(self, conn: sa.Connection) -> Iterator[Metric]:
         """Counters the SDK instances last reported (numbers; dicts become a ``reason`` label)."""

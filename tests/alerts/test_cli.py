@@ -122,3 +122,43 @@ def test_channel_rules_test_send_and_silences_from_the_command_line(
 
     deliveries = run("alerts", "deliveries", env=env)
     assert "delivered\tops\tdrift.alert.test" in deliveries.stdout
+
+
+def test_deliveries_show_the_next_try_and_replay_refuses_a_disabled_channel(
+    alerts_env, receiver_factory, capsys
+) -> None:
+    """In-process (the real command and database): a pending delivery says when it is tried
+    next; replaying a delivery to a channel a 410 disabled says so and queues nothing."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from monitor.alerts.delivery import deliver_due
+    from monitor.alerts.evaluate import evaluate_alerts
+    from monitor.cli import main
+    from tests.alerts.conftest import T0, add_rule, add_webhook, drift_rows, put_results
+
+    engine = alerts_env
+    add_webhook(engine, "flaky", receiver_factory(script=[(503, {})]))
+    add_webhook(engine, "gone", receiver_factory(script=[(410, {})]))
+    model = make_model(engine)
+    add_rule(engine, model, {"name": "d", "metric": "feature_drift", "group_wait": 0,
+                             "channels": "*"})  # fmt: skip
+    put_results(engine, model, T0, drift_rows(["income"], True))
+    now = datetime.now(UTC)
+    evaluate_alerts(engine, now=now)
+    deliver_due(engine, now=now)
+    assert main(["alerts", "deliveries"]) == 0
+    lines = {line.split("\t")[2]: line for line in capsys.readouterr().out.splitlines()}
+    assert "\tpending\t" in lines["flaky"] and "\tnext try " in lines["flaky"]
+    assert "(in " in lines["flaky"] or "(due now)" in lines["flaky"]
+    assert "\tfailed\t" in lines["gone"] and "HTTP 410" in lines["gone"]
+    gone_id = lines["gone"].split("\t")[0]
+    assert main(["alerts", "replay", gone_id]) == 2
+    err = capsys.readouterr().err
+    assert "channel 'gone', which is disabled" in err and "monitor channel enable gone" in err
+    with engine.connect() as conn:
+        status = conn.execute(
+            sa.text("SELECT status FROM deliveries WHERE id = :i"), {"i": int(gone_id)}
+        ).scalar_one()
+    assert status == "failed"

@@ -128,30 +128,41 @@ def test_huge_retry_after_is_capped(alerts_env, receiver_factory) -> None:
     assert _delivery(engine)["next_attempt_at"] - now == timedelta(hours=1)
 
 
-def test_other_4xx_fail_at_once_and_410_disables_the_channel(alerts_env, receiver_factory) -> None:
+def test_every_non_2xx_is_retried_and_only_410_disables_the_channel(
+    alerts_env, receiver_factory
+) -> None:
+    """Standard Webhooks: any answer but a 2xx is retried on the schedule (a 404 or a 400 is a
+    receiver's passing problem as much as a 503); a 410 Gone disables the channel at once."""
     engine = alerts_env
-    bad = receiver_factory(script=[(400, {})])
-    gone = receiver_factory(script=[(410, {})])
-    add_webhook(engine, "bad", bad)
-    add_webhook(engine, "gone", gone)
+    receivers = {
+        "bad-request": receiver_factory(script=[(400, {}), (200, {})]),
+        "not-found": receiver_factory(script=[(404, {}), (200, {})]),
+        "teapot": receiver_factory(script=[(418, {"Retry-After": "60"}), (200, {})]),
+        "gone": receiver_factory(script=[(410, {})]),
+    }
+    for name, receiver in receivers.items():
+        add_webhook(engine, name, receiver)
     now = datetime.now(UTC)
     _fire(engine, now)
     summary = deliver_due(engine, now=now)
-    assert (summary.failed, summary.channels_disabled) == (2, ["gone"])
+    assert (summary.retrying, summary.failed, summary.channels_disabled) == (3, 1, ["gone"])
     with engine.connect() as conn:
-        statuses = dict(
-            conn.execute(
-                sa.text(
-                    "SELECT c.name, d.status FROM deliveries d "
-                    "JOIN channels c ON c.id = d.channel_id"
-                )
-            ).all()
-        )
-        enabled = dict(conn.execute(sa.text("SELECT name, enabled FROM channels")).all())
-    assert statuses == {"bad": "failed", "gone": "failed"}
-    assert enabled == {"bad": True, "gone": False}
+        rows = conn.execute(
+            sa.text(
+                "SELECT c.name, d.status, d.next_attempt_at, c.enabled FROM deliveries d "
+                "JOIN channels c ON c.id = d.channel_id"
+            )
+        ).all()
+    state = {r.name: (r.status, r.next_attempt_at - now, r.enabled) for r in rows}
+    assert state["gone"][0] == "failed" and state["gone"][2] is False
+    for name in ("bad-request", "not-found"):
+        status, wait, enabled = state[name]
+        assert status == "pending" and enabled
+        assert timedelta(seconds=4) <= wait <= timedelta(seconds=6)  # 5 s +- 20 %
+    assert state["teapot"][:2] == ("pending", timedelta(seconds=60))  # Retry-After honoured
+    assert deliver_due(engine, now=now + timedelta(seconds=61)).delivered == 3
+    assert len(receivers["gone"].requests) == 1
     assert deliver_due(engine, now=now + timedelta(days=2)).claimed == 0
-    assert len(bad.requests) == len(gone.requests) == 1
 
 
 def test_redirect_is_not_followed(alerts_env, receiver_factory) -> None:
@@ -161,23 +172,26 @@ def test_redirect_is_not_followed(alerts_env, receiver_factory) -> None:
     add_webhook(engine, "ops", redirecting)
     now = datetime.now(UTC)
     _fire(engine, now)
-    assert deliver_due(engine, now=now).failed == 1
+    assert deliver_due(engine, now=now).retrying == 1
     assert target.requests == []
-    assert "redirect" in _delivery(engine)["last_error"]
+    delivery = _delivery(engine)
+    assert delivery["status"] == "pending" and "redirect" in delivery["last_error"]
 
 
 def test_failed_delivery_can_be_replayed(alerts_env, receiver_factory) -> None:
-    from monitor.alerts.delivery import replay_delivery
+    from monitor.alerts.delivery import MAX_ATTEMPTS, replay_delivery
     from monitor.storage.engine import session_scope
 
     engine = alerts_env
-    receiver = receiver_factory(script=[(400, {}), (200, {})])
+    receiver = receiver_factory(script=[(500, {}), (200, {})])
     add_webhook(engine, "ops", receiver)
     now = datetime.now(UTC)
     _fire(engine, now)
+    with engine.begin() as conn:  # the retries are all used up but this last one
+        conn.execute(sa.text("UPDATE deliveries SET attempts = :n"), {"n": MAX_ATTEMPTS - 1})
     deliver_due(engine, now=now)
     delivery = _delivery(engine)
-    assert delivery["status"] == "failed"
+    assert delivery["status"] == "failed" and delivery["attempts"] == MAX_ATTEMPTS
     with session_scope(engine) as session:
         replay_delivery(session, delivery["id"], now=now)
     assert deliver_due(engine, now=now + timedelta(seconds=1)).delivered == 1
@@ -385,3 +399,22 @@ def test_concurrent_senders_never_send_one_delivery_twice(alerts_env, receiver_f
     deliver_due(engine, now=now)  # whatever a busy sender left over
     ids = [r["headers"]["webhook-id"] for r in receiver.requests]
     assert len(ids) == len(set(ids)) == 20
+
+
+def test_a_group_of_300_alerts_is_summarised_under_20_kb(alerts_env, receiver_factory) -> None:
+    """Counts for all, as many alerts as fit, a link to the rest: not 105 KB of JSON."""
+    engine = alerts_env
+    receiver = receiver_factory()
+    add_webhook(engine, "ops", receiver)
+    now = datetime.now(UTC)
+    _fire(engine, now, tuple(f"feature_with_a_long_name_{i:03d}" for i in range(300)))
+    assert deliver_due(engine, now=now).delivered == 1
+    [request] = receiver.requests
+    assert request["verify_error"] is None
+    assert len(request["body"].encode()) < 20_000
+    data = request["json"]["data"]
+    assert data["counts"] == {"firing": 300, "resolved": 0}
+    assert len(data["alerts"]) + data["truncated_alerts"] == 300 and len(data["alerts"]) >= 10
+    assert data["alerts_url"] == "http://monitor.test/alerts?model=credit"
+    alert = data["alerts"][0]
+    assert alert["window_end"] and alert["threshold"]["operator"] == "drifted"

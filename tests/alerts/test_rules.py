@@ -7,7 +7,7 @@ import stat
 import pytest
 import sqlalchemy as sa
 
-from monitor.errors import InputError, NotFoundError
+from monitor.errors import InputError
 from tests.alerts.conftest import make_model
 
 RULES_YAML = """
@@ -31,6 +31,14 @@ rules:
 """
 
 
+def _channel(engine: sa.Engine, name: str, **kwargs) -> None:
+    from monitor.alerts.channel_store import add_channel
+    from monitor.storage.engine import session_scope
+
+    with session_scope(engine) as session:
+        add_channel(session, name, "webhook", "http://127.0.0.1:9/hook", **kwargs)
+
+
 def _rules(engine: sa.Engine) -> dict[str, dict]:
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT * FROM alert_rules ORDER BY name")).all()
@@ -43,6 +51,7 @@ def test_apply_yaml_upserts_and_prunes(alerts_env) -> None:
 
     engine = alerts_env
     make_model(engine)
+    _channel(engine, "ops")
     with session_scope(engine) as session:
         assert apply_rules_yaml(session, RULES_YAML) == {"applied": 2, "deleted": 0}
     rules = _rules(engine)
@@ -87,7 +96,7 @@ def test_apply_yaml_upserts_and_prunes(alerts_env) -> None:
         ),
         (
             "model: credit\nrules:\n  - name: x\n    metric: volume\n    colour: red\n",
-            "unknown keys",
+            "colour: unknown field",
         ),
         (
             "model: credit\nrules:\n  - name: x\n    metric: volume\n    condition: '< 1'\n"
@@ -114,7 +123,10 @@ def test_unknown_model_is_not_found(alerts_env) -> None:
     from monitor.alerts.rules import apply_rules_yaml
     from monitor.storage.engine import session_scope
 
-    with pytest.raises(NotFoundError), session_scope(alerts_env) as session:
+    with (
+        pytest.raises(InputError, match="no model named 'credit'"),
+        session_scope(alerts_env) as session,
+    ):
         apply_rules_yaml(session, RULES_YAML)
 
 
@@ -142,7 +154,7 @@ def test_default_rules_are_created_once_and_never_overwritten(alerts_env) -> Non
         "latency-p95",
     } <= set(rules)
     assert rules["prediction-drift"]["column_selector"] == "@prediction,@score"
-    assert all(r["channels"] == ["*"] for r in rules.values())
+    assert all(r["channels"] == ["@default"] for r in rules.values())
 
 
 def test_conditions_and_selectors() -> None:

@@ -155,9 +155,159 @@ def test_blocked_channel_refused_at_add_and_at_send(
         add_channel(session, "other", "webhook", "http://127.0.0.1:1/x")
     # a channel added while allowed is refused at send time once the allow-list no longer has it
     model = make_model(engine)
-    add_rule(engine, model, {"name": "d", "metric": "feature_drift", "group_wait": 0})
+    add_rule(
+        engine, model, {"name": "d", "metric": "feature_drift", "group_wait": 0, "channels": "*"}
+    )
     put_results(engine, model, T0, drift_rows(["income"], True))
     now = datetime.now(UTC)
     evaluate_alerts(engine, now=now)
     assert deliver_due(engine, now=now).failed == 1
     assert receiver.requests == []
+
+
+def test_dns_rebinding_reaches_only_the_address_that_was_checked(alerts_env, monkeypatch) -> None:
+    """A resolver that answers 127.0.0.1 (allowed) and then 127.0.0.2 (an internal service,
+    not allowed): each connection resolves once and connects to the address it checked, so
+    the internal service is never reached, whatever the resolver says next."""
+    import socket as socket_module
+
+    from tests.alerts.conftest import add_channel, recording_server
+
+    with recording_server("127.0.0.1") as hook:
+        port = hook.server_address[1]
+        with recording_server("127.0.0.2", port) as internal:
+            answers = ["127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.2"]
+            asked: list[str] = []
+            real = socket_module.getaddrinfo
+
+            def rebinding(host, *args, **kwargs):
+                if host != "hooks.example.test":
+                    return real(host, *args, **kwargs)
+                asked.append(answers[len(asked)])
+                return real(asked[-1], *args, **kwargs)
+
+            monkeypatch.setattr(socket_module, "getaddrinfo", rebinding)
+            engine = alerts_env
+            add_channel(engine, "ops", f"http://hooks.example.test:{port}/hook")  # lookup 1
+            model = make_model(engine)
+            add_rule(engine, model, {"name": "a", "metric": "feature_drift", "group_wait": 0,
+                                     "channels": "*"})  # fmt: skip
+            put_results(engine, model, T0, drift_rows(["income"], True))
+            now = datetime.now(UTC)
+            evaluate_alerts(engine, now=now)
+            assert deliver_due(engine, now=now).delivered == 1  # lookup 2: 127.0.0.1
+            assert internal.requests == []
+            assert [r["host"] for r in hook.requests] == [f"hooks.example.test:{port}"]
+            assert len(asked) == 2  # one lookup per connection: the one that was checked
+            # the name now points inward: the next send is refused at connect time
+            add_rule(engine, model, {"name": "b", "metric": "feature_drift", "group_wait": 0,
+                                     "channels": "*"})  # fmt: skip
+            evaluate_alerts(engine, now=now + timedelta(seconds=1))
+            summary = deliver_due(engine, now=now + timedelta(seconds=1))
+            assert summary.failed == 1 and len(asked) == 3
+            assert internal.requests == []
+            with engine.connect() as conn:
+                error = conn.execute(
+                    sa.text("SELECT last_error FROM deliveries ORDER BY id DESC LIMIT 1")
+                ).scalar_one()
+            assert "resolves to 127.0.0.2" in error
+
+
+def test_ipv6_loopback_is_allowed_when_the_allow_list_names_it(alerts_env, monkeypatch) -> None:
+    from monitor.alerts.ssrf import BlockedTarget, check_target
+    from monitor.settings import get_settings
+    from tests.alerts.conftest import add_channel, recording_server
+
+    check_target("http://[::ffff:127.0.0.1]:9/", allow=["127.0.0.1"])  # mapped form of it
+    check_target("http://[0:0:0:0:0:0:0:1]:9/", allow=["[::1]"])
+    check_target("http://localhost:9/", allow=["127.0.0.1", "::1"])
+    for url in ("http://[64:ff9b::7f00:1]/", "http://[2002:7f00:1::]/", "http://[::1]/"):
+        with pytest.raises(BlockedTarget):
+            check_target(url, allow=["203.0.113.0/24"])
+    monkeypatch.setenv("MONITOR_WEBHOOK_ALLOW_PRIVATE", '["::1"]')
+    get_settings.cache_clear()
+    engine = alerts_env
+    with recording_server("::1") as hook:
+        add_channel(engine, "v6", f"http://[::1]:{hook.server_address[1]}/hook")
+        model = make_model(engine)
+        add_rule(engine, model, {"name": "a", "metric": "feature_drift", "group_wait": 0,
+                                 "channels": "*"})  # fmt: skip
+        put_results(engine, model, T0, drift_rows(["income"], True))
+        now = datetime.now(UTC)
+        evaluate_alerts(engine, now=now)
+        assert deliver_due(engine, now=now).delivered == 1
+        assert len(hook.requests) == 1
+
+
+def _worst_event() -> dict:
+    from monitor.alerts.payloads import build_event
+
+    evil = "<!channel> <https://evil.example|click me> & <@U123>"
+    alerts = []
+    for i in range(120):
+        column = f"{evil} feature {i} " + "x" * 900
+        alerts.append(
+            {
+                "fingerprint": f"fp{i}",
+                "status": "firing" if i % 3 else "resolved",
+                "labels": {"alertname": "r" * 2100, "model": evil, "column": column},
+                "annotations": {"summary": evil * 100, "description": f"{column}: {evil * 40}"},
+                "column": column,
+                "segment": f"region={evil}",
+                "value": 0.5,
+                "threshold": {"operator": ">", "value": 0.1},
+                "window_start": None,
+                "window_end": None,
+                "started_at": None,
+                "resolved_at": None,
+            }
+        )
+    return build_event(
+        event_id="msg_test",
+        now=datetime.now(UTC),
+        model={"id": 1, "name": evil + "m" * 300},
+        rule={"id": 1, "name": evil + "r" * 2100, "metric": evil, "severity": "critical"},
+        alerts=alerts,
+    )
+
+
+def test_slack_message_escapes_user_text_and_keeps_every_block_kit_limit() -> None:
+    import re
+
+    from monitor.alerts.channels.slack import render
+
+    message = render(_worst_event())
+    blocks = message["blocks"]
+    assert len(blocks) <= 50 and len(message["text"]) <= 3000
+    texts = [message["text"]]
+    for block in blocks:
+        if block["type"] == "header":
+            assert block["text"]["type"] == "plain_text" and len(block["text"]["text"]) <= 150
+            continue
+        if "fields" in block:
+            assert len(block["fields"]) <= 10
+            for f in block["fields"]:
+                assert len(f["text"]) <= 2000
+                texts.append(f["text"])
+        if "text" in block:
+            assert len(block["text"]["text"]) <= 3000
+            texts.append(block["text"]["text"])
+    links = []
+    for text in texts:
+        assert "<!channel>" not in text and "<@U123>" not in text and "<https://evil" not in text
+        links += re.findall(r"<([^>]*)>", text)
+        assert not re.search(r"&(?!amp;|lt;|gt;)", text)  # every & is an entity, none cut
+    # the one link is ours: the dashboard, the model name percent-encoded in its URL
+    [only] = links
+    url, label = only.split("|")
+    assert "/models/%3C%21channel%3E%20%3Chttps%3A%2F%2Fevil.example%7Cclick" in url
+    assert label == "Open the dashboard"
+
+
+def test_slack_needs_https_unless_the_host_is_allowed(alerts_env) -> None:
+    from monitor.errors import InputError
+
+    with pytest.raises(InputError, match="https"):
+        _slack(alerts_env, "public-http", "http://93.184.215.14/services/T/B/X")
+    _slack(alerts_env, "public-https", "https://93.184.215.14/services/T/B/X")
+    _slack(alerts_env, "local-relay", "http://127.0.0.1:9/services/T/B/X")  # on the allow-list

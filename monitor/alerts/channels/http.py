@@ -1,6 +1,8 @@
-"""One HTTP POST with the delivery policy: SSRF check, no redirects, bounded time, and a
-verdict on the response (2xx ok; 429/502/503/504 and network errors retryable, honouring
-Retry-After; 410 disables the channel; other 3xx/4xx/5xx fail at once)."""
+"""One HTTP POST with the delivery policy, per the Standard Webhooks spec: SSRF check at
+connect time, no redirects, bounded time, and a verdict on the response: 2xx is delivered;
+410 Gone disables the channel (no more attempts); every other answer (3xx, 4xx, 5xx) and every
+network error or timeout is a failed attempt retried on the schedule, honouring Retry-After.
+A target the SSRF policy refuses fails at once (retrying cannot make it allowed)."""
 
 from __future__ import annotations
 
@@ -11,20 +13,21 @@ from datetime import UTC, datetime
 import httpx
 
 from monitor.alerts.channels import Outcome
-from monitor.alerts.ssrf import check_target
+from monitor.alerts.ssrf import BlockedTarget, GuardedTransport, check_url
 from monitor.errors import InputError
 from monitor.settings import get_settings
 
-RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 MAX_RESPONSE_BYTES = 4096
 USER_AGENT = "monitor-alerts/0.1"
 
 
 def make_client() -> httpx.Client:
-    """The client every send uses: connect timeout, per-phase timeout, redirects off."""
+    """The client every send uses: connect timeout, per-phase timeout, redirects off, and a
+    transport that checks the address it connects to (SSRF, see :mod:`monitor.alerts.ssrf`)."""
     settings = get_settings()
     total = settings.delivery_total_timeout
     return httpx.Client(
+        transport=GuardedTransport(),
         timeout=httpx.Timeout(total, connect=settings.delivery_connect_timeout),
         follow_redirects=False,
         trust_env=False,
@@ -51,9 +54,10 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 def post(client: httpx.Client, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-    """POST ``body``; the whole exchange (connect to last byte) is bounded by the total timeout."""
+    """POST ``body``; the whole exchange (connect to last byte) is bounded by the total timeout.
+    The client's transport refuses, at connect time, an address the SSRF policy blocks."""
     try:
-        check_target(url)
+        check_url(url)
     except InputError as exc:
         return Outcome(ok=False, error=str(exc))
     deadline = time.monotonic() + get_settings().delivery_total_timeout
@@ -73,6 +77,10 @@ def post(client: httpx.Client, url: str, body: bytes, headers: dict[str, str]) -
                     chunks.append(chunk)
                 size += len(chunk)
             text = b"".join(chunks)[:MAX_RESPONSE_BYTES].decode("utf-8", "replace")
+    except BlockedTarget as exc:  # refused at connect time: the address is not allowed
+        return Outcome(ok=False, error=str(exc))
+    except InputError as exc:  # the name does not resolve (now): retried
+        return Outcome(ok=False, retryable=True, error=str(exc))
     except httpx.TimeoutException as exc:
         return Outcome(ok=False, retryable=True, error=f"timeout: {type(exc).__name__}")
     except httpx.HTTPError as exc:
@@ -81,16 +89,10 @@ def post(client: httpx.Client, url: str, body: bytes, headers: dict[str, str]) -
 
 
 def verdict(status: int, text: str, retry_after: str | None) -> Outcome:
+    """The outcome of an answer: 2xx ok, 410 disables, anything else is retried."""
     if 200 <= status < 300:
         return Outcome(ok=True, status_code=status, response=text)
     error = f"HTTP {status}"
-    if 300 <= status < 400:
-        return Outcome(
-            ok=False,
-            status_code=status,
-            error=f"{error}: redirects are not followed",
-            response=text,
-        )
     if status == 410:
         return Outcome(
             ok=False,
@@ -99,13 +101,13 @@ def verdict(status: int, text: str, retry_after: str | None) -> Outcome:
             error=f"{error}: the receiver is gone; channel disabled",
             response=text,
         )
-    if status in RETRYABLE:
-        return Outcome(
-            ok=False,
-            status_code=status,
-            retryable=True,
-            retry_after=parse_retry_after(retry_after),
-            error=error,
-            response=text,
-        )
-    return Outcome(ok=False, status_code=status, error=error, response=text)
+    if 300 <= status < 400:
+        error += ": redirects are not followed"
+    return Outcome(
+        ok=False,
+        status_code=status,
+        retryable=True,
+        retry_after=parse_retry_after(retry_after),
+        error=error,
+        response=text,
+    )

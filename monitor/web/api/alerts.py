@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from monitor.alerts import silences
+from monitor.alerts import rules, silences
+from monitor.alerts.rules import RuleSpec
 from monitor.errors import InputError, NotFoundError
 from monitor.storage.engine import session_scope
 from monitor.storage.tables import AlertRule
@@ -133,52 +134,37 @@ def list_rules(
     return ok(p.envelope(items, more))
 
 
-class RuleIn(BaseModel):
-    model: str = Field(..., min_length=1, max_length=200)
-    name: str = Field(..., min_length=1, max_length=200, pattern=r"^[^\x00]+$")
-    metric: str = Field(
-        ...,
-        min_length=1,
-        max_length=200,
-        pattern=r"^[^\x00]+$",
-        description="family.metric, e.g. drift.drifted or quality.null_share",
-    )
-    column_selector: str = Field("*", max_length=500, pattern=r"^[^\x00]*$")
-    operator: str = Field(">", pattern="^(>|>=|<|<=|==|!=)$")
-    threshold: float | None = Field(None, allow_inf_nan=False)
-    for_windows: int = Field(1, ge=1, le=1000)
-    of_windows: int = Field(1, ge=1, le=1000)
-    resolve_after: int = Field(1, ge=1, le=1000)
-    severity: str = Field("warning", pattern="^(info|warning|critical)$")
-    channels: list[str] = Field(default_factory=list, max_length=20)
-    enabled: bool = True
+class RuleIn(RuleSpec):
+    """A rule for ``model``: the same fields, defaults, limits and messages as a rules file
+    (``monitor alerts apply``)."""
+
+    model: str = Field(..., min_length=1, max_length=200, description="The model's name.")
 
 
-@router.post("/rules", status_code=201, summary="Create an alert rule")
-def create_rule(request: Request, body: RuleIn, who: Principal = Depends(ADMIN)) -> FastJSON:
-    if body.for_windows > body.of_windows:
-        raise InputError("for_windows cannot exceed of_windows")
-    if any("\x00" in c or not c.strip() for c in body.channels):
-        raise InputError("channel names must be non-empty text")
+_RULE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": RuleIn.model_json_schema()}},
+    }
+}
+
+
+@router.post("/rules", status_code=201, summary="Create an alert rule", openapi_extra=_RULE_BODY)
+def create_rule(
+    request: Request, body: dict[str, Any] = Body(...), who: Principal = Depends(ADMIN)
+) -> FastJSON:
+    """Validated by the rules file's own model: a rule refused here is refused by
+    ``monitor alerts apply`` with the same message (400), and the other way round."""
+    data = dict(body)
+    model = data.pop("model", None)
+    if not isinstance(model, str) or not model.strip():
+        raise InputError("'model' must name a model")
+    spec, problems = rules.validate_rule(data, "rule")
+    if spec is None:
+        raise InputError("; ".join(problems))
     with session_scope(request.app.state.engine) as session:
-        model_id = session.execute(
-            sa.text("SELECT id FROM models WHERE name = :n"), {"n": body.model}
-        ).scalar()
-        if model_id is None:
-            raise NotFoundError(f"no model named {body.model!r}")
-        exists = session.execute(
-            sa.select(AlertRule.id).where(
-                AlertRule.model_id == model_id, AlertRule.name == body.name
-            )
-        ).scalar()
-        if exists is not None:
-            raise InputError(f"model {body.model!r} already has a rule named {body.name!r}")
-        fields = body.model_dump(exclude={"model"})
-        rule = AlertRule(model_id=model_id, source="api", **fields)
-        session.add(rule)
-        session.flush()
-        rule_id = rule.id
-    return ok({"id": rule_id}, 201)
+        rule_id = rules.create_rule(session, model.strip(), spec, source="api")
+    return ok({"id": rule_id, **spec.to_yaml_dict()}, 201)
 
 
 class RulePatch(BaseModel):
@@ -202,8 +188,12 @@ def patch_rule(
 
 @router.delete("/rules/{rule_id}", summary="Delete a rule (and its alerts)")
 def delete_rule(request: Request, rule_id: Id, who: Principal = Depends(ADMIN)) -> FastJSON:
+    """Its alerts resolve; receivers told they fired get a "resolved" (reason rule_deleted)."""
+    from monitor.alerts.evaluate import delete_rule as delete
+
     with session_scope(request.app.state.engine) as session:
-        done = session.execute(sa.delete(AlertRule).where(AlertRule.id == rule_id)).rowcount  # type: ignore[attr-defined]
-    if not done:
-        raise NotFoundError(f"no rule with id {rule_id}")
+        rule = session.get(AlertRule, rule_id)
+        if rule is None:
+            raise NotFoundError(f"no rule with id {rule_id}")
+        delete(session, rule)
     return ok({"id": rule_id, "deleted": True})

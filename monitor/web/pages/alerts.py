@@ -37,6 +37,7 @@ def alerts_page(
     active, _ = alerting.list_silences(conn, True, 100, 0)
     expired = [s for s in alerting.list_silences(conn, False, 30, 0)[0] if not s["active"]]
     deliveries, _ = alerting.list_deliveries(conn, 50, 0)
+    rule_errors = alerting.rule_errors(conn, model)
     return render(
         request,
         "alerts.html",
@@ -53,6 +54,7 @@ def alerts_page(
             "silences": active,
             "expired": expired,
             "deliveries": deliveries,
+            "rule_errors": rule_errors,
             "error": error,
             "prefill": {k: request.query_params.get(k, "") for k in ("model", "column", "rule")},
             "can_admin": who.allows("admin"),

@@ -28,13 +28,20 @@ def _alert(r: Any) -> dict[str, Any]:
         "started_at": iso(r.started_at),
         "resolved_at": iso(r.resolved_at),
         "last_notified_at": iso(r.last_notified_at),
+        "window_end": iso(r.window_end),
+        "threshold": r.threshold,
+        "fired_window": iso(r.fired_window),
+        "cleared_window": iso(r.cleared_window),
+        "resolve_reason": r.resolve_reason,
+        "notified": r.notified,
     }
 
 
 _ALERT_SELECT = """
     SELECT a.id, m.name AS model, ar.name AS rule, ar.severity, a.state, a.column_name,
            a.segment, a.labels, a.annotations, a.value, a.window_start, a.started_at,
-           a.resolved_at, a.last_notified_at
+           a.resolved_at, a.last_notified_at, a.window_end, a.threshold, a.fired_window,
+           a.cleared_window, a.resolve_reason, a.notified
     FROM alerts a JOIN models m ON m.id = a.model_id JOIN alert_rules ar ON ar.id = a.rule_id
 """
 
@@ -183,7 +190,9 @@ def list_rules(
             f"""
             SELECT r.id, m.name AS model, r.name, r.metric, r.column_selector, r.operator,
                    r.threshold, r.for_windows, r.of_windows, r.resolve_after, r.severity,
-                   r.labels, r.channels, r.enabled, r.source, r.updated_at
+                   r.labels, r.channels, r.enabled, r.source, r.updated_at, r.annotations,
+                   r.group_wait_seconds, r.group_interval_seconds, r.repeat_interval_seconds,
+                   r.error, r.error_at, r.errors_total
             FROM alert_rules r JOIN models m ON m.id = r.model_id {where}
             ORDER BY m.name, r.name LIMIT :l OFFSET :o
             """
@@ -199,6 +208,9 @@ def list_rules(
             "column_selector": r.column_selector,
             "operator": r.operator,
             "threshold": finite(r.threshold),
+            "condition": r.operator
+            if r.operator == "drifted" or r.threshold is None
+            else f"{r.operator} {r.threshold:g}",
             "for_windows": r.for_windows,
             "of_windows": r.of_windows,
             "resolve_after": r.resolve_after,
@@ -208,10 +220,44 @@ def list_rules(
             "enabled": r.enabled,
             "source": r.source,
             "updated_at": iso(r.updated_at),
+            "annotations": r.annotations or {},
+            "group_wait_seconds": r.group_wait_seconds,
+            "group_interval_seconds": r.group_interval_seconds,
+            "repeat_interval_seconds": r.repeat_interval_seconds,
+            "error": r.error,
+            "error_at": iso(r.error_at),
+            "errors_total": r.errors_total,
         }
         for r in rows
     ]
     return out[:limit], len(out) > limit
+
+
+def rule_errors(conn: sa.Connection, model: str | None = None) -> list[dict[str, Any]]:
+    """Rules whose last evaluation failed: they are silent until fixed, so the page says so."""
+    where = "AND m.name = :model" if model else ""
+    rows = conn.execute(
+        sa.text(
+            f"""
+            SELECT r.id, m.name AS model, r.name, r.error, r.error_at, r.errors_total
+            FROM alert_rules r JOIN models m ON m.id = r.model_id
+            WHERE r.error IS NOT NULL {where}
+            ORDER BY r.error_at DESC, r.id LIMIT 200
+            """
+        ),
+        {"model": model},
+    ).all()
+    return [
+        {
+            "id": r.id,
+            "model": r.model,
+            "rule": r.name,
+            "error": r.error,
+            "error_at": iso(r.error_at),
+            "errors_total": r.errors_total,
+        }
+        for r in rows
+    ]
 
 
 def list_channels(conn: sa.Connection) -> list[dict[str, Any]]:

@@ -44,8 +44,9 @@ def test_windows_older_than_the_catchup_limit_are_skipped_with_the_reason(
         reason = conn.execute(
             sa.text("SELECT reason FROM runs WHERE status = 'skipped' LIMIT 1")
         ).scalar()
-    assert rows["pending"] in (23, 24)  # the last day (the boundary hour is on the DB clock)
-    assert rows["skipped"] + rows["pending"] == 72
+    # the last day; the DB clock may pass the next window's close (hh:05) after closed_hour()
+    assert rows["pending"] in (23, 24, 25)
+    assert rows["skipped"] + rows["pending"] in (72, 73)
     assert reason == "older than the catch-up limit (1 days)"
 
 

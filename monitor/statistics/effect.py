@@ -145,7 +145,7 @@ def debiased_wasserstein(pair: ColumnPair) -> float:
 
     Between two clean samples ``|F_cur - F_ref|`` is never 0: its noise variance at ``x`` is
     ``F(x)(1 - F(x))(1/n_ref + 1/n_cur)``, which makes the plug-in distance ~0.05 sd at
-    1,000 rows a side. As for categories (:func:`debiased_tvd`), each ``|d(x)|`` becomes
+    1,000 rows a side. Each ``|d(x)|`` becomes
     ``sqrt(max(d(x)^2 - var(x), 0))``: noise shrinks, real shifts stay.
     """
     m = merged_cdfs(pair)
@@ -218,34 +218,60 @@ def tvd_with_se(
     return tvd, math.sqrt(max(var_r, 0.0) / n_r + max(var_c, 0.0) / n_c)
 
 
-def debiased_tvd(ref_counts: NDArray[np.int64], cur_counts: NDArray[np.int64]) -> float:
-    """Total variation with the sampling noise of each share difference removed.
+TVD_NULL_DRAWS = 400
+"""Permutations of the pooled counts that give the null distribution of the plug-in TVD."""
 
-    The plug-in TVD is biased upward by noise in every category (about 0.1 between two clean
-    samples of 1,000 rows over 50 categories), so its interval would call noise "big enough to
-    matter". Each ``|d_k|`` is replaced by ``sqrt(max(d_k^2 - var_k, 0))`` (``E d_k^2 =
-    delta_k^2 + var_k``), which removes most of that bias and leaves large differences intact.
+
+def tvd_null(
+    ref_counts: NDArray[np.int64],
+    cur_counts: NDArray[np.int64],
+    draws: int = TVD_NULL_DRAWS,
+    seed: int = 0,
+) -> NDArray[np.float64]:
+    """Plug-in TVDs of ``draws`` random splits of the pooled counts (sorted ascending).
+
+    Conditional on the pooled counts, a split under "no change" is multivariate
+    hypergeometric: the exact null law of the plug-in distance, however many categories and
+    however few rows each has. Seeded, so the same counts always give the same numbers.
     """
-    n_r, n_c = float(ref_counts.sum()), float(cur_counts.sum())
-    if n_r == 0 or n_c == 0:
-        return math.nan
-    p, q = ref_counts / n_r, cur_counts / n_c
-    pooled = (ref_counts + cur_counts) / (n_r + n_c)
-    var = pooled * (1 - pooled) * (1 / n_r + 1 / n_c)
-    return 0.5 * float(np.sqrt(np.maximum((q - p) ** 2 - var, 0.0)).sum())
+    ref = np.asarray(ref_counts, dtype=np.int64)
+    total = ref + np.asarray(cur_counts, dtype=np.int64)
+    keep = total > 0
+    total = total[keep]
+    n_r, n_c = int(ref.sum()), int(total.sum() - ref.sum())
+    if total.size < 2 or n_r == 0 or n_c == 0:
+        return np.zeros(draws)
+    a = np.random.default_rng(seed).multivariate_hypergeometric(total, n_r, size=draws)
+    out = 0.5 * np.abs(a / n_r - (total - a) / n_c).sum(axis=1)
+    return np.sort(out)
 
 
 def categorical_effect(pair: ColumnPair, level: float = CI_LEVEL) -> Effect:
-    """Total variation distance between the category shares, with a delta-method interval.
+    """Total variation distance between the category shares, debiased, with an interval.
 
-    The lower end of the interval is taken around the debiased TVD (:func:`debiased_tvd`),
-    the upper end around the plug-in value, so the interval is conservative on both sides.
+    The plug-in TVD is biased upward by the noise of every category: between two clean
+    samples of 1,000 rows over 500 categories it is ~0.3. Per category ``|d_k| <= |delta_k| +
+    |e_k|`` (``e_k`` the sampling noise of the share difference), so ``TVD_hat - TVD <=
+    N = sum |e_k| / 2``, and under "no change" ``N`` *is* the plug-in TVD, whose exact law
+    given the pooled counts :func:`tvd_null` draws. Hence
+
+    * lower bound: ``TVD_hat - q(N)`` at the one-sided level ``(1 + level) / 2``, a valid lower
+      confidence bound at any number of categories (tight when nothing changed, conservative
+      by the noise of the few categories that did change otherwise);
+    * value: ``TVD_hat - E[N]``, clipped at 0 -- unbiased under no change, and within the
+      noise of the changed categories of the truth otherwise;
+    * upper bound: the plug-in TVD plus its delta-method margin (it is biased upward, so
+      this end is conservative too).
     """
     cats = pair.categories
     tvd, se = tvd_with_se(cats.ref, cats.cur)
-    lo, _ = confidence_interval(debiased_tvd(cats.ref, cats.cur), se, level)
+    if not math.isfinite(tvd):
+        return Effect("tvd", tvd, se, (tvd, tvd))
+    null = tvd_null(cats.ref, cats.cur)
+    q = float(np.quantile(null, 0.5 + level / 2))
+    value = max(0.0, tvd - float(null.mean()))
     _, hi = confidence_interval(tvd, se, level)
-    return Effect("tvd", tvd, se, (lo, hi))
+    return Effect("tvd", value, se, (max(0.0, tvd - q), hi))
 
 
 def effect_for(pair: ColumnPair, level: float = CI_LEVEL) -> Effect:

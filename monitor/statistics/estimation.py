@@ -33,6 +33,7 @@ from scipy import optimize, stats
 
 OK = "ok"
 INSUFFICIENT_DATA = "insufficient_data"
+ERROR = "error"
 NOT_AVAILABLE = "not_available"
 
 CBPE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")

@@ -158,12 +158,15 @@ def _numeric_spec(v: np.ndarray, bins: int) -> list[float]:
     return [center, scale, *knots]
 
 
-def _ridge(X: np.ndarray, t: np.ndarray, alpha: float) -> np.ndarray:
-    """Ridge least squares; the penalty grows with n so it stays a light touch, the
-    intercept is not shrunk (the fitted losses then average to the observed ones)."""
+def _ridge(X: np.ndarray, targets: np.ndarray, alpha: float) -> np.ndarray:
+    """Ridge least squares for several targets (columns) at once, one Gram matrix.
+
+    The penalty grows with n so it stays a light touch; the intercept is not shrunk (the
+    fitted losses then average to the observed ones).
+    """
     penalty = alpha * X.shape[0] / 1000.0 * np.eye(X.shape[1])
     penalty[0, 0] = 0.0
-    return np.linalg.solve(X.T @ X + penalty, X.T @ t)
+    return np.asarray(np.linalg.solve(X.T @ X + penalty, X.T @ targets))
 
 
 def fit_dle(
@@ -198,7 +201,8 @@ def fit_dle(
     X = shell.design(numeric, categorical, p)
     err = y - p
     abs_e, sq_e = np.abs(err), err * err
-    ca, cs = _ridge(X, abs_e, alpha), _ridge(X, sq_e, alpha)
+    coef = _ridge(X, np.column_stack([abs_e, sq_e]), alpha)
+    ca, cs = coef[:, 0], coef[:, 1]
     fitted_a, fitted_s = X @ ca, X @ cs
     if not (np.all(np.isfinite(ca)) and np.all(np.isfinite(cs))):
         raise ValueError("the DLE loss model did not converge to finite coefficients")

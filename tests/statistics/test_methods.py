@@ -9,7 +9,7 @@ from scipy import stats
 from monitor.errors import InputError
 from monitor.statistics import detect_drift
 from monitor.statistics.columns import ColumnPair
-from monitor.statistics.effect import categorical_effect, numeric_effect, tvd_with_se
+from monitor.statistics.effect import categorical_effect, numeric_effect, tvd_null, tvd_with_se
 from monitor.statistics.methods_numeric import (
     cauchy_combination,
     grouped_counts,
@@ -218,3 +218,16 @@ def test_true_tvd_below_tolerance_is_not_flagged() -> None:
         assert res.effect_ci[0] <= 0.02 < res.effect_ci[1]
         flagged += res.drifted
     assert flagged == 0
+
+
+def test_tvd_null_has_the_exact_permutation_law() -> None:
+    # two categories: TVD = |a/n_r - (t - a)/n_c| with a hypergeometric (scipy: the reference)
+    ref, cur = np.array([30, 170]), np.array([20, 80])
+    t, n_r, n_c = 50, 200, 100
+    a = np.arange(0, t + 1)
+    law = stats.hypergeom(n_r + n_c, t, n_r).pmf(a)
+    exact_mean = float(np.dot(law, np.abs(a / n_r - (t - a) / n_c)))
+    null = tvd_null(ref, cur, draws=20_000)
+    assert null.mean() == pytest.approx(exact_mean, rel=0.02)
+    assert np.all(np.diff(null) >= 0)  # sorted
+    assert np.array_equal(tvd_null(ref, cur), tvd_null(ref, cur))  # seeded: deterministic

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from monitor.errors import InputError
-from monitor.statistics.effect import tvd_null
+from monitor.statistics.effect import debiased_tvd, tvd_null
 from monitor.statistics.engine import detect_drift, infer_column_kind
 from monitor.statistics.policy import DefaultPolicy, benjamini_hochberg
 from monitor.statistics.registry import get_method
@@ -141,10 +141,13 @@ def test_default_policy_edge_cases() -> None:
     assert by["const"].effect_size == 0.0 and by["const"].p_value == 1.0
     # a constant reference has no sd: the pooled sd scales the effect instead
     assert by["const_moved"].drifted and by["const_moved"].effect_size > 1
-    # plug-in TVD 0.375 minus the mean of its permutation null (noise of 3 categories, n ~ 100)
+    # debiased TVD minus the mean of its permutation null (noise of 3 categories, n ~ 100)
     unseen = by["unseen"]
-    null = tvd_null(np.array([60, 40, 0]), np.array([30, 20, 30]))
-    assert unseen.drifted and unseen.effect_size == pytest.approx(0.375 - null.mean())
+    ref_c, cur_c = np.array([60, 40, 0]), np.array([30, 20, 30])
+    null = tvd_null(ref_c, cur_c, debiased=True)
+    d = debiased_tvd(ref_c, cur_c)
+    assert 0.3 < d < 0.375  # plug-in 0.375
+    assert unseen.drifted and unseen.effect_size == pytest.approx(d - null.mean())
     assert unseen.effect_ci[0] < unseen.effect_size < 0.375 < unseen.effect_ci[1]
     assert "text" in res.skipped
     d = res.to_dict()

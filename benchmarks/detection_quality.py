@@ -272,12 +272,11 @@ def calibration(pool: Pool, plan: list[tuple[int, int, int]]) -> bool:
         for k, name in enumerate(names)
         for j, (r, c, d) in enumerate(plan)
     ]
-    results = pool.map(calibration_task, jobs, chunksize=1)
-    by = {(j[0], j[1], j[2]): res for j, res in zip(jobs, results, strict=True)}
+    results = pool.imap(calibration_task, jobs, chunksize=1)  # in order: print row by row
     for name in names:
         cells = []
-        for r, c, _ in plan:
-            res = by[(name, r, c)]
+        for _ in plan:
+            res = next(results)
             for key in ("ours", "profiles", "before"):
                 parts = []
                 for a in ALPHAS:
@@ -413,10 +412,10 @@ def main() -> None:
     parser.add_argument(
         "--sections",
         default="detection,calibration,tv",
-        help="comma-separated: detection, calibration, tv",
+        help="comma-separated, run in this order: detection, calibration, tv",
     )
     args = parser.parse_args()
-    sections = set(args.sections.split(","))
+    sections = args.sections.split(",")
     if args.quick:
         plan = [(1_000, 1_000, 100), (5_000, 5_000, 60), (10_000, 100_000, 10)]
         calib = [(1_000, 1_000, 400), (100_000, 1_000, 200), (10_000, 10_000, 200)]
@@ -431,19 +430,20 @@ def main() -> None:
         calib = [
             (1_000, 1_000, 2000),
             (100_000, 1_000, 1000),
-            (10_000, 10_000, 1000),
-            (100_000, 100_000, 200),
-            (100_000, 1_000_000, 100),
+            (10_000, 10_000, 500),
+            (100_000, 100_000, 100),
+            (100_000, 1_000_000, 50),
         ]
-        tv_sizes, tv_draws = [(1_000, 1_000), (100_000, 1_000), (10_000, 10_000)], 300
+        tv_sizes, tv_draws = [(1_000, 1_000), (100_000, 1_000), (10_000, 10_000)], 200
     t0 = time.perf_counter()
     with Pool(args.workers) as pool:
-        if "detection" in sections:
-            detection(pool, plan)
-        if "calibration" in sections:
-            calibration(pool, calib)
-        if "tv" in sections:
-            tv_table(pool, tv_sizes, tv_draws)
+        for section in sections:  # in the order given
+            if section == "calibration":
+                calibration(pool, calib)
+            elif section == "tv":
+                tv_table(pool, tv_sizes, tv_draws)
+            elif section == "detection":
+                detection(pool, plan)
     print(f"\n{time.perf_counter() - t0:.0f} s")
 
 

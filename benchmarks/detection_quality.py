@@ -33,6 +33,7 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -242,13 +243,13 @@ def calibration_task(args: tuple[str, int, int, int, int]) -> dict[str, list[flo
     return out
 
 
-def _share_cell(p: list[float], alpha: float) -> tuple[str, bool]:
-    """'share' text and whether its Wilson interval meets [alpha / 2, 1.5 alpha]."""
+def _share_cell(p: list[float], alpha: float, z: float) -> tuple[str, bool]:
+    """'share' text and whether its Wilson interval (at ``z``) meets [alpha / 2, 1.5 alpha]."""
     if not p:
         return "-", True
     arr = np.asarray(p)
     hits = int(np.sum(arr <= alpha))
-    lo, hi = wilson(hits, arr.size)
+    lo, hi = wilson(hits, arr.size, z)
     ok = hi >= 0.5 * alpha and lo <= 1.5 * alpha
     return f"{hits / arr.size:.3f}", ok
 
@@ -257,7 +258,8 @@ def calibration(pool: Pool, plan: list[tuple[int, int, int]]) -> bool:
     """Item 1's table: share of p <= alpha under no change, per column shape and size."""
     print(
         "\nCalibration under no change: share of p <= alpha (alpha = 0.05 / 0.01; target "
-        "[0.5 alpha, 1.5 alpha], '!' = the 95% Wilson interval misses it). 'ours' = the "
+        "[0.5 alpha, 1.5 alpha], '!' = the Wilson interval misses it: per cell at 95% over "
+        "the whole table (Bonferroni), in the pooled rows at 95%). 'ours' = the "
         "default policy's test on raw values (ks_mw / chi2_contingency), 'prof' = the same "
         "from profiles (jobs), 'before' = ks_t (KS + Welch's t). const_in_ref is constant on "
         "both sides: p = 1 exactly, no test can have a level there."
@@ -272,20 +274,47 @@ def calibration(pool: Pool, plan: list[tuple[int, int, int]]) -> bool:
         for k, name in enumerate(names)
         for j, (r, c, d) in enumerate(plan)
     ]
+    # ~240 cells: a per-cell 95% interval would miss ~12 times by chance alone, so each cell
+    # is judged with a Bonferroni-wide interval over the table; the pooled rows below (every
+    # continuous shape has the same null law under a rank test) give the tight figures.
+    cells_n = len(names) * len(plan) * len(ALPHAS) * 2
+    z = float(stats.norm.isf(0.025 / cells_n))
+    pooled: dict[tuple[str, str, int, float], list[int]] = {}
     results = pool.imap(calibration_task, jobs, chunksize=1)  # in order: print row by row
     for name in names:
         cells = []
-        for _ in plan:
+        for j, _ in enumerate(plan):
             res = next(results)
             for key in ("ours", "profiles", "before"):
                 parts = []
                 for a in ALPHAS:
-                    text, ok = _share_cell(res[key], a)
+                    text, ok = _share_cell(res[key], a, z)
                     if key in ("ours", "profiles") and name != "const_in_ref":
                         all_ok &= ok
+                        group = KINDS[name] if name not in ("poisson_counts", "int_age") else "int"
+                        acc = pooled.setdefault((group, key, j, a), [0, 0])
+                        acc[0] += int(np.sum(np.asarray(res[key]) <= a))
+                        acc[1] += len(res[key])
                     parts.append(text + ("" if ok or text == "-" else "!"))
                 cells.append("/".join(p.replace("0.", ".") for p in parts))
         print(f"{name:<16}" + "".join(f"{cell:>11}" for cell in cells), flush=True)
+    labels = {"num": "numeric", "int": "integer", "cat": "categorical"}
+    print("pooled over shapes (share of p <= 0.05 / 0.01, 95% Wilson interval):")
+    for group, label in labels.items():
+        for j, (r, c, _) in enumerate(plan):
+            parts = []
+            for key in ("ours", "profiles"):
+                shares = []
+                for a in ALPHAS:
+                    hits, n = pooled.get((group, key, j, a), [0, 0])
+                    if n == 0:
+                        continue
+                    lo, hi = wilson(hits, n)
+                    mark = "" if hi >= 0.5 * a and lo <= 1.5 * a else " MISS"
+                    shares.append(f"{hits / n:.4f} [{lo:.4f}, {hi:.4f}]{mark}")
+                if shares:
+                    parts.append(f"{key} " + " / ".join(shares))
+            print(f"  {label:<12}{f'{r:,}/{c:,}':>18}  " + "   ".join(parts), flush=True)
     print(f"calibration target {'MET' if all_ok else 'MISSED'} for every shape (ours, prof)")
     return all_ok
 

@@ -97,7 +97,9 @@ def test_a_database_refusal_while_registering_is_isolated(
 ) -> None:
     """Any exception in the export of a batch ends as rows or dead letters: a name the database
     itself refuses (here: a CHECK the test adds) is found by registering names one by one."""
-    pg.execute("ALTER TABLE features ADD CONSTRAINT no_forbidden CHECK (name <> 'forbidden')")
+    pg.execute(
+        "ALTER TABLE features ADD CONSTRAINT no_forbidden CHECK (name <> 'forbidden')"
+    )
     try:
         client = Monitor("refusal", "1", dsn=dsn, spool_dir=spool_dir)
         for i in range(20):
@@ -130,7 +132,9 @@ def test_the_model_feature_cap_counts_what_it_does_not_store(
 
 
 @pytest.mark.slow
-def test_flush_replays_the_whole_spool_within_its_timeout(killable_pg: Any, tmp_path: Path) -> None:
+def test_flush_replays_the_whole_spool_within_its_timeout(
+    killable_pg: Any, tmp_path: Path
+) -> None:
     """30,000 records spooled during an outage; the database back; one flush(60) replays them
     all (it used to give up after one replay round, ~20 frames)."""
     killable_pg.stop("immediate")

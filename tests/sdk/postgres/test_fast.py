@@ -208,17 +208,11 @@ def test_rows_taken_are_the_careful_paths_bytes(dsn: str) -> None:
                         [ns + rng.randint(0, 10**9), datetime.fromtimestamp(2**30 + i, UTC)]
                         + ([datetime(2026, 1, 2, 3)] if odd else [])
                     ),
-                    {
-                        "a1": rng.choice(
-                            [rng.uniform(-5, 5), 3] + ([math.nan, None] if odd else [])
-                        ),
-                        "k": rng.choice(["x", "y", None] + ([5] if odd else [])),
-                    },
+                    {"a1": rng.choice([rng.uniform(-5, 5), 3] + ([math.nan, None] if odd else [])),
+                     "k": rng.choice(["x", "y", None] + ([5] if odd else []))},
                     rng.choice([0, 1, 0.5, -2.25] + ([True, math.inf] if odd else [])),
-                    rng.choice(
-                        [None, {"a": 0.2, "b": 0.8}, [0.5, 0.5]]
-                        + ([{"a": 1.0}, {0: 0.2, 1: 0.8}] if odd else [])
-                    ),
+                    rng.choice([None, {"a": 0.2, "b": 0.8}, [0.5, 0.5]]
+                               + ([{"a": 1.0}, {0: 0.2, 1: 0.8}] if odd else [])),
                     rng.choice([None, 1.5, 20]),
                     rng.choice([None, {"r": "eu"}, {}] + ([{"r": 5}] if odd else [])),
                 )

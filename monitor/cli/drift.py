@@ -2,8 +2,10 @@
 
 Reads CSV or Parquet, runs :func:`monitor.statistics.detect_drift` and prints a table, JSON or a
 self-contained HTML report (plotly.js embedded from the installed package, no CDN). The exit
-code makes it a CI gate: 0 when no column drifted, 1 when at least one did, 2 on bad input
-(with one clear line on stderr).
+code makes it a CI gate: 0 when every column was judged and none drifted, 1 when at least one
+drifted, 2 on bad input (with one clear line on stderr), 3 when none drifted but some column
+could not be judged (missing from the current file, all null, too few values): missing data is
+not health (``--allow-missing`` turns 3 into 0).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 HTML_MAX_CATEGORIES = 30
 """Categories shown per chart in the HTML report (the rest are summed into "other")."""
 HTML_BINS = 40
+EXIT_NO_VERDICT = 3
+"""Exit code when nothing drifted but some columns could not be judged."""
 
 
 def read_table(path: str, label: str) -> Any:
@@ -107,6 +111,7 @@ def run_drift(
     common = [str(c) for c in ref.columns if c in set(cur.columns)]
     if not common:
         raise InputError("reference and current have no columns in common")
+    ref_only = {str(c) for c in ref.columns} - set(common)
     ref.columns = [str(c) for c in ref.columns]
     cur.columns = [str(c) for c in cur.columns]
     cats, nums = _split_list(categorical), _split_list(numerical)
@@ -116,9 +121,12 @@ def run_drift(
             f"columns listed as both categorical and numerical: {', '.join(sorted(both))}"
         )
     selected = _split_list(columns) or None
-    for col in (selected or []) + cats + nums:
+    for col in selected or []:
         if col not in common:
             raise InputError(f"column {col!r} is not in both files")
+    for col in cats + nums:
+        if col not in common and col not in ref_only:
+            raise InputError(f"column {col!r} is not in the reference file")
     kinds: dict[str, Any] = {c: "cat" for c in cats} | {c: "num" for c in nums}
     m_all, m_cols = _parse_assignments(method, "--method")
     t_all, t_cols = _parse_assignments(threshold, "--threshold")
@@ -201,6 +209,12 @@ def render_table(result: Any) -> str:
         f"columns drifted (share {result.share:.3f}) -> "
         f"{'DRIFT' if result.drifted else 'no drift'}"
     )
+    missing = [c for c in result.columns if c.status != "ok"]
+    if missing:
+        lines.append(
+            f"{len(missing)} column(s) WITHOUT A VERDICT (not evidence of no drift): "
+            + "; ".join(f"{c.column} ({c.status}: {c.message})" for c in missing)
+        )
     for col, reason in result.skipped.items():
         lines.append(f"skipped {col}: {reason}")
     for mv in result.multivariate:
@@ -266,13 +280,22 @@ def render_html(result: Any, ref: Any, cur: Any) -> str:
         if rec.status == "ok"
     ]
     table = html.escape(render_table(result))
+    missing = [c for c in result.columns if c.status != "ok"]
+    warning = (
+        f'<p class="no-verdict"><strong>{len(missing)} column(s) without a verdict</strong> '
+        "(not evidence of no drift): "
+        + html.escape("; ".join(f"{c.column} ({c.message})" for c in missing))
+        + "</p>\n"
+        if missing
+        else ""
+    )
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>monitor drift report'
         "</title>\n<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;"
         "padding:1em;overflow-x:auto}</style>\n"
         f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head><body>\n'
         f"<h1>Drift report</h1>\n<p>{result.n_drifted} of {result.n_columns} columns drifted "
-        f"({result.policy} policy).</p>\n<pre>{table}</pre>\n"
+        f"({result.policy} policy).</p>\n{warning}<pre>{table}</pre>\n"
         + "\n".join(f'<div class="chart">{c}</div>' for c in charts)
         + "\n</body></html>\n"
     )
@@ -323,6 +346,12 @@ def render_html(result: Any, ref: Any, cur: Any) -> str:
     show_default=True,
 )
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="Exit 0 instead of 3 when nothing drifted but some columns had no verdict "
+    "(missing, all null or too few values).",
+)
 def drift(
     reference: str,
     current: str,
@@ -337,11 +366,14 @@ def drift(
     multivariate: bool,
     fmt: str,
     output: str | None,
+    allow_missing: bool,
 ) -> None:
     """Compare CURRENT with REFERENCE (CSV or Parquet) column by column.
 
-    Exit code: 0 when no column drifted, 1 when some did (or a multivariate detector
-    did, with --multivariate), 2 on bad input.
+    Exit code: 0 when every column was judged and none drifted, 1 when some did (or a
+    multivariate detector did, with --multivariate), 2 on bad input, 3 when none drifted
+    but some columns had no verdict (missing, all null, too few values; --allow-missing
+    makes that 0).
     """
     try:
         result, ref, cur = run_drift(
@@ -375,12 +407,18 @@ def drift(
     except InputError as exc:
         click.echo(f"monitor: error: {exc}", err=True)
         sys.exit(2)
+    missing = result.without_verdict
     if output and fmt != "html":
         click.echo(f"{result.n_drifted} of {result.n_columns} columns drifted", err=True)
+    if missing:
+        click.echo(
+            f"monitor: warning: {len(missing)} column(s) without a verdict: {', '.join(missing)}",
+            err=True,
+        )
     # sys.exit, not ctx.exit: `monitor`'s main() runs click with standalone_mode=False, where
     # ctx.exit only returns the code (and main() discards it); SystemExit reaches the shell.
     drifted = result.n_drifted or any(m["drifted"] for m in result.multivariate)
-    sys.exit(1 if drifted else 0)
+    sys.exit(1 if drifted else (EXIT_NO_VERDICT if missing and not allow_missing else 0))
 
 
 if __name__ == "__main__":  # pragma: no cover

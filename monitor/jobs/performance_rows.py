@@ -152,7 +152,10 @@ def estimated(
             reason = est.get("reason") or "no loss model: the baseline needs a target"
             return estimation.not_available(DLE_METRICS, n, str(reason))
         num, cat = features
-        loss = LossModel.from_dict(est)
+        try:
+            loss = LossModel.from_dict(est)
+        except ValueError as exc:  # fitted by an older version: say so on the page
+            return estimation.not_available(DLE_METRICS, n, str(exc))
         return estimate_dle(
             loss,
             {k: val[mask] for k, val in num.items()},

@@ -42,7 +42,7 @@ from monitor.statistics.profiles import (
     merge_profiles,
     profile_numeric,
 )
-from monitor.statistics.quality import quality_checks
+from monitor.statistics.quality import quality_checks, verdict_checks
 from monitor.storage import vocabulary as v
 
 log = logging.getLogger(__name__)
@@ -263,6 +263,24 @@ def _quality_rows(
     return rows
 
 
+def _verdict_rows(ref: Reference, drift: Any, segment: str) -> list[dict[str, Any]]:
+    """Features without a drift verdict in this window, as failed quality checks."""
+    features = [c.name for c in ref.columns if c.role == "feature"]
+    return [
+        _row(
+            v.QUALITY,
+            check.check,
+            check.value,
+            check.column or "",
+            segment=segment,
+            threshold=check.threshold,
+            drifted=True,
+            details={"message": check.message},
+        )
+        for check in verdict_checks(drift.columns, features)
+    ]
+
+
 # --- the job ---------------------------------------------------------------------------------
 
 
@@ -313,9 +331,12 @@ def results_from_profiles(window: WindowProfiles, ref: Reference | None) -> Wind
             out.profiles.append({"segment": segment, "column_name": col.name, "profile": prof})
             if prof.count:
                 pairs.append(ProfilePair(col.name, col.profile, prof))
-        out.results += _drift_rows(profile_drift(pairs), segment, ref)
+        drift = profile_drift(pairs)
+        out.results += _drift_rows(drift, segment, ref)
         present = window.present if segment == "" else []
         out.results += _quality_rows(ref, part.columns, present, segment)
+        if segment == "":  # segments are small by design; their null shares are checked
+            out.results += _verdict_rows(ref, drift, segment)
     if ref is None and window.rows:
         out.results.append(
             _row(

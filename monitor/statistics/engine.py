@@ -225,9 +225,12 @@ def detect_drift(
     policy : {"default", "evidently"}
         Decision policy (see :mod:`monitor.statistics.policy`).
     columns : sequence of str, optional
-        Columns to compare (default: those present in both, in reference order).
+        Columns to compare (default: those of the reference; one missing from the current
+        data gets a record with ``status="insufficient_data"``, never silence).
     column_kinds : mapping, optional
         Explicit "num"/"cat" per column, overriding inference (Evidently's DataDefinition).
+        Inferred kinds come from the reference (the current window only when the reference
+        has no value at all): a small window must not turn a column into "text".
     method, methods, kind_methods : optional
         Method for all columns, per column, per column kind (precedence: column, kind, all).
     threshold, thresholds, kind_thresholds : optional
@@ -246,11 +249,13 @@ def detect_drift(
     check_policy(policy)
     params = params or DefaultPolicy()
     ref_cols, cur_cols = _columns_of(reference), _columns_of(current)
+    absent: list[str] = []
     if columns is None:
         cur_set = set(cur_cols)
         names = [c for c in ref_cols if c in cur_set]
         if not names:
             raise InputError("reference and current have no columns in common")
+        absent = [c for c in ref_cols if c not in cur_set]
     else:
         names = list(columns)
         missing = [c for c in names if c not in ref_cols or c not in cur_cols]
@@ -263,14 +268,17 @@ def detect_drift(
     results: list[DriftResult] = []
     skipped: dict[str, str] = {}
     for name in names:
-        counts = None
         kind = kinds.get(name)
         if kind is None:
-            kind, counts = _infer(current[name])
+            # the reference decides (a 20-row window of a 500-level column looks like text);
+            # only a reference without a single value leaves it to the current window
+            kind, _ = _infer(reference[name])
+            if kind is None and _all_null(reference[name]):
+                kind, _ = _infer(current[name])
         if kind is None:
             skipped[name] = "not numeric or categorical (text, datetime or unknown type)"
             continue
-        pair = ColumnPair(kind, reference[name], current[name], name=name, current_counts=counts)
+        pair = ColumnPair(kind, reference[name], current[name], name=name)
         chosen = _override(name, kind, methods, kind_methods, method)
         if chosen is None:
             if policy == "evidently":
@@ -292,9 +300,44 @@ def detect_drift(
         min_n = 1 if policy == "evidently" else params.min_n
         results.append(column_drift(pair, m, float(t), min_n=min_n, ci_level=params.ci_level))
         del pair  # free this column's sorted copies before the next column is read
+    for name in absent:
+        kind = kinds.get(name) or _infer(reference[name])[0]
+        if kind is None:
+            skipped[name] = "not numeric or categorical (text, datetime or unknown type)"
+            continue
+        results.append(_absent_result(name, kind, reference[name]))
     if policy == "default":
         apply_default_policy(results, params)
         share = drift_share
     else:
         share = EVIDENTLY_DRIFT_SHARE if drift_share is None else drift_share
     return DatasetDriftResult(columns=results, policy=policy, drift_share=share, skipped=skipped)
+
+
+def _all_null(values: Any) -> bool:
+    arr = as_1d(values)
+    if arr.dtype.kind == "f":
+        return bool(np.isnan(arr).all())
+    if arr.dtype.kind in "OUS":
+        return all(_is_null(v) for v in arr.tolist())
+    return arr.size == 0
+
+
+def _absent_result(name: str, kind: ColumnKind, reference: Any) -> DriftResult:
+    """The record of a reference column the current data does not have at all."""
+    n_ref = ColumnPair(kind, reference, [], name=name).n_ref
+    return DriftResult(
+        column=name,
+        kind=kind,
+        method="-",
+        method_kind="p_value",
+        statistic=None,
+        p_value=None,
+        threshold=0.0,
+        drifted=False,
+        effect_size=None,
+        n_reference=n_ref,
+        n_current=0,
+        status="insufficient_data",
+        message="column missing from the current data",
+    )

@@ -178,16 +178,34 @@ def tvd_permutation(pair: ColumnPair) -> MethodOutput:
 
 
 def pooled_table(ref: NDArray[np.int64], cur: NDArray[np.int64]) -> NDArray[np.int64]:
-    """2 x K table with categories of expected count < 5 pooled into one column."""
+    """2 x K table in which every column has an expected count of at least 5 (Cochran).
+
+    Categories with a smaller expected count are pooled into one column; if that pooled column
+    is still below 5 (e.g. one row of a category the reference never had, which against a
+    large reference has an expected current count near 0 and alone would give p ~ 1e-22), it
+    is merged with the smallest remaining category, and so on. New categories stay visible
+    to the test when they are frequent enough to matter (their own column); a handful of
+    unseen rows is reported by data quality, not turned into an infinite chi-square.
+    """
     n_r, n_c = int(ref.sum()), int(cur.sum())
     col = ref + cur
     keep = col > 0
     ref, cur, col = ref[keep], cur[keep], col[keep]
-    small = col * min(n_r, n_c) / (n_r + n_c) < MIN_EXPECTED
-    if small.any():
-        ref = np.append(ref[~small], ref[small].sum())
-        cur = np.append(cur[~small], cur[small].sum())
-    return np.vstack([ref, cur])
+    factor = min(n_r, n_c) / max(n_r + n_c, 1)
+    small = col * factor < MIN_EXPECTED
+    if not small.any():
+        return np.vstack([ref, cur])
+    big_ref, big_cur = ref[~small], cur[~small]
+    pool_ref, pool_cur = int(ref[small].sum()), int(cur[small].sum())
+    order = np.argsort(big_ref + big_cur, kind="stable")
+    merged = np.zeros(order.size, dtype=bool)
+    for i in order:  # smallest first, until the pooled column is large enough
+        if (pool_ref + pool_cur) * factor >= MIN_EXPECTED:
+            break
+        pool_ref += int(big_ref[i])
+        pool_cur += int(big_cur[i])
+        merged[i] = True
+    return np.vstack([np.append(big_ref[~merged], pool_ref), np.append(big_cur[~merged], pool_cur)])
 
 
 @register(
@@ -201,8 +219,8 @@ def chi2_contingency(pair: ColumnPair) -> MethodOutput:
     """Pearson's chi-square test of homogeneity on the 2 x K table (rare categories pooled).
 
     Both samples are treated as samples (unlike ``chisquare``), unseen categories are just
-    another column, and categories with an expected count below 5 are pooled so the
-    chi-square approximation holds.
+    another column, and categories with an expected count below 5 are pooled (see
+    :func:`pooled_table`) so the chi-square approximation holds.
     """
     table = pooled_table(pair.categories.ref, pair.categories.cur)
     if table.shape[1] < 2:

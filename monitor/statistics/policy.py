@@ -9,17 +9,19 @@
     Decisions that stay sound at any sample size. Evidently's defaults change character with
     n: below 1,000 reference rows a p-value test flags any detectable difference (and at large
     current sizes everything is detectable), above it fixed distance thresholds flag noise at
-    small n and miss nothing at large n. Here every column gets a test (numeric: ``ks_t``, KS
-    and Welch's t combined; categorical: ``chi2_contingency``, Pearson's test of homogeneity)
-    *and* an effect size with a confidence interval (numeric: Wasserstein distance in
-    reference sd; categorical: total variation); a column drifts only when
+    small n and miss nothing at large n. Here every column gets a test (numeric: ``ks_mw``, KS
+    and Mann-Whitney combined, rank tests calibrated on any shape; categorical:
+    ``chi2_contingency``, Pearson's test of homogeneity) *and* an effect size with a confidence
+    interval (numeric: Wasserstein distance in reference sd; categorical: total variation); a
+    column drifts only when
 
     1. its p-value, adjusted with Benjamini-Hochberg across the columns of the window, is below
        ``alpha`` (false alarms are controlled for the whole window, not per column), and
     2. the lower confidence bound of its effect size exceeds a practical tolerance (the shift
        is big enough to matter: 0.1 reference sd for numeric columns, total variation 0.02
-       for categorical ones by default). The lower bound is centred on a debiased distance,
-       so sampling noise in many categories or a small sample is not mistaken for a shift.
+       for categorical ones by default). The lower bound subtracts the sampling noise of the
+       distance (for categories: its exact permutation quantile), so noise in many categories
+       or a small sample is not mistaken for a shift.
 
     Columns with fewer than ``min_n`` values on a side get ``status="insufficient_data"``
     instead of a verdict.
@@ -58,7 +60,7 @@ class DefaultPolicy:
     alpha: float = 0.01
     tolerance: dict[ColumnKind, float] = field(default_factory=lambda: {"num": 0.1, "cat": 0.02})
     methods: dict[ColumnKind, str] = field(
-        default_factory=lambda: {"num": "ks_t", "cat": "chi2_contingency"}
+        default_factory=lambda: {"num": "ks_mw", "cat": "chi2_contingency"}
     )
     min_n: int = 30
     ci_level: float = 0.90

@@ -22,6 +22,7 @@ CheckName = Literal[
     "kind_mismatch",
     "missing_column",
     "unexpected_column",
+    "no_drift_verdict",
 ]
 
 NULL_TOLERANCE = 0.05
@@ -194,4 +195,38 @@ def quality_checks(
                     "unexpected_column", name, 1.0, 0.0, False, f"unexpected column {name!r}"
                 )
             )
+    return out
+
+
+def verdict_checks(results: Iterable[Any], expected_columns: Iterable[str]) -> list[QualityCheck]:
+    """One failed check per expected column that has no drift verdict in this window.
+
+    A drift record with ``status != "ok"`` (too few values, all null, a method error) or no
+    record at all says nothing about drift; reporting it as a quality finding keeps "no drift
+    flag" from reading as health when the data is missing.
+
+    Parameters
+    ----------
+    results : iterable of DriftResult
+        The window's drift records.
+    expected_columns : iterable of str
+        Columns that should have a verdict (the baseline's features).
+    """
+    by = {r.column: r for r in results}
+    out: list[QualityCheck] = []
+    for name in expected_columns:
+        r = by.get(name)
+        if r is not None and r.status == "ok":
+            continue
+        reason = r.message if r is not None and r.message else "no values in this window"
+        out.append(
+            QualityCheck(
+                "no_drift_verdict",
+                name,
+                1.0,
+                0.0,
+                False,
+                f"{name}: no drift verdict ({reason})",
+            )
+        )
     return out

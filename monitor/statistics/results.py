@@ -99,6 +99,16 @@ class DatasetDriftResult:
         return sum(1 for c in self.columns if c.drifted)
 
     @property
+    def without_verdict(self) -> list[str]:
+        """Columns that could not be judged (no data, too little data, a method error).
+
+        Their ``drifted`` is False because nothing could be concluded, not because nothing
+        moved: reports list them and the CLI exits with its own code, so missing data never
+        reads as health.
+        """
+        return [c.column for c in self.columns if c.status != "ok"]
+
+    @property
     def share(self) -> float:
         """Share of drifted columns (0 when there are none)."""
         return self.n_drifted / self.n_columns if self.columns else 0.0
@@ -131,6 +141,7 @@ class DatasetDriftResult:
                     "policy": self.policy,
                     "drift_share": self.drift_share,
                     "skipped": dict(self.skipped),
+                    "without_verdict": self.without_verdict,
                 },
                 "columns": [c.to_dict() for c in self.columns],
                 **({"multivariate": self.multivariate} if self.multivariate else {}),

@@ -32,6 +32,9 @@ UNSEEN_CATEGORY_SHARE = "unseen_category_share"
 TYPE_ERRORS = "type_errors"
 MISSING_COLUMN = "missing_column"
 UNEXPECTED_COLUMN = "unexpected_column"
+NO_DRIFT_VERDICT = (
+    "no_drift_verdict"  # a feature the drift job could not judge (no or too few values)
+)
 
 # operational metrics
 VOLUME = "volume"

@@ -192,3 +192,63 @@ def test_multivariate_option(files: dict[str, str]) -> None:
     assert code == 0 and not any(m["drifted"] for m in doc["multivariate"])
     code, out, _ = run(files["ref"], files["clean"], "--multivariate", "--columns", "score")
     assert "multivariate domain_classifier" in out
+
+
+@pytest.fixture(scope="module")
+def gaps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A reference and small or gappy current windows (issue 16, item 6)."""
+    d = tmp_path_factory.mktemp("gaps")
+    rng = np.random.default_rng(1)
+    n = 2000
+    ref = pd.DataFrame(
+        {
+            "score": rng.normal(0, 1, n),
+            "empty_num": rng.normal(0, 1, n),
+            "empty_obj": rng.choice(["a", "b"], n),
+            "cat50": rng.choice([f"c{i}" for i in range(50)], n),
+            "cat500": rng.choice([f"v{i}" for i in range(500)], n),
+            "gone": rng.normal(0, 1, n),
+        }
+    )
+    ref.to_csv(d / "ref.csv", index=False)
+    cur = ref.drop(columns=["gone"]).iloc[:400].copy()
+    cur["score"] = rng.normal(0, 1, 400)
+    cur["empty_num"] = np.nan
+    cur["empty_obj"] = None
+    cur.to_parquet(d / "cur.parquet")
+    ref.iloc[:20].drop(columns=["gone"]).to_csv(d / "tiny.csv", index=False)
+    return {"ref": str(d / "ref.csv"), "cur": str(d / "cur.parquet"), "tiny": str(d / "tiny.csv")}
+
+
+def test_missing_data_is_reported_and_has_its_own_exit_code(gaps: dict[str, str]) -> None:
+    code, out, err = run(gaps["ref"], gaps["cur"], "--format", "json")
+    assert code == 3 and "without a verdict" in err
+    doc = json.loads(out)
+    assert doc["dataset"]["drifted"] is False
+    assert set(doc["dataset"]["without_verdict"]) == {"empty_num", "empty_obj", "gone"}
+    by = {c["column"]: c for c in doc["columns"]}
+    assert by["empty_obj"]["kind"] == "cat" and by["empty_obj"]["status"] == "insufficient_data"
+    assert by["gone"]["message"] == "column missing from the current data"
+    assert by["score"]["status"] == "ok"
+    code, out, _ = run(gaps["ref"], gaps["cur"])
+    assert code == 3 and "3 column(s) WITHOUT A VERDICT" in out and "no drift" in out
+    code, _, _ = run(gaps["ref"], gaps["cur"], "--allow-missing")
+    assert code == 0
+
+
+def test_kinds_come_from_the_reference_in_a_small_window(gaps: dict[str, str]) -> None:
+    # 20 rows: the current alone would make the 50- and 500-level columns "text" (skipped)
+    code, out, _ = run(gaps["ref"], gaps["tiny"], "--format", "json")
+    doc = json.loads(out)
+    by = {c["column"]: c for c in doc["columns"]}
+    assert by["cat50"]["kind"] == "cat" and by["cat500"]["kind"] == "cat"
+    assert not doc["dataset"]["skipped"]
+    assert all(c["status"] == "insufficient_data" for c in doc["columns"])
+    assert code == 3
+
+
+def test_html_report_names_columns_without_a_verdict(gaps: dict[str, str], tmp_path: Path) -> None:
+    target = tmp_path / "gaps.html"
+    code, _, _ = run(gaps["ref"], gaps["cur"], "--format", "html", "--output", str(target))
+    page = target.read_text()
+    assert code == 3 and 'class="no-verdict"' in page and "empty_num" in page

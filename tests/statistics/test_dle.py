@@ -56,3 +56,43 @@ def test_model_round_trips_and_handles_missing_and_unseen(model: dle.LossModel) 
     assert small["mae"].status == INSUFFICIENT_DATA
     with pytest.raises(ValueError, match="at least"):
         dle.fit_dle({}, {}, [1.0, 2.0], [1.0, 2.0])
+
+
+def test_rare_binary_and_tied_deciles_fit_and_estimate() -> None:
+    # issue 16, item 4: a rare 0/1 float feature crashed fit_dle (IndexError in design) and
+    # a feature whose first deciles coincide made the estimate NaN with status "ok"
+    rng = np.random.default_rng(3)
+    n = 5_000
+    flag = (rng.random(n) < 0.03).astype(float)
+    tied = np.where(rng.random(n) < 0.25, 0.0, rng.exponential(1.0, n))  # deciles 0, 0, 0.1..
+    const = np.full(n, 7.0)
+    x = rng.normal(0, 1, n)
+    f = 2 * x
+    y = f + rng.normal(0, 1, n) * (1 + flag * 3 + tied)
+    num = {"flag": flag, "tied": tied, "const": const, "x": x}
+    model = dle.fit_dle(num, {}, f, y)
+    assert all(np.isfinite(model.coef_abs)) and all(np.isfinite(model.coef_sq))
+    out = dle.estimate_dle(model, num, {}, f)
+    for m in dle.DLE_METRICS:
+        assert out[m].status == OK and out[m].value is not None and np.isfinite(out[m].value)
+    real = regression_metrics(y, f)
+    assert out["mae"].value == pytest.approx(real["mae"].value, rel=0.05)
+    # a window where the flag is common: the loss model saw that flagged rows err more
+    num_shift = {**num, "flag": (rng.random(n) < 0.5).astype(float)}
+    assert dle.estimate_dle(model, num_shift, {}, f)["mae"].value > out["mae"].value * 1.3
+
+
+def test_estimate_never_reports_nan_as_ok(model: dle.LossModel) -> None:
+    num, cat, f, _ = _draw(np.random.default_rng(4), 500, 0.0)
+    broken = dle.LossModel.from_dict(
+        {**model.to_dict(), "coef_abs": [np.nan] * len(model.coef_abs)}
+    )
+    out = dle.estimate_dle(broken, num, cat, f)
+    assert out["mae"].status == "error" and out["mae"].value is None
+    assert out["rmse"].status == OK
+
+
+def test_models_fitted_before_the_fix_are_refused() -> None:
+    old = {"method": "dle", "numeric_edges": {"x": [0.1, 0.5]}, "categorical_levels": {}}
+    with pytest.raises(ValueError, match="register the baseline again"):
+        dle.LossModel.from_dict(old)

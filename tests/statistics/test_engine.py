@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from monitor.errors import InputError
+from monitor.statistics.effect import debiased_tvd, tvd_null
 from monitor.statistics.engine import detect_drift, infer_column_kind
 from monitor.statistics.policy import DefaultPolicy, benjamini_hochberg
 from monitor.statistics.registry import get_method
@@ -140,7 +141,14 @@ def test_default_policy_edge_cases() -> None:
     assert by["const"].effect_size == 0.0 and by["const"].p_value == 1.0
     # a constant reference has no sd: the pooled sd scales the effect instead
     assert by["const_moved"].drifted and by["const_moved"].effect_size > 1
-    assert by["unseen"].drifted and by["unseen"].effect_size == pytest.approx(0.375)
+    # debiased TVD minus the mean of its permutation null (noise of 3 categories, n ~ 100)
+    unseen = by["unseen"]
+    ref_c, cur_c = np.array([60, 40, 0]), np.array([30, 20, 30])
+    null = tvd_null(ref_c, cur_c, debiased=True)
+    d = debiased_tvd(ref_c, cur_c)
+    assert 0.3 < d < 0.375  # plug-in 0.375
+    assert unseen.drifted and unseen.effect_size == pytest.approx(d - null.mean())
+    assert unseen.effect_ci[0] < unseen.effect_size < 0.375 < unseen.effect_ci[1]
     assert "text" in res.skipped
     d = res.to_dict()
     assert d["dataset"]["columns"] == 5 and d["columns"][1]["effect_size"] == 0.0
@@ -200,3 +208,27 @@ def test_default_policy_parameters() -> None:
     strict = DefaultPolicy(tolerance={"num": 0.3, "cat": 0.1})
     assert not detect_drift(ref, cur, params=strict).columns[0].drifted
     assert get_method("ks").kind == "p_value"
+
+
+def test_clean_awkward_windows_do_not_flag() -> None:
+    # issue 16, item 7 (a guard; the benchmark measures the rate): heavy tails, zero
+    # inflation, a constant and a 500-level column at 1k rows
+    rng = np.random.default_rng(12)
+    p500 = 1 / np.arange(1, 501)
+    p500 /= p500.sum()
+
+    def window(n: int) -> dict[str, np.ndarray]:
+        return {
+            "t3": rng.standard_t(3, n),
+            "heavy": rng.lognormal(0, 2.5, n),
+            "zero_inflated": np.where(rng.random(n) < 0.7, 0.0, rng.lognormal(3, 1.5, n)),
+            "counts": rng.poisson(30, n).astype(float),
+            "const": np.zeros(n),
+            "cat500": rng.choice(500, n, p=p500),
+        }
+
+    kinds = {"cat500": "cat"}
+    flagged = sum(
+        detect_drift(window(5_000), window(1_000), column_kinds=kinds).drifted for _ in range(25)
+    )
+    assert flagged == 0

@@ -132,3 +132,27 @@ def test_small_window_and_bad_baseline() -> None:
         est.fit_cbpe(np.zeros(500), s[:500])
     na = est.not_available(("mae",), 10, "no loss model")
     assert na["mae"].status == est.NOT_AVAILABLE and na["mae"].value is None
+
+
+def test_band_includes_the_calibrations_own_uncertainty() -> None:
+    """Bootstrap refits of the calibrator widen the band, more for a small baseline."""
+    rng = np.random.default_rng(7)
+    p, s = _scenario(rng, 40_000, 0.0)
+    y = (rng.random(len(p)) < p).astype(int)
+    _, sw = _scenario(rng, 5_000, 1.0)  # a shifted window: sparse scores in the baseline
+    pred = (sw >= 0.5).astype(int)
+    spread = {}
+    for n in (2_000, 40_000):
+        model = est.fit_cbpe(y[:n], s[:n], threshold=0.5)
+        assert len(model.bootstrap_values) == est.BOOTSTRAP_CALIBRATORS
+        again = est.CBPEModel.from_dict(json.loads(json.dumps(model.to_dict())))
+        assert again == model
+        cal = est.calibration_sigmas(model, sw, pred)
+        sampling = est.cbpe_sigmas(model.calibrator(sw), pred, sw)
+        out = est.estimate_cbpe(model, sw, pred)
+        for m in est.CBPE_METRICS:
+            assert out[m].sigma == pytest.approx(np.hypot(sampling[m], cal[m]), rel=1e-9)
+        spread[n] = cal["precision"]
+    assert spread[2_000] > 2 * spread[40_000] > 0
+    none = est.fit_cbpe(y[:2_000], s[:2_000], n_bootstrap=0)
+    assert est.calibration_sigmas(none, sw, pred) == {m: 0.0 for m in est.CBPE_METRICS}

@@ -145,7 +145,7 @@ def test_default_policy_from_profiles() -> None:
     shifted = drift_from_profiles(ref, profile_numeric(rng.normal(0.3, 1, 5000), ref.edges))
     clean = drift_from_profiles(ref, profile_numeric(rng.normal(0, 1, 5000), ref.edges))
     tiny = drift_from_profiles(ref, profile_numeric(rng.normal(0.03, 1, 200_000), ref.edges))
-    assert shifted.drifted and shifted.method == "ks_t" and shifted.effect_ci[0] > 0.1
+    assert shifted.drifted and shifted.method == "ks_mw" and shifted.effect_ci[0] > 0.1
     assert not clean.drifted and not tiny.drifted
     small = drift_from_profiles(ref, profile_numeric([1.0, 2.0], ref.edges))
     assert small.status == "insufficient_data"

@@ -121,3 +121,17 @@ def test_rank_auc_equals_sklearn_roc_auc() -> None:
             assert rank_auc(y, score) == pytest.approx(roc_auc_score(y, score), rel=1e-12)
     with pytest.raises(InputError):
         rank_auc(np.zeros(4), np.arange(4.0))
+
+
+def test_columns_without_a_drift_verdict_are_quality_findings() -> None:
+    from monitor.statistics import detect_drift
+    from monitor.statistics.quality import verdict_checks
+
+    rng = np.random.default_rng(3)
+    ref = {"a": rng.normal(size=500), "b": rng.normal(size=500), "c": rng.normal(size=500)}
+    cur = {"a": rng.normal(size=300), "b": np.full(300, np.nan), "c": rng.normal(size=10)}
+    res = detect_drift(ref, cur)
+    checks = verdict_checks(res.columns, ["a", "b", "c", "d"])
+    assert [c.column for c in checks] == ["b", "c", "d"]
+    assert all(c.check == "no_drift_verdict" and not c.passed for c in checks)
+    assert "not enough data" in checks[0].message and "no values" in checks[2].message

@@ -1,0 +1,194 @@
+"""Per-record validation of the collector: a parsed JSON record becomes the writer's record type,
+or an :class:`InvalidRecord` whose message is the reason given back for its index.
+
+Strings here are already free of NUL and lone surrogates (:mod:`.parse` refused those), and
+records are at most ``MAX_DEPTH`` deep and ``MAX_RECORD_BYTES`` long. What is left is shape:
+types, lengths, and event times by one rule (:func:`event_time`).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from monitor.sdk.records import (
+    EPOCH,
+    MAX_UNIX_SECONDS,
+    ActualRecord,
+    PredictionRecord,
+    format_id,
+    timestamp_from_number,
+    uuid7_int,
+)
+
+MAX_NAME_CHARS = 200  # model names, versions, ids, segment keys, proba classes
+MAX_FEATURE_NAME_CHARS = 500  # features are keyed by name in a btree (2,704 bytes at most)
+LATEST = EPOCH + timedelta(seconds=MAX_UNIX_SECONDS)  # the numeric rule's bound
+
+
+class InvalidRecord(ValueError):
+    """A record refused by the collector; its message is the reason given for its index."""
+
+
+def name_problem(value: str, what: str, limit: int = MAX_NAME_CHARS) -> str | None:
+    """Why ``value`` cannot name a model, version, segment or class, or None.
+
+    Control characters (C0, DEL, C1) are refused, not only NUL: names are shown in pages and
+    logs and used in URLs, where they are never wanted.
+    """
+    if not value:
+        return f"{what} must not be empty"
+    if len(value) > limit:
+        return f"{what} must be at most {limit} characters"
+    for char in value:
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code < 0xA0:
+            return f"{what} must not contain control characters ({char!a})"
+        if 0xD800 <= code < 0xE000 or code == 0xFFFD:
+            return f"{what} is not valid UTF-8"
+    return None
+
+
+def event_time(value: Any) -> datetime:
+    """A record's event time: absent means now; a number is Unix seconds
+    (:func:`~monitor.sdk.records.timestamp_from_number`, the SDK's rule too); a string is ISO
+    8601 (no zone means UTC). Either way between 1970 and the year 5138."""
+    if value is None:
+        return datetime.now(UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidRecord(f"timestamp {value[:40]!r} is not ISO 8601") from exc
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        if not EPOCH <= parsed < LATEST:
+            raise InvalidRecord(f"timestamp {value[:40]!r} is before 1970 or after 5138")
+        return parsed
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return timestamp_from_number(value)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise InvalidRecord(str(exc)) from exc
+    raise InvalidRecord("timestamp must be an ISO 8601 string or a number of Unix seconds")
+
+
+def record_id(value: Any, required: bool) -> str:
+    if value is None:
+        if required:
+            raise InvalidRecord("id is required")
+        return format_id(uuid7_int(time.time_ns()))
+    if isinstance(value, str):  # free of NUL already (parse.py)
+        if not 0 < len(value) <= MAX_NAME_CHARS:
+            raise InvalidRecord("id must be 1-200 characters")
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)  # at most MAX_INT_DIGITS digits (parse.py)
+        if len(text) > MAX_NAME_CHARS:
+            raise InvalidRecord("id must be 1-200 characters")
+        return text
+    raise InvalidRecord("id must be a string or an integer")
+
+
+def _features(raw: dict[str, Any]) -> dict[str, Any]:
+    features = raw.get("features")
+    if not isinstance(features, dict):
+        raise InvalidRecord("features must be an object")
+    for name in features:
+        if len(name) > MAX_FEATURE_NAME_CHARS:
+            raise InvalidRecord(
+                f"feature name {name[:40]!r}... is longer than {MAX_FEATURE_NAME_CHARS} characters"
+            )
+        if not name:
+            raise InvalidRecord("feature names must not be empty")
+    return features
+
+
+def _version(raw: dict[str, Any], default: str | None) -> str:
+    version = raw.get("version", default)
+    if version is None:
+        raise InvalidRecord("version is required (query parameter or record field)")
+    if not isinstance(version, str):
+        raise InvalidRecord("version must be a string")
+    problem = name_problem(version, "version")
+    if problem is not None:
+        raise InvalidRecord(problem)
+    return version
+
+
+def _proba(raw: dict[str, Any]) -> Any:
+    proba = raw.get("proba")
+    if proba is None or isinstance(proba, list):
+        return proba
+    if isinstance(proba, dict):
+        for name in proba:
+            problem = name_problem(name, "a proba class")
+            if problem is not None:
+                raise InvalidRecord(problem)
+        return proba
+    if isinstance(proba, int | float) and not isinstance(proba, bool):
+        return proba
+    raise InvalidRecord("proba must be an object, an array or a number")
+
+
+def _segment(raw: dict[str, Any]) -> dict[str, Any] | None:
+    segment = raw.get("segment")
+    if segment is None:
+        return None
+    if not isinstance(segment, dict):
+        raise InvalidRecord("segment must be an object of strings")
+    for key, value in segment.items():
+        problem = name_problem(key, "a segment key")
+        if problem is not None:
+            raise InvalidRecord(problem)
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise InvalidRecord("segment must be an object of strings")
+    return segment
+
+
+def prediction_from(raw: Any, version: str | None) -> tuple[str, PredictionRecord]:
+    """A prediction record and its model version (the record's or the query parameter's)."""
+    if not isinstance(raw, dict):
+        raise InvalidRecord("a record must be a JSON object")
+    features = _features(raw)
+    rec_version = _version(raw, version)
+    prediction = raw.get("prediction")
+    if isinstance(prediction, dict | list):
+        raise InvalidRecord("prediction must be a number, string, boolean or null")
+    latency = raw.get("latency_ms")
+    if latency is not None and (isinstance(latency, bool) or not isinstance(latency, int | float)):
+        raise InvalidRecord("latency_ms must be a number")
+    record = PredictionRecord(
+        record_id(raw.get("id"), required=False),
+        event_time(raw.get("timestamp")),
+        features,
+        prediction,
+        _proba(raw),
+        latency,
+        _segment(raw),
+    )
+    return rec_version, record
+
+
+def actual_from(raw: Any) -> ActualRecord:
+    if not isinstance(raw, dict):
+        raise InvalidRecord("a record must be a JSON object")
+    if "actual" not in raw:
+        raise InvalidRecord("actual is required")
+    actual = raw["actual"]
+    if isinstance(actual, dict | list):
+        raise InvalidRecord("actual must be a number, string, boolean or null")
+    return ActualRecord(
+        record_id(raw.get("id"), required=True), event_time(raw.get("timestamp")), actual
+    )
+
+
+def id_of(item: Any) -> str | int | None:
+    """A rejected record's id as given back in the answer (only a plain, short one)."""
+    value = item.get("id") if isinstance(item, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**30:
+        return value
+    if isinstance(value, str) and len(value) <= MAX_NAME_CHARS:
+        return value
+    return None

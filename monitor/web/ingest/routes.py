@@ -120,6 +120,8 @@ def check_model(who: Principal, model: str) -> None:
     problem = name_problem(model, "model name")
     if problem is not None:
         raise HTTPException(422, problem)
+    if not who.token.allows_model(model):
+        raise HTTPException(403, f"this token may not write to model {model!r}")
 
 
 def _ensure_model(lease: Lease, who: Principal, model: str, create: bool) -> None:

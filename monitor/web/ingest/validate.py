@@ -8,6 +8,7 @@ types, lengths, and event times by one rule (:func:`event_time`).
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,10 @@ MAX_FEATURE_NAME_CHARS = 500  # features are keyed by name in a btree (2,704 byt
 LATEST = EPOCH + timedelta(seconds=MAX_UNIX_SECONDS)  # the numeric rule's bound
 
 
+# C0 and C1 controls, DEL; lone surrogates and U+FFFD (what invalid UTF-8 decodes to)
+_UNNAMEABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffd]")
+
+
 class InvalidRecord(ValueError):
     """A record refused by the collector; its message is the reason given for its index."""
 
@@ -41,13 +46,13 @@ def name_problem(value: str, what: str, limit: int = MAX_NAME_CHARS) -> str | No
         return f"{what} must not be empty"
     if len(value) > limit:
         return f"{what} must be at most {limit} characters"
-    for char in value:
-        code = ord(char)
-        if code < 0x20 or 0x7F <= code < 0xA0:
-            return f"{what} must not contain control characters ({char!a})"
-        if 0xD800 <= code < 0xE000 or code == 0xFFFD:
-            return f"{what} is not valid UTF-8"
-    return None
+    found = _UNNAMEABLE.search(value)
+    if found is None:
+        return None
+    char = found.group()
+    if char < "\ud800":
+        return f"{what} must not contain control characters ({char!a})"
+    return f"{what} is not valid UTF-8"
 
 
 def event_time(value: Any) -> datetime:
@@ -109,6 +114,8 @@ def _version(raw: dict[str, Any], default: str | None) -> str:
     version = raw.get("version", default)
     if version is None:
         raise InvalidRecord("version is required (query parameter or record field)")
+    if version is default and version is not None:  # the query parameter: checked by the route
+        return version
     if not isinstance(version, str):
         raise InvalidRecord("version must be a string")
     problem = name_problem(version, "version")

@@ -4,8 +4,10 @@ records of the same request land)."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
+import logging
 import os
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -16,9 +18,11 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor.sdk.records import CleanCounts, WriteResult
 from monitor.storage.engine import session_scope
 from monitor.storage.tokens import create_token
 from monitor.web.app import create_app
+from monitor.web.ingest.routes import Outcome, RejectLog
 from tests.http import serve_app
 
 GOOD = {"features": {"x": 1.5, "c": "DE"}, "prediction": 0.5}
@@ -269,3 +273,35 @@ def test_no_body_gets_a_5xx(  # type: ignore[no-untyped-def]
     if "received" in answer:
         assert answer["accepted"] + answer["rejected_count"] == answer["received"]
         assert len(answer["rejected"]) == answer["rejected_count"]
+
+
+def test_the_answer_reports_every_writer_counter(server) -> None:  # type: ignore[no-untyped-def]
+    """Whatever the writer counts (WriteResult's fields, CleanCounts' too) is in the answer,
+    so that a counter added to the writer reaches HTTP clients without a change here."""
+    base, auth, _ = server
+    records = [{"id": "a", **GOOD}, {"id": "b", "features": {"x": float("nan")}}]
+    body = json.dumps(records)  # NaN: the writer cleans it to null and counts it
+    answer = _post(base, auth, body).json()
+    for f in dataclasses.fields(WriteResult):
+        if f.name == "counts":
+            assert set(answer["cleaned"]) == set(CleanCounts().as_dict())
+        else:
+            assert f.name in answer, f.name
+    assert answer["cleaned"]["nonfinite"] == 1 and answer["inserted"] == 2
+
+
+def test_rejections_reach_the_log_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    now = [100.0]
+    rejects = RejectLog(interval=10.0, clock=lambda: now[0])
+    outcome = Outcome(received=3)
+    outcome.reject(1, "b", "features must be an object")
+    with caplog.at_level(logging.WARNING, logger="monitor.web.ingest.routes"):
+        rejects.note("fraud", outcome)  # logged: the first
+        rejects.note("fraud", outcome)  # within 10 s: counted, not logged
+        now[0] += 11
+        rejects.note("credit", outcome)  # logged with both held back
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "ingest: 1 records rejected (e.g. model 'fraud': features must be an object)",
+        "ingest: 2 records rejected (e.g. model 'fraud': features must be an object)",
+    ]

@@ -11,6 +11,8 @@ passed validation is retried alone, so it cannot take its chunk down with it eit
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Annotated, Any
@@ -112,6 +114,37 @@ class Outcome:
         return JSONResponse(body, status_code=422 if rejected_all else 200)
 
 
+class RejectLog:
+    """At most one warning per ``interval`` seconds per worker about rejected records, with
+    their number since the last one and a sample reason: operators see rejections in the log
+    without a line per record on the hot path (clients get every reason in the answer)."""
+
+    def __init__(self, interval: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.pending = 0
+        self.sample: tuple[str, str] | None = None
+        self.next_at = 0.0
+        self._lock = threading.Lock()
+
+    def note(self, model: str, outcome: Outcome) -> None:
+        if not outcome.rejected_count:
+            return
+        now = self.clock()
+        with self._lock:
+            self.pending += outcome.rejected_count
+            if self.sample is None and outcome.rejected:
+                self.sample = (model, outcome.rejected[0]["error"])
+            if now < self.next_at:
+                return
+            pending, sample = self.pending, self.sample or (model, "?")
+            self.pending, self.sample, self.next_at = 0, None, now + self.interval
+        log.warning("ingest: %d records rejected (e.g. model %r: %s)", pending, *sample)
+
+
+REJECTS = RejectLog()
+
+
 # --- checks before the body ------------------------------------------------------------------
 
 
@@ -133,7 +166,8 @@ def _ensure_model(lease: Lease, who: Principal, model: str, create: bool) -> Non
         raise HTTPException(
             403,
             f"model {model!r} does not exist and ingest tokens may not create models "
-            "(MONITOR_INGEST_TOKENS_CREATE_MODELS=false); create it with an admin token",
+            "(MONITOR_INGEST_TOKENS_CREATE_MODELS=false); an admin token or "
+            "`monitor baseline add` creates it",
         )
 
 
@@ -262,6 +296,7 @@ async def ingest_predictions(
             validate,
             write,
         )
+    REJECTS.note(model, outcome)
     return outcome.answer()
 
 
@@ -288,6 +323,7 @@ async def ingest_actuals(request: Request, model: ModelName, token: Ingest) -> J
             validate,
             write,
         )
+    REJECTS.note(model, outcome)
     return outcome.answer()
 
 

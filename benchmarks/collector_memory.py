@@ -27,7 +27,6 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -102,10 +101,10 @@ def _status_kib(pid: int, field: str) -> int:
 
 
 def _baseline_tree(ref: str, into: Path) -> Path:
-    """The ``monitor`` package of ``ref``, with this tree's compiled C extension when its
-    source is unchanged (otherwise the pure-Python encoder, as without a compiler)."""
+    """The ``monitor`` package of ``ref`` with its C extension built in place (``setup.py
+    build_ext``; without a compiler the pure-Python encoder, as the package itself does)."""
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "monitor"],
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "monitor", "setup.py"],
         check=True,
         capture_output=True,
     ).stdout
@@ -113,10 +112,14 @@ def _baseline_tree(ref: str, into: Path) -> Path:
     tar_path.write_bytes(archive)
     with tarfile.open(tar_path) as tar:
         tar.extractall(into, filter="data")
-    source = ROOT / "monitor/sdk/_speedups.c"
-    if source.exists() and (into / "monitor/sdk/_speedups.c").read_bytes() == source.read_bytes():
-        for built in (ROOT / "monitor/sdk").glob("_speedups*.so"):
-            shutil.copy(built, into / "monitor/sdk" / built.name)
+    built = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+        cwd=into,
+        capture_output=True,
+        text=True,
+    )
+    if built.returncode != 0:
+        print(f"baseline C extension not built ({built.stderr.strip()[-200:]})")
     return into
 
 

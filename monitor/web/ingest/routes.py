@@ -45,6 +45,9 @@ NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl
 CHUNK_RECORDS = 2_000  # records parsed and held before they are written
 CHUNK_CHARS = 2 << 20  # ... or this much of their JSON text, whichever comes first
 MAX_LISTED = 1_000  # rejected records listed in an answer (all are counted)
+# WriteResult fields the answer states itself: ``rejected`` is what an SDK counts of a
+# collector's rejections (here: ``rejected_count`` and the ``rejected`` list)
+ANSWER_OWN = frozenset({"rejected"})
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -106,7 +109,7 @@ class Outcome:
             value = getattr(self.result, f.name)
             if f.name == "counts":
                 body["cleaned"] = value.as_dict()
-            else:
+            elif f.name not in ANSWER_OWN:
                 body[f.name] = value
         body["rejected_count"] = self.rejected_count
         body["rejected"] = self.rejected

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import socket
+import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
@@ -177,3 +179,46 @@ def test_inflate_helper_rejects_trailing_garbage() -> None:
     data = gzip.compress(b"[]") + b"xx"
     with pytest.raises(zlib.error):
         gunzip.feed(data, 100)
+
+
+def test_writers_per_worker_are_bounded(app_and_token, clean_db: sa.Engine) -> None:  # type: ignore[no-untyped-def]
+    """With every writer slot taken, a request waits its turn, then gets 503 + Retry-After;
+    once a slot is free it is served. (Bounded so that workers cannot exhaust Postgres.)"""
+    app, token = app_and_token
+    pool = WriterPool(clean_db.url.render_as_string(hide_password=False), idle=1, size=1)
+    pool.WAIT_SECONDS = 0.2
+    app.state.ingest_pool = pool
+    held = pool.acquire()
+    auth = {"Authorization": f"Bearer {token}"}
+    with serve_app(app) as base:
+        busy = _post(base, auth, json.dumps(RECORDS).encode())
+        pool.release(held, healthy=True)
+        served = _post(base, auth, json.dumps(RECORDS).encode())
+    assert busy.status_code == 503 and float(busy.headers["retry-after"]) > 0
+    assert "busy" in busy.json()["detail"]
+    assert served.status_code == 200 and served.json()["inserted"] == 3
+
+
+def test_a_client_gone_mid_body_gives_its_bytes_back(app_and_token) -> None:  # type: ignore[no-untyped-def]
+    app, token = app_and_token
+    with serve_app(app) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /v1/models/fraud/predictions?version=v1 HTTP/1.1\r\nHost: x\r\n"
+                + f"Authorization: Bearer {token}\r\n".encode()
+                + b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n[{"
+            )
+            for _ in range(200):  # bounded: until the server holds the declared bytes
+                limits = getattr(app.state, "ingest_limits", None)
+                if limits is not None and limits.budget.used:
+                    break
+                time.sleep(0.02)
+            assert app.state.ingest_limits.budget.used == 100_000
+        for _ in range(500):  # bounded: until the server has noticed the disconnect
+            if app.state.ingest_limits.budget.used == 0:
+                break
+            time.sleep(0.02)
+        assert app.state.ingest_limits.budget.used == 0
+        r = _post(base, {"Authorization": f"Bearer {token}"}, json.dumps(RECORDS).encode())
+    assert r.status_code == 200

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import HTTPException, Request
+from starlette.requests import ClientDisconnect
 
 RETRY_AFTER_SECONDS = "2"
 GZIP = ("gzip", "x-gzip")
@@ -90,6 +91,15 @@ class _Gunzip:
             raise zlib.error("the gzip stream ends in the middle of a member")
 
 
+async def _stream(request: Request) -> AsyncIterator[bytes]:
+    """The body's chunks; a client gone mid-body ends the request quietly (no traceback)."""
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect:
+        raise HTTPException(400, "the client disconnected before its body ended") from None
+
+
 @asynccontextmanager
 async def read_body(
     request: Request, limit: int, budget: InflightBudget
@@ -113,7 +123,7 @@ async def read_body(
         held = int(declared)
     body = bytearray()
     try:
-        async for chunk in request.stream():
+        async for chunk in _stream(request):
             if gunzip is not None:
                 try:
                     chunk = gunzip.feed(chunk, limit - len(body))

@@ -33,7 +33,7 @@ from monitor.web.ingest.validate import (
     name_problem,
     prediction_from,
 )
-from monitor.web.ingest.writers import Lease, WriterPool, is_outage, pool_of
+from monitor.web.ingest.writers import Busy, Lease, WriterPool, is_outage, pool_of
 
 log = logging.getLogger(__name__)
 
@@ -174,11 +174,9 @@ def _ensure_model(lease: Lease, who: Principal, model: str, create: bool) -> Non
         )
 
 
-def unavailable(exc: BaseException) -> HTTPException:
-    log.warning("ingest: database unavailable: %s", exc)
-    return HTTPException(
-        503, "database unavailable, retry later", headers={"Retry-After": RETRY_AFTER_SECONDS}
-    )
+def unavailable(exc: BaseException, why: str = "database unavailable") -> HTTPException:
+    log.warning("ingest: %s: %r", why, exc)
+    return HTTPException(503, f"{why}, retry later", headers={"Retry-After": RETRY_AFTER_SECONDS})
 
 
 # --- the write loop --------------------------------------------------------------------------
@@ -225,6 +223,8 @@ def _ingest(
             _write_chunk(lease, model, chunk, write, outcome)
     except BodyError as exc:
         raise HTTPException(400, str(exc)) from exc
+    except Busy as exc:
+        raise unavailable(exc, "every database writer of this worker is busy") from exc
     except psycopg.Error as exc:
         if lease is None or is_outage(exc, lease.writer.conn):
             raise unavailable(exc) from exc
@@ -345,6 +345,8 @@ async def sdk_report(request: Request, token: Ingest) -> dict[str, str]:
             with Lease(pool_of(request)) as lease:
                 _ensure_model(lease, token, model, config.create_models)
                 lease.writer.report(model, instance, stats)
+        except Busy as exc:
+            raise unavailable(exc, "every database writer of this worker is busy") from exc
         except psycopg.Error as exc:
             if lease is None or is_outage(exc, lease.writer.conn):
                 raise unavailable(exc) from exc

@@ -16,21 +16,42 @@ from monitor.sdk.postgres.writer import PostgresWriter
 from monitor.storage.engine import libpq_url
 
 
+class Busy(Exception):
+    """Every writer of this worker stayed busy for ``WAIT_SECONDS``: answered 503."""
+
+
 class WriterPool:
-    def __init__(self, url: str, size: int = 4) -> None:
+    """Up to ``size`` writers (connections) per worker process, ``idle`` of them kept open.
+
+    The bound keeps a burst of small requests (the thread pool runs 40 at once) from opening
+    a connection each: four workers would exhaust Postgres' default 100 connections.
+    """
+
+    WAIT_SECONDS = 30.0
+
+    def __init__(self, url: str, idle: int = 4, size: int = 8) -> None:
         self.url = libpq_url(url)
-        self.idle: queue.LifoQueue[PostgresWriter] = queue.LifoQueue(maxsize=size)
+        self.idle: queue.LifoQueue[PostgresWriter] = queue.LifoQueue(maxsize=idle)
+        self.slots = threading.BoundedSemaphore(size)
 
     def new(self) -> PostgresWriter:
         return PostgresWriter(psycopg.connect(self.url, autocommit=True, connect_timeout=5))
 
     def acquire(self) -> PostgresWriter:
+        if not self.slots.acquire(timeout=self.WAIT_SECONDS):
+            raise Busy
         try:
             return self.idle.get_nowait()
         except queue.Empty:
+            pass
+        try:
             return self.new()
+        except BaseException:
+            self.slots.release()
+            raise
 
     def release(self, writer: PostgresWriter, healthy: bool) -> None:
+        self.slots.release()
         conn = writer.conn
         if not healthy or conn.closed or conn.info.transaction_status != 0:
             conn.close()

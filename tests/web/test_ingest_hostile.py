@@ -9,6 +9,7 @@ import gzip
 import json
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -24,28 +25,54 @@ from monitor.storage.tokens import create_token
 from monitor.web.app import create_app
 from monitor.web.ingest.routes import Outcome, RejectLog
 from tests.http import serve_app
+from tests.pg import truncate_all
 
 GOOD = {"features": {"x": 1.5, "c": "DE"}, "prediction": 0.5}
 
 
-@pytest.fixture()
-def server(clean_db: sa.Engine) -> Iterator[tuple[str, dict[str, str], sa.Engine]]:
-    with session_scope(clean_db) as s:
+@pytest.fixture(scope="module")
+def collector(engine: sa.Engine) -> Iterator[tuple[str, dict[str, str]]]:
+    """One server for the module; each test writes to a model of its own (no truncation
+    between tests: it cost a second a test)."""
+    truncate_all(engine)
+    with session_scope(engine) as s:
         token, _ = create_token(s, "serving", "ingest")
-    app = create_app(clean_db)
+    app = create_app(engine)
     app.state.max_ingest_body_bytes = 2_000_000
     with serve_app(app) as base:
-        yield base, {"Authorization": f"Bearer {token}"}, clean_db
+        yield base, {"Authorization": f"Bearer {token}"}
+    truncate_all(engine)
 
 
-def _count(engine: sa.Engine, table: str = "predictions") -> int:
+@pytest.fixture()
+def server(collector, engine: sa.Engine) -> tuple[str, dict[str, str], sa.Engine, str]:  # type: ignore[no-untyped-def]
+    """The module's server, its token, the engine and a model name no other test uses."""
+    return (*collector, engine, f"m-{uuid.uuid4().hex[:12]}")
+
+
+def _count(engine: sa.Engine, model: str, table: str = "predictions") -> int:
     with engine.connect() as conn:
-        return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+        return int(
+            conn.execute(
+                sa.text(
+                    f"SELECT count(*) FROM {table} t JOIN models m ON m.id = t.model_id "
+                    "WHERE m.name = :m"
+                ),
+                {"m": model},
+            ).scalar_one()
+        )
 
 
-def _post(base: str, auth: dict[str, str], body: str | bytes, **headers: str) -> httpx.Response:
+def _models(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM models")).scalar_one())
+
+
+def _post(
+    base: str, auth: dict[str, str], body: str | bytes, model: str = "fraud", **headers: str
+) -> httpx.Response:
     return httpx.post(
-        f"{base}/v1/models/fraud/predictions?version=v1",
+        f"{base}/v1/models/{model}/predictions?version=v1",
         content=body,
         headers={**auth, "Content-Type": "application/json", **headers},
         timeout=60,
@@ -85,31 +112,37 @@ HOSTILE = {
 
 @pytest.mark.parametrize("bad", list(HOSTILE.values()), ids=list(HOSTILE))
 def test_a_hostile_record_is_rejected_alone(server, bad: str) -> None:  # type: ignore[no-untyped-def]
-    base, auth, engine = server
-    r = _post(base, auth, _sandwich(bad))
+    base, auth, engine, model = server
+    r = _post(base, auth, _sandwich(bad), model)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["received"] == 3 and body["accepted"] == 2 and body["inserted"] == 2, body
     assert [item["index"] for item in body["rejected"]] == [1]
     assert body["rejected"][0]["error"]
-    assert _count(engine) == 2
+    assert _count(engine, model) == 2
 
 
 def test_a_4300_digit_feature_value_lands_as_a_counted_null(server) -> None:  # type: ignore[no-untyped-def]
     """A number beyond a double's range is a value that cannot be stored as meant: the record
     lands with a null in its place, counted as non-finite (as the SDK counts inf)."""
-    base, auth, engine = server
+    base, auth, engine, model = server
     bad = '{"id": "b", "features": {"x": ' + "9" * 4300 + ', "c": "DE"}, "prediction": 1}'
-    r = _post(base, auth, _sandwich(bad))
+    r = _post(base, auth, _sandwich(bad), model)
     assert r.status_code == 200, r.text
     assert r.json()["inserted"] == 3 and r.json()["cleaned"]["nonfinite"] == 1
     with engine.connect() as conn:
-        num = conn.execute(sa.text("SELECT num FROM predictions WHERE record_id = 'b'")).scalar()
+        num = conn.execute(
+            sa.text(
+                "SELECT num FROM predictions p JOIN models m ON m.id = p.model_id "
+                "WHERE record_id = 'b' AND m.name = :m"
+            ),
+            {"m": model},
+        ).scalar()
     assert num == [None]
 
 
 def test_timestamps_follow_one_rule_seconds(server) -> None:  # type: ignore[no-untyped-def]
-    base, auth, engine = server
+    base, auth, engine, model = server
     records = [
         {"id": "s", "timestamp": 1_765_000_000, **GOOD},
         {"id": "f", "timestamp": 1_765_000_000.25, **GOOD},
@@ -117,7 +150,7 @@ def test_timestamps_follow_one_rule_seconds(server) -> None:  # type: ignore[no-
         {"id": "ns", "timestamp": 1_765_000_000_000_000_000, **GOOD},
         {"id": "b", "timestamp": True, **GOOD},
     ]
-    r = _post(base, auth, json.dumps(records))
+    r = _post(base, auth, json.dumps(records), model)
     assert r.status_code == 200, r.text
     reasons = {item["index"]: item["error"] for item in r.json()["rejected"]}
     assert set(reasons) == {2, 3, 4}
@@ -125,7 +158,11 @@ def test_timestamps_follow_one_rule_seconds(server) -> None:  # type: ignore[no-
     with engine.connect() as conn:
         rows = dict(
             conn.execute(
-                sa.text("SELECT record_id, extract(epoch FROM event_ts) FROM predictions")
+                sa.text(
+                    "SELECT record_id, extract(epoch FROM event_ts) FROM predictions p "
+                    "JOIN models m ON m.id = p.model_id WHERE m.name = :m"
+                ),
+                {"m": model},
             ).all()
         )
     assert {k: float(v) for k, v in rows.items()} == {"s": 1_765_000_000.0, "f": 1_765_000_000.25}
@@ -133,7 +170,8 @@ def test_timestamps_follow_one_rule_seconds(server) -> None:  # type: ignore[no-
 
 @pytest.mark.parametrize("name", ["%00", "a%00b", "%ED%A0%80", "%01x"])
 def test_hostile_model_names_are_a_4xx(server, name: str) -> None:  # type: ignore[no-untyped-def]
-    base, auth, engine = server
+    base, auth, engine, _ = server
+    models = _models(engine)
     r = httpx.post(
         f"{base}/v1/models/{name}/predictions?version=v1", json=[GOOD], headers=auth, timeout=30
     )
@@ -144,39 +182,40 @@ def test_hostile_model_names_are_a_4xx(server, name: str) -> None:  # type: igno
     assert 400 <= a.status_code < 500, a.text
     report = {"model": "a\x00", "instance": "i", "stats": {}}
     assert httpx.post(f"{base}/v1/sdk/report", json=report, headers=auth).status_code == 400
-    assert _count(engine, "models") == 0
+    assert _models(engine) == models
 
 
 def test_hostile_version_parameter_is_a_4xx(server) -> None:  # type: ignore[no-untyped-def]
-    base, auth, engine = server
-    r = httpx.post(f"{base}/v1/models/fraud/predictions?version=v%00", json=[GOOD], headers=auth)
+    base, auth, engine, model = server
+    url = f"{base}/v1/models/{model}/predictions?version=v%00"
+    r = httpx.post(url, json=[GOOD], headers=auth)
     assert 400 <= r.status_code < 500, r.text
-    assert _count(engine) == 0
+    assert _count(engine, model) == 0
 
 
 def test_hostile_actuals_are_rejected_alone(server) -> None:  # type: ignore[no-untyped-def]
-    base, auth, engine = server
+    base, auth, engine, model = server
     body = (
         '[{"id": "a", "actual": 1}, {"id": "b\\u0000", "actual": 1},'
         ' {"id": "c", "actual": "x\\u0000"}, {"id": "d", "actual": 1, "timestamp": 1e20},'
         ' {"id": ' + "1" * 4300 + ', "actual": 0}, {"id": "e", "actual": 0}]'
     )
     r = httpx.post(
-        f"{base}/v1/models/fraud/actuals",
+        f"{base}/v1/models/{model}/actuals",
         content=body,
         headers={**auth, "Content-Type": "application/json"},
     )
     assert r.status_code == 200, r.text
     assert [item["index"] for item in r.json()["rejected"]] == [1, 2, 3, 4]
-    assert r.json()["inserted"] == 2 and _count(engine, "actuals") == 2
+    assert r.json()["inserted"] == 2 and _count(engine, model, "actuals") == 2
 
 
 def test_a_top_level_depth_bomb_is_a_4xx(server) -> None:  # type: ignore[no-untyped-def]
-    base, auth, _ = server
+    base, auth, _, model = server
     for body in ("[" * 100_000, "[" * 100_000 + "]" * 100_000, "{" * 100_000, '"\\u0000"'):
-        r = _post(base, auth, body)
+        r = _post(base, auth, body, model)
         assert 400 <= r.status_code < 500, (body[:10], r.status_code, r.text)
-        ndjson = _post(base, auth, body, **{"Content-Type": "application/x-ndjson"})
+        ndjson = _post(base, auth, body, model, **{"Content-Type": "application/x-ndjson"})
         assert 400 <= ndjson.status_code < 500, (body[:10], ndjson.status_code, ndjson.text)
 
 
@@ -256,7 +295,7 @@ def test_no_body_gets_a_5xx(  # type: ignore[no-untyped-def]
 ) -> None:
     """Arbitrary JSON (and not quite JSON) at the collector, the database up: never a 5xx, and
     every record is accounted for (accepted + rejected = received)."""
-    base, auth, _ = server
+    base, auth, _, _ = server
     body = raw if raw is not None else _render(items, style, cut)
     headers = {
         **auth,
@@ -278,10 +317,10 @@ def test_no_body_gets_a_5xx(  # type: ignore[no-untyped-def]
 def test_the_answer_reports_every_writer_counter(server) -> None:  # type: ignore[no-untyped-def]
     """Whatever the writer counts (WriteResult's fields, CleanCounts' too) is in the answer,
     so that a counter added to the writer reaches HTTP clients without a change here."""
-    base, auth, _ = server
+    base, auth, _, model = server
     records = [{"id": "a", **GOOD}, {"id": "b", "features": {"x": float("nan")}}]
     body = json.dumps(records)  # NaN: the writer cleans it to null and counts it
-    answer = _post(base, auth, body).json()
+    answer = _post(base, auth, body, model).json()
     for f in dataclasses.fields(WriteResult):
         if f.name == "counts":
             assert set(answer["cleaned"]) == set(CleanCounts().as_dict())

@@ -46,7 +46,6 @@ from benchmarks._db import DEFAULT_DSN, bench_database  # noqa: E402
 from tests.http import free_port  # noqa: E402
 
 BASELINE_REF = "4491452"  # main before the collector rework (issue 13)
-BODY_LIMIT = 16 * 1024 * 1024
 TOKEN = "mon_collector_memory_benchmark_token"
 DEFAULT_BUDGET = 64 * 1024 * 1024  # monitor.settings.Settings.ingest_max_inflight_bytes
 
@@ -124,15 +123,18 @@ def _baseline_tree(ref: str, into: Path) -> Path:
 
 
 def _serve(
-    dsn: str, pythonpath: Path, env_extra: dict[str, str]
+    dsn: str, pythonpath: Path, env_extra: dict[str, str], body_limit: int
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
+    params = psycopg.conninfo.conninfo_to_dict(dsn)
+    url = (
+        f"postgresql+psycopg://{params.get('user') or 'postgres'}@"
+        f"{params.get('host') or '127.0.0.1'}:{params.get('port') or 5432}/{params['dbname']}"
+    )
     env = {
         **os.environ,
-        "MONITOR_DATABASE_URL": dsn.replace("postgresql://", "postgresql+psycopg://", 1)
-        if "://" in dsn
-        else dsn,
-        "MONITOR_MAX_INGEST_BODY_BYTES": str(BODY_LIMIT),
+        "MONITOR_DATABASE_URL": url,
+        "MONITOR_MAX_INGEST_BODY_BYTES": str(body_limit),
         "PYTHONPATH": str(pythonpath),
         **env_extra,
     }
@@ -157,8 +159,10 @@ def _serve(
     raise RuntimeError("server did not start")
 
 
-def measure(name: str, dsn: str, pythonpath: Path, bodies: list[bytes], env: dict[str, str]) -> Run:
-    proc, base = _serve(dsn, pythonpath, env)
+def measure(
+    name: str, dsn: str, pythonpath: Path, bodies: list[bytes], env: dict[str, str], limit: int
+) -> Run:
+    proc, base = _serve(dsn, pythonpath, env, limit)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     url = f"{base}/v1/models/bench/predictions?version=v1"
     try:
@@ -223,9 +227,13 @@ def main() -> None:
     parser.add_argument("--dsn", default=os.environ.get("MONITOR_TEST_DATABASE_URL", DEFAULT_DSN))
     parser.add_argument("--bodies", type=int, default=8)
     parser.add_argument("--baseline-ref", default=BASELINE_REF)
+    parser.add_argument(
+        "--body-mib", type=float, default=16, help="body limit (MONITOR_MAX_INGEST_BODY_BYTES)"
+    )
     args = parser.parse_args()
 
-    bodies = [make_body(k, BODY_LIMIT - 1024) for k in range(args.bodies)]
+    limit = int(args.body_mib * 2**20)
+    bodies = [make_body(k, limit - 1024) for k in range(args.bodies)]
     per_body = bodies[0].count(b'"id"')
     print(f"{args.bodies} bodies of {len(bodies[0]) / 2**20:.1f} MiB, {per_body} records each")
     runs: list[Run] = []
@@ -252,10 +260,13 @@ def main() -> None:
                         "VALUES ('bench', %s, %s, 'admin')",
                         (hashlib.sha256(TOKEN.encode()).hexdigest(), TOKEN[:10]),
                     )
-                run = measure(name, dsn, tree, bodies, env)
+                run = measure(name, dsn, tree, bodies, env, limit)
                 with psycopg.connect(dsn) as conn:
                     rows = conn.execute("SELECT count(*) FROM predictions").fetchone()[0]  # type: ignore[index]
-            assert rows == per_body * args.bodies + 1, (name, rows)
+            assert rows == per_body * args.bodies, (
+                name,
+                rows,
+            )  # the warm-up record is body 0's first
             runs.append(run)
             print(f"  {name}: done ({rows} rows)", flush=True)
 

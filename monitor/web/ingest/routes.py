@@ -42,8 +42,8 @@ Ingest = Annotated[Principal, Depends(require_scope("ingest"))]
 # ``:name`` (monitor.web.routing): a model name may hold "/", sent as %2F (as the SDK does)
 ModelName = Annotated[str, Path(min_length=1, max_length=200)]
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
-CHUNK_RECORDS = 2_000  # records parsed and held before they are written
-CHUNK_CHARS = 2 << 20  # ... or this much of their JSON text, whichever comes first
+CHUNK_RECORDS = 1_000  # records parsed and held before they are written
+CHUNK_CHARS = 1 << 20  # ... or this much of their JSON text, whichever comes first
 MAX_LISTED = 1_000  # rejected records listed in an answer (all are counted)
 # WriteResult fields the answer states itself: ``rejected`` is what an SDK counts of a
 # collector's rejections (here: ``rejected_count`` and the ``rejected`` list)

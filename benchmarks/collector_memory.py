@@ -13,8 +13,9 @@ once (the per-request multiple, in bodies), wall time, and that every record lan
 Configurations:
 * ``before``: the code of ``--baseline-ref`` (default: the last commit before the collector
   rework), from ``git archive``; every body in flight at once.
-* ``after, unbounded``: this tree with a budget of all bodies at once: the per-request multiple.
-* ``after, default``: this tree as shipped (``MONITOR_INGEST_MAX_INFLIGHT_BYTES`` default): the
+* ``after, unbounded``: ``--ref`` (default HEAD, the committed code) with a budget of all
+  bodies at once: the per-request multiple.
+* ``after, default``: ``--ref`` as shipped (``MONITOR_INGEST_MAX_INFLIGHT_BYTES`` default): the
   worker's bound.
 
     /work/.venv/bin/python benchmarks/collector_memory.py [--dsn postgresql://...]
@@ -99,9 +100,10 @@ def _status_kib(pid: int, field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/{pid}/status")
 
 
-def _baseline_tree(ref: str, into: Path) -> Path:
+def _tree(ref: str, into: Path) -> Path:
     """The ``monitor`` package of ``ref`` with its C extension built in place (``setup.py
     build_ext``; without a compiler the pure-Python encoder, as the package itself does)."""
+    into.mkdir(parents=True)
     archive = subprocess.run(
         ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "monitor", "setup.py"],
         check=True,
@@ -227,6 +229,7 @@ def main() -> None:
     parser.add_argument("--dsn", default=os.environ.get("MONITOR_TEST_DATABASE_URL", DEFAULT_DSN))
     parser.add_argument("--bodies", type=int, default=8)
     parser.add_argument("--baseline-ref", default=BASELINE_REF)
+    parser.add_argument("--ref", default="HEAD", help="the code measured as 'after'")
     parser.add_argument(
         "--body-mib", type=float, default=16, help="body limit (MONITOR_MAX_INGEST_BODY_BYTES)"
     )
@@ -238,17 +241,18 @@ def main() -> None:
     print(f"{args.bodies} bodies of {len(bodies[0]) / 2**20:.1f} MiB, {per_body} records each")
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="collector-memory-") as tmp:
-        baseline = _baseline_tree(args.baseline_ref, Path(tmp))
+        baseline = _tree(args.baseline_ref, Path(tmp) / "before")
+        after = _tree(args.ref, Path(tmp) / "after")  # committed code, not the work tree
         configs = [
             (f"before ({args.baseline_ref})", baseline, {}),
             (
                 "after, unbounded",
-                ROOT,
+                after,
                 {"MONITOR_INGEST_MAX_INFLIGHT_BYTES": str(len(bodies[0]) * args.bodies)},
             ),
             (
                 "after, default budget",
-                ROOT,
+                after,
                 {"MONITOR_INGEST_MAX_INFLIGHT_BYTES": str(DEFAULT_BUDGET)},
             ),
         ]

@@ -92,7 +92,8 @@ HOSTILE = {
     "nul in a proba class": '{"id": "b", "features": {"x": 1}, "proba": {"\\u0000": 0.4}}',
     "nul in the id": '{"id": "b\\u0000", "features": {"x": 1}}',
     "nul in the version": '{"id": "b", "features": {"x": 1}, "version": "v\\u0000"}',
-    "nul in a value": '{"id": "b", "features": {"c": "D\\u0000E"}}',
+    "reserved feature name": '{"id": "b", "features": {"@prediction": 1}}',
+    "empty feature name": '{"id": "b", "features": {"": 1}}',
     "lone surrogate in a feature name": '{"id": "b", "features": {"\\ud800": 1}}',
     "lone surrogate in a value": '{"id": "b", "features": {"c": "\\udfff"}}',
     "milliseconds timestamp": '{"id": "b", "features": {"x": 1}, "timestamp": 1e12}',
@@ -100,6 +101,7 @@ HOSTILE = {
     "negative timestamp": '{"id": "b", "features": {"x": 1}, "timestamp": -5}',
     "digits timestamp": '{"id": "b", "features": {"x": 1}, "timestamp": ' + "9" * 4300 + "}",
     "year 0 timestamp": '{"id": "b", "features": {"x": 1}, "timestamp": "0000-01-01T00:00:00"}',
+    "control character in a segment key": '{"features": {"x": 1}, "segment": {"a\\nb": "eu"}}',
     "4300-digit id": '{"id": ' + "7" * 4300 + ', "features": {"x": 1}}',
     "5000-digit id": '{"id": -' + "7" * 5000 + ', "features": {"x": 1}}',
     "5000-digit version": '{"features": {"x": 1}, "version": ' + "7" * 5000 + "}",
@@ -199,15 +201,16 @@ def test_hostile_actuals_are_rejected_alone(server) -> None:  # type: ignore[no-
         '[{"id": "a", "actual": 1}, {"id": "b\\u0000", "actual": 1},'
         ' {"id": "c", "actual": "x\\u0000"}, {"id": "d", "actual": 1, "timestamp": 1e20},'
         ' {"id": ' + "1" * 4300 + ', "actual": 0}, {"id": "e", "actual": 0}]'
-    )
+    )  # c: a NUL in a value is removed and counted (as the SDK does), not a rejection
     r = httpx.post(
         f"{base}/v1/models/{model}/actuals",
         content=body,
         headers={**auth, "Content-Type": "application/json"},
     )
     assert r.status_code == 200, r.text
-    assert [item["index"] for item in r.json()["rejected"]] == [1, 2, 3, 4]
-    assert r.json()["inserted"] == 2 and _count(engine, model, "actuals") == 2
+    assert [item["index"] for item in r.json()["rejected"]] == [1, 3, 4]
+    assert r.json()["inserted"] == 3 and r.json()["cleaned"]["nul_removed"] == 1
+    assert _count(engine, model, "actuals") == 3
 
 
 def test_a_top_level_depth_bomb_is_a_4xx(server) -> None:  # type: ignore[no-untyped-def]
@@ -346,3 +349,18 @@ def test_rejections_reach_the_log_rate_limited(caplog: pytest.LogCaptureFixture)
         "ingest: 1 records rejected (e.g. model 'fraud': features must be an object)",
         "ingest: 2 records rejected (e.g. model 'fraud': features must be an object)",
     ]
+
+
+def test_nul_in_values_is_removed_and_counted_extreme_iso_times_land(server) -> None:  # type: ignore[no-untyped-def]
+    """As in the SDK: a NUL in a value is removed and counted (Postgres text cannot hold it);
+    ISO 8601 times are taken as given, whatever the year Python can represent."""
+    base, auth, engine, model = server
+    records = [
+        {"id": "nul", "features": {"c": "D\x00E", "x": 1.0}, "segment": {"r": "e\x00u"}},
+        {"id": "old", "timestamp": "0001-01-01T00:00:00+05:00", **GOOD},
+        {"id": "late", "timestamp": "9999-12-31T23:59:59-01:00", **GOOD},
+    ]
+    r = _post(base, auth, json.dumps(records), model)
+    assert r.status_code == 200, r.text
+    assert r.json()["inserted"] == 3 and r.json()["cleaned"]["nul_removed"] == 2, r.json()
+    assert _count(engine, model) == 3

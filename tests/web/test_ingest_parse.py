@@ -62,7 +62,7 @@ def test_an_array_reads_as_json_loads_does(
 
 
 def test_ndjson_lines(small_window: None) -> None:
-    body = b'{"a": 1}\n\n  {"b": [1, 2]}  \r\n{broken\n{"c": 3} x\n"\\u0000"\n'
+    body = b'{"a": 1}\n\n  {"b": [1, 2]}  \r\n{broken\n{"c": 3} x\n"\\udc00"\n'
     got = list(iter_records(body, ndjson=True))
     assert [(g.index, g.value) for g in got if g.error is None] == [
         (0, {"a": 1}),
@@ -71,7 +71,7 @@ def test_ndjson_lines(small_window: None) -> None:
     errors = {g.index: g.error for g in got if g.error}
     assert "line 4 is not valid JSON" in errors[2]
     assert "line 5 has text after" in errors[3]
-    assert "NUL" in errors[4]
+    assert "lone surrogate" in errors[4]
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_ndjson_lines(small_window: None) -> None:
         ('{"a": "x\tz"}', "not valid JSON"),  # a raw control character in a string
         ("[" * 5000 + "]" * 5000, "nested deeper"),
         ('{"a": ' + "[" * 40 + "]" * 40 + "}", "nested deeper"),
-        ('{"k\\u0000": 1}', "NUL"),
+        ('{"k\\ud800": 1}', "lone surrogate"),
         ('{"k": "\\udc00"}', "lone surrogate"),
         ('{"k": "' + "x" * 300_000 + '"}', "exceeds"),
         ('{"k": "' + "\u00e9" * 150_000 + '"}', "exceeds"),
@@ -104,9 +104,9 @@ def test_invalid_utf8_is_refused_as_a_lone_surrogate() -> None:
 
 
 def test_huge_integers_become_floats() -> None:
-    body = ("[" + "9" * 5000 + ", " + "1" * 100 + ", -" + "2" * 101 + "]").encode()
+    body = ("[" + "9" * 5000 + ", " + "1" * 200 + ", -" + "2" * 201 + "]").encode()
     values = [g.value for g in iter_records(body, ndjson=False)]
-    assert values == [float("inf"), int("1" * 100), -float("2" * 101)]
+    assert values == [float("inf"), int("1" * 200), -float("2" * 201)]
 
 
 @pytest.mark.parametrize("body", [b"[", b"[1 2]", b"[1,", b"[tru", b"[] x", b'["abc', b"[{]"])

@@ -12,12 +12,14 @@ A body is a JSON array of records or NDJSON (one record a line). It is read reco
   scanner; its neighbours still land.
 
 The checks that need a record's text are made here, on its span, at C speed: its size, its
-nesting depth (only a span with more than ``MAX_DEPTH`` brackets is walked) and characters that
-Postgres cannot store (NUL, lone surrogates from ``\\ud800`` escapes or invalid UTF-8: only a
-span where a regex finds one is walked). Integers of more than ``MAX_INT_DIGITS`` digits are
-read as floats (Python refuses to parse ints of over 4,300 digits, and no id or value needs
-more than a hundred): beyond a double's range they are infinite, which the writer stores as a
-counted null.
+nesting depth (only a span with more than ``MAX_DEPTH`` brackets is walked) and lone
+surrogates, which no UTF-8 text can hold (from ``\\ud800`` escapes or invalid UTF-8: only a
+span where a regex finds one is walked). NUL is Postgres' other refused character: the writer
+removes it from values and counts it (``cleaned.nul_removed``), as it does for the SDK, and
+:mod:`.validate` refuses names that hold one. Integers of more than ``MAX_INT_DIGITS`` digits
+are read as floats (Python refuses to parse ints of over 4,300 digits, and no id needs more
+than 200): beyond a double's range they are infinite, which the writer stores as a counted
+null.
 """
 
 from __future__ import annotations
@@ -33,14 +35,17 @@ from monitor.sdk.records import MAX_RECORD_BYTES
 
 WINDOW = 1 << 20  # bytes of body decoded to text at a time
 MAX_DEPTH = 32  # levels of nesting a record may have (a record and its features are two)
-MAX_INT_DIGITS = 100
+MAX_INT_DIGITS = 200  # an integer id may have up to 200 digits
 BOM = b"\xef\xbb\xbf"
 
 _WS = re.compile(r"[ \t\n\r]*")
 _SEPARATOR = re.compile(r"[ \t\n\r]*([,\]])")
-# Escapes or characters that become strings Postgres cannot store: NUL, (lone) surrogates.
-_RISKY = re.compile(r"\\u(?:0000|[dD][89a-fA-F])|[\ud800-\udfff]")
-_BAD_CHAR = re.compile(r"[\x00\ud800-\udfff]")
+# Escapes or characters that become (lone) surrogates, which no UTF-8 text can hold. (NUL is
+# left to the writer, which removes it from values and counts it, as for the SDK; names with
+# NUL are refused by the validation.)
+_SURROGATE_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_NUL_OR_SURROGATE = re.compile(r"[\x00\ud800-\udfff]")
 _BYTES_WS = re.compile(rb"[ \t\n\r]*")
 
 
@@ -280,15 +285,19 @@ def _inspect(text: str, begin: int, end: int, value: Any) -> str | None:
     ):
         return f"record exceeds {MAX_RECORD_BYTES} bytes"
     deep = text.count("[", begin, end) + text.count("{", begin, end) > MAX_DEPTH
-    risky = _RISKY.search(text, begin, end) is not None
+    risky = _SURROGATE_TEXT.search(text, begin, end) is not None
     if deep or risky:
-        return inspect_value(value, strings=risky)
+        return inspect_value(value, surrogates=risky)
     return None
 
 
-def inspect_value(value: Any, *, strings: bool = True, finite: bool = False) -> str | None:
+def inspect_value(
+    value: Any, *, surrogates: bool = True, nul: bool = False, finite: bool = False
+) -> str | None:
     """Why a parsed JSON value cannot be stored: nested deeper than ``MAX_DEPTH``, a key or
-    string with NUL or a lone surrogate (``strings``), a non-finite number (``finite``)."""
+    string with a lone surrogate (``surrogates``) or a NUL (``nul``), a non-finite number
+    (``finite``)."""
+    bad = _NUL_OR_SURROGATE if nul else _SURROGATE if surrogates else None
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -296,7 +305,7 @@ def inspect_value(value: Any, *, strings: bool = True, finite: bool = False) -> 
             if depth > MAX_DEPTH:
                 return f"nested deeper than {MAX_DEPTH} levels"
             for key, inner in item.items():
-                if strings and _BAD_CHAR.search(key):
+                if bad is not None and bad.search(key):
                     return string_problem(key, "a key")
                 stack.append((inner, depth + 1))
         elif isinstance(item, list):
@@ -304,7 +313,7 @@ def inspect_value(value: Any, *, strings: bool = True, finite: bool = False) -> 
                 return f"nested deeper than {MAX_DEPTH} levels"
             stack.extend((inner, depth + 1) for inner in item)
         elif isinstance(item, str):
-            if strings and _BAD_CHAR.search(item):
+            if bad is not None and bad.search(item):
                 return string_problem(item, "a string")
         elif finite and isinstance(item, float) and not math.isfinite(item):
             return "numbers must be finite"
@@ -313,7 +322,7 @@ def inspect_value(value: Any, *, strings: bool = True, finite: bool = False) -> 
 
 def string_problem(text: str, what: str) -> str | None:
     """Why ``text`` cannot be stored in Postgres (NUL, lone surrogate), or None."""
-    found = _BAD_CHAR.search(text)
+    found = _NUL_OR_SURROGATE.search(text)
     if found is None:
         return None
     if found.group() == "\x00":

@@ -27,6 +27,7 @@ from monitor.web.auth import Principal, require_scope
 from monitor.web.ingest.body import RETRY_AFTER_SECONDS, InflightBudget, read_body
 from monitor.web.ingest.parse import DECODER, BodyError, inspect_value, iter_records
 from monitor.web.ingest.validate import (
+    NAME_PATTERN,
     InvalidRecord,
     actual_from,
     id_of,
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["ingest"])
 Ingest = Annotated[Principal, Depends(require_scope("ingest"))]
 # ``:name`` (monitor.web.routing): a model name may hold "/", sent as %2F (as the SDK does)
-ModelName = Annotated[str, Path(min_length=1, max_length=200)]
+ModelName = Annotated[str, Path(min_length=1, max_length=200, pattern=NAME_PATTERN)]
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 CHUNK_RECORDS = 1_000  # records parsed and held before they are written
 CHUNK_CHARS = 1 << 20  # ... or this much of their JSON text, whichever comes first
@@ -113,8 +114,9 @@ class Outcome:
                 body[f.name] = value
         body["rejected_count"] = self.rejected_count
         body["rejected"] = self.rejected
+        # every record rejected: 400 (the request as a whole was of no use), with the reasons
         rejected_all = self.received and self.rejected_count == self.received
-        return JSONResponse(body, status_code=422 if rejected_all else 200)
+        return JSONResponse(body, status_code=400 if rejected_all else 200)
 
 
 class RejectLog:
@@ -274,7 +276,9 @@ async def ingest_predictions(
     request: Request,
     model: ModelName,
     token: Ingest,
-    version: Annotated[str | None, Query(max_length=200)] = None,
+    version: Annotated[
+        str | None, Query(min_length=1, max_length=200, pattern=NAME_PATTERN)
+    ] = None,
 ) -> JSONResponse:
     check_model(token, model)
     if version is not None and (problem := name_problem(version, "version")) is not None:
@@ -371,7 +375,7 @@ def _report_of(body: bytearray) -> tuple[str, str, dict[str, Any]]:
     problem = (
         name_problem(model, "model name")
         or name_problem(instance, "instance", limit=len(body))
-        or inspect_value(stats, finite=True)
+        or inspect_value(stats, nul=True, finite=True)
     )
     if problem is not None:
         raise HTTPException(400, problem)

@@ -1,35 +1,39 @@
 """Per-record validation of the collector: a parsed JSON record becomes the writer's record type,
 or an :class:`InvalidRecord` whose message is the reason given back for its index.
 
-Strings here are already free of NUL and lone surrogates (:mod:`.parse` refused those), and
-records are at most ``MAX_DEPTH`` deep and ``MAX_RECORD_BYTES`` long. What is left is shape:
-types, lengths, and event times by one rule (:func:`event_time`).
+Strings here are already free of lone surrogates (:mod:`.parse` refused those), and records are
+at most ``MAX_DEPTH`` deep and ``MAX_RECORD_BYTES`` long. What is left is shape: types,
+lengths, names (no NUL or other control characters where a name is stored), and event times by
+the SDK's rules (:func:`event_time`). NUL in a value is the writer's to remove and count.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from monitor.sdk.records import (
-    EPOCH,
-    MAX_UNIX_SECONDS,
     ActualRecord,
+    CleanCounts,
     PredictionRecord,
+    feature_name,
     format_id,
+    parse_iso,
     timestamp_from_number,
     uuid7_int,
 )
 
 MAX_NAME_CHARS = 200  # model names, versions, ids, segment keys, proba classes
 MAX_FEATURE_NAME_CHARS = 500  # features are keyed by name in a btree (2,704 bytes at most)
-LATEST = EPOCH + timedelta(seconds=MAX_UNIX_SECONDS)  # the numeric rule's bound
 
 
 # C0 and C1 controls, DEL; lone surrogates and U+FFFD (what invalid UTF-8 decodes to)
 _UNNAMEABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffd]")
+# The same for URL parameters, as a pattern the OpenAPI document carries (a URL cannot hold a
+# lone surrogate: its invalid UTF-8 decodes to U+FFFD, which the pattern refuses)
+NAME_PATTERN = "^[^\x00-\x1f\x7f-\x9f\ufffd]+$"
 
 
 class InvalidRecord(ValueError):
@@ -56,26 +60,18 @@ def name_problem(value: str, what: str, limit: int = MAX_NAME_CHARS) -> str | No
 
 
 def event_time(value: Any) -> datetime:
-    """A record's event time: absent means now; a number is Unix seconds
-    (:func:`~monitor.sdk.records.timestamp_from_number`, the SDK's rule too); a string is ISO
-    8601 (no zone means UTC). Either way between 1970 and the year 5138."""
+    """A record's event time, by the SDK's rules: absent means now; a number is Unix seconds
+    (:func:`~monitor.sdk.records.timestamp_from_number`: from 1970, below 1e11); a string is
+    ISO 8601 (:func:`~monitor.sdk.records.parse_iso`: no zone means UTC)."""
     if value is None:
         return datetime.now(UTC)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise InvalidRecord(f"timestamp {value[:40]!r} is not ISO 8601") from exc
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        if not EPOCH <= parsed < LATEST:
-            raise InvalidRecord(f"timestamp {value[:40]!r} is before 1970 or after 5138")
-        return parsed
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
+    try:
+        if isinstance(value, str):
+            return parse_iso(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
             return timestamp_from_number(value)
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise InvalidRecord(str(exc)) from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidRecord(str(exc)) from exc
     raise InvalidRecord("timestamp must be an ISO 8601 string or a number of Unix seconds")
 
 
@@ -84,9 +80,11 @@ def record_id(value: Any, required: bool) -> str:
         if required:
             raise InvalidRecord("id is required")
         return format_id(uuid7_int(time.time_ns()))
-    if isinstance(value, str):  # free of NUL already (parse.py)
+    if isinstance(value, str):
         if not 0 < len(value) <= MAX_NAME_CHARS:
             raise InvalidRecord("id must be 1-200 characters")
+        if "\x00" in value:
+            raise InvalidRecord("id must not contain U+0000 (NUL)")
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         text = str(value)  # at most MAX_INT_DIGITS digits (parse.py)
@@ -100,18 +98,23 @@ def _features(raw: dict[str, Any]) -> dict[str, Any]:
     features = raw.get("features")
     if not isinstance(features, dict):
         raise InvalidRecord("features must be an object")
+    counts = CleanCounts()
     for name in features:
         if len(name) > MAX_FEATURE_NAME_CHARS:
             raise InvalidRecord(
                 f"feature name {name[:40]!r}... is longer than {MAX_FEATURE_NAME_CHARS} characters"
             )
-        if not name:
-            raise InvalidRecord("feature names must not be empty")
+        try:
+            feature_name(name, counts)  # the SDK's rule: not empty, no NUL, no leading "@"
+        except ValueError as exc:
+            raise InvalidRecord(str(exc)) from exc
     return features
 
 
 def _version(raw: dict[str, Any], default: str | None) -> str:
-    version = raw.get("version", default)
+    version = raw.get("version")
+    if version is None:  # absent or null: the query parameter's
+        version = default
     if version is None:
         raise InvalidRecord("version is required (query parameter or record field)")
     if version is default and version is not None:  # the query parameter: checked by the route

@@ -364,3 +364,13 @@ def test_nul_in_values_is_removed_and_counted_extreme_iso_times_land(server) -> 
     assert r.status_code == 200, r.text
     assert r.json()["inserted"] == 3 and r.json()["cleaned"]["nul_removed"] == 2, r.json()
     assert _count(engine, model) == 3
+
+
+def test_features_over_the_models_cap_are_reported(server) -> None:  # type: ignore[no-untyped-def]
+    """The writer caps a model's features (2,000 by default): a record of 2,010 features lands
+    with 2,000, and the answer says how many values were left out."""
+    base, auth, _, model = server
+    record = {"id": "wide", "features": {f"f{i:04d}": float(i) for i in range(2_010)}}
+    r = _post(base, auth, json.dumps([record]), model)
+    assert r.status_code == 200, r.text
+    assert r.json()["inserted"] == 1 and r.json()["cleaned"]["features_over_cap"] == 10

@@ -94,12 +94,22 @@ def record_id(value: Any, required: bool) -> str:
     raise InvalidRecord("id must be a string or an integer")
 
 
+# Feature-name tuples already found valid, with their number of names (bounded: a client
+# sending ever new names must not grow it without end).
+_CHECKED: dict[tuple[str, ...], None] = {}
+_CHECKED_NAMES = [0]
+_CHECKED_MAX_NAMES = 100_000
+
+
 def _features(raw: dict[str, Any]) -> dict[str, Any]:
     features = raw.get("features")
     if not isinstance(features, dict):
         raise InvalidRecord("features must be an object")
+    names = tuple(features)
+    if names in _CHECKED:  # records of a model share their names: check each tuple once
+        return features
     counts = CleanCounts()
-    for name in features:
+    for name in names:
         if len(name) > MAX_FEATURE_NAME_CHARS:
             raise InvalidRecord(
                 f"feature name {name[:40]!r}... is longer than {MAX_FEATURE_NAME_CHARS} characters"
@@ -108,6 +118,11 @@ def _features(raw: dict[str, Any]) -> dict[str, Any]:
             feature_name(name, counts)  # the SDK's rule: not empty, no NUL, no leading "@"
         except ValueError as exc:
             raise InvalidRecord(str(exc)) from exc
+    if _CHECKED_NAMES[0] + len(names) > _CHECKED_MAX_NAMES:
+        _CHECKED.clear()
+        _CHECKED_NAMES[0] = 0
+    _CHECKED[names] = None
+    _CHECKED_NAMES[0] += len(names)
     return features
 
 

@@ -54,6 +54,24 @@ class Settings(BaseSettings):
         "a write shows on the very next request).",
     )
     session_max_age_seconds: int = 7 * 24 * 3600
+    max_ingest_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Largest ingest request body (after gzip decompression); larger: 413.",
+    )
+    ingest_max_inflight_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Ingest body bytes one web worker process holds at once (never less than "
+        "one maximum body); past it a request gets 429 with Retry-After. A request in flight "
+        "costs about 1.5x its body in memory.",
+    )
+    ingest_tokens_create_models: bool = Field(
+        default=True,
+        description="Whether ingest tokens may create models on first use (admin tokens "
+        "always may). false: a model must exist (created by an admin token, a baseline or "
+        "the CLI) before ingest tokens can write to it.",
+    )
     login_code_ttl_seconds: int = Field(
         default=600, ge=1, le=86400, description="Lifetime of a one-time login link's code."
     )
@@ -76,7 +94,6 @@ class Settings(BaseSettings):
         description="Sustained rate of wrong tokens a client may send; past the burst, its "
         "authentication attempts get 429 with Retry-After until it falls under this rate.",
     )
-    max_ingest_body_bytes: int = 16 * 1024 * 1024
     metrics_max_features_per_model: int = Field(
         default=100,
         ge=1,

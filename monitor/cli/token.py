@@ -19,17 +19,25 @@ def token() -> None:
     type=click.Choice(["read", "ingest", "admin"]),
     default="read",
     show_default=True,
-    help="read: dashboards and API; ingest: + write data; admin: all.",
+    help="read: dashboards and API (reads only); ingest: writes data (cannot read); admin: all.",
 )
-def create(name: str, scope: str) -> None:
+@click.option(
+    "--models",
+    default=None,
+    metavar="NAME,NAME",
+    help="Ingest tokens only: the models it may write to (comma-separated; default: any).",
+)
+def create(name: str, scope: str, models: str | None) -> None:
     """Create a token and print it once (only its hash is stored)."""
     from monitor.storage.engine import session_scope
     from monitor.storage.tokens import create_token
 
+    limited = models.split(",") if models is not None else None
     with session_scope(engine_from_settings(check_schema=True)) as session:
-        plaintext, info = create_token(session, name, scope)
+        plaintext, info = create_token(session, name, scope, limited)
     click.echo(plaintext)
-    click.echo(f"token {info.id} ({info.scope}) created; it is shown only now", err=True)
+    only = f", models {', '.join(info.models)}" if info.models is not None else ""
+    click.echo(f"token {info.id} ({info.scope}{only}) created; it is shown only now", err=True)
 
 
 @token.command(name="list")
@@ -42,7 +50,10 @@ def list_() -> None:
         for t in list_tokens(session):
             state = "revoked" if t.revoked_at else "active"
             used = t.last_used_at.isoformat(timespec="seconds") if t.last_used_at else "never"
-            click.echo(f"{t.id}\t{t.name}\t{t.scope}\t{t.prefix}...\t{state}\tlast used {used}")
+            models = ",".join(t.models) if t.models is not None else "all models"
+            click.echo(
+                f"{t.id}\t{t.name}\t{t.scope}\t{models}\t{t.prefix}...\t{state}\tlast used {used}"
+            )
 
 
 @token.command()

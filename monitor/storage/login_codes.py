@@ -51,7 +51,8 @@ _REDEEM = sa.text(
     "WHERE c.code_hash = :h AND c.used_at IS NULL AND c.expires_at > now() "
     "AND t.id = c.token_id AND t.revoked_at IS NULL "
     "AND (t.expires_at IS NULL OR t.expires_at > now()) "
-    "RETURNING t.id, t.name, t.scope, t.prefix, t.created_at, t.last_used_at, t.revoked_at"
+    "RETURNING t.id, t.name, t.scope, t.prefix, t.created_at, t.last_used_at, t.revoked_at, "
+    "t.models"
 )
 
 
@@ -61,7 +62,10 @@ def redeem_login_code(conn: sa.Connection, code: str) -> TokenInfo | None:
     if not code or len(code) > 200:
         return None
     row = conn.execute(_REDEEM, {"h": _hash(code)}).first()
-    return None if row is None else TokenInfo(*row)
+    if row is None:
+        return None
+    models = tuple(row[7]) if row[7] is not None else None  # an ingest token's models
+    return TokenInfo(row[0], row[1], row[2], row[3], row[4], row[5], row[6], models)
 
 
 def login_token(session: Session, scope: str, name: str = BROWSER_LOGIN) -> TokenInfo:

@@ -585,6 +585,8 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # ingest tokens only: the models it may write to (NULL: any)
+    models: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
 
 
 class WebSession(Base):

@@ -57,6 +57,7 @@ ROUTERS: list[str] = [
 
 STATIC_DIR = Path(__file__).parent / "static"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+RETRY_AFTER_503 = "5"  # seconds
 API_PREFIXES = ("/api/", "/v1/", "/metrics", "/docs", "/openapi.json")
 
 
@@ -65,6 +66,8 @@ def is_api(request: Request) -> bool:
 
 
 def _error(request: Request, status: int, message: Any, headers: Any = None) -> Response:
+    if status == 503 and not any(k.lower() == "retry-after" for k in headers or {}):
+        headers = {**(headers or {}), "Retry-After": RETRY_AFTER_503}  # outages pass: retry
     if is_api(request):
         return JSONResponse({"detail": message}, status_code=status, headers=headers)
     from monitor.web.templating import render_error

@@ -27,6 +27,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request
@@ -91,7 +92,8 @@ def token_from_request(request: Request, conn: sa.Connection) -> TokenInfo | Non
 
 
 _TOKEN = sa.text(
-    "SELECT id, name, scope, prefix, created_at, last_used_at, revoked_at FROM api_tokens "
+    "SELECT id, name, scope, prefix, created_at, last_used_at, revoked_at, models "
+    "FROM api_tokens "
     "WHERE token_hash = :h AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
 )
 
@@ -106,7 +108,7 @@ def _verify(conn: sa.Connection, token: str) -> TokenInfo | None:
     row = conn.execute(_TOKEN, {"h": hash_token(token)}).first()
     if row is None:
         return None
-    info = TokenInfo(*row)
+    info = _token_info(row)
     if info.last_used_at is None or datetime.now(UTC) - info.last_used_at > LAST_USED_RESOLUTION:
         conn.execute(
             sa.text("UPDATE api_tokens SET last_used_at = now() WHERE id = :i"), {"i": info.id}
@@ -116,7 +118,7 @@ def _verify(conn: sa.Connection, token: str) -> TokenInfo | None:
 
 _SESSION = sa.text(
     "SELECT t.id, t.name, t.scope, t.prefix, t.created_at, t.last_used_at, t.revoked_at, "
-    "s.csrf_token FROM web_sessions s JOIN api_tokens t ON t.id = s.token_id "
+    "t.models, s.csrf_token FROM web_sessions s JOIN api_tokens t ON t.id = s.token_id "
     "WHERE s.id_hash = :h AND s.expires_at > now() AND t.revoked_at IS NULL "
     "AND (t.expires_at IS NULL OR t.expires_at > now())"
 )
@@ -129,7 +131,14 @@ def _session_principal(request: Request, conn: sa.Connection) -> Principal | Non
     row = conn.execute(_SESSION, {"h": _sha256(cookie)}).first()
     if row is None:
         return None
-    return Principal(TokenInfo(*row[:7]), "session", row[7])
+    return Principal(_token_info(row[:8]), "session", row[8])
+
+
+def _token_info(row: Any) -> TokenInfo:
+    """A TokenInfo from the columns of ``_TOKEN`` (``models`` last, an array or NULL)."""
+    id_, name, scope, prefix, created_at, last_used_at, revoked_at, models = row
+    limited = tuple(models) if models is not None else None
+    return TokenInfo(id_, name, scope, prefix, created_at, last_used_at, revoked_at, limited)
 
 
 def principal(request: Request, conn: sa.Connection | None = None) -> Principal | None:

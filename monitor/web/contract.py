@@ -49,7 +49,8 @@ ERRORS: dict[int, str] = {
     403: "The token lacks the scope this operation needs (or a session's CSRF token is wrong).",
     404: "What the path names does not exist.",
     409: "Conflicts with the current state (e.g. a rule of that name was just created).",
-    413: "The body exceeds MONITOR_MAX_INGEST_BODY_BYTES.",
+    413: "The body exceeds MONITOR_MAX_INGEST_BODY_BYTES (after gzip decompression).",
+    415: "A Content-Encoding other than gzip.",
     422: "The request does not match this document (each field's problem is listed).",
     429: "Too many wrong tokens from this client, or too much ingest at once: see Retry-After.",
     503: "The database is unreachable or the service is busy: retry later.",
@@ -63,29 +64,70 @@ ALWAYS = (400, 401, 403, 422, 429, 503)
 # --- the collector's bodies and answers (its handlers validate records one by one) -----------
 
 _SCALAR = {"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "boolean"}, {"type": "null"}]}
-_ID = {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 200}, {"type": "integer"}]}
-_TIMESTAMP = {
-    "description": "ISO 8601 (UTC if no offset) or Unix seconds; default: when it arrived.",
-    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
+# the collector's rules for names (monitor.web.ingest.validate): no control characters
+_NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 200,
+    "pattern": "^[^\x00-\x1f\x7f-\x9f\ufffd]+$",
 }
+_ID = {
+    "anyOf": [
+        {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\x00]+$"},
+        {"type": "integer"},
+    ]
+}
+_TIMESTAMP = {
+    "description": "ISO 8601 (UTC if no offset) or Unix seconds (from 1970, below 1e11: a "
+    "larger number is refused as milliseconds, microseconds or nanoseconds); absent or null: "
+    "when it arrived.",
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "number", "minimum": 0, "exclusiveMaximum": 1e11},
+        {"type": "null"},
+    ],
+}
+_NULL = {"type": "null"}
 PREDICTION = {
     "type": "object",
     "required": ["features"],
     "properties": {
-        "id": _ID,
+        "id": {"anyOf": [_ID, _NULL], "description": "Absent or null: a UUIDv7 is made."},
         "timestamp": _TIMESTAMP,
-        "features": {"type": "object", "additionalProperties": _SCALAR},
+        "features": {
+            "type": "object",
+            "description": "Numbers, strings, booleans or null; any other value is stored as "
+            "its text and counted (cleaned.stringified). Names: no NUL, not starting with @, "
+            "at most 500 characters.",
+            "propertyNames": {"minLength": 1, "maxLength": 500, "pattern": "^[^@\x00][^\x00]*$"},
+        },
         "prediction": _SCALAR,
         "proba": {
             "anyOf": [
-                {"type": "object", "additionalProperties": {"type": "number"}},
-                {"type": "array", "items": {"type": "number"}},
+                {"type": "object", "propertyNames": _NAME},
+                {"type": "array"},
                 {"type": "number"},
+                _NULL,
+            ],
+            "description": "Class probabilities; a value that is not a number is stored as null "
+            "and counted.",
+        },
+        "latency_ms": {"anyOf": [{"type": "number"}, _NULL]},
+        "segment": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "propertyNames": _NAME,
+                    "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "number"}]},
+                },
+                _NULL,
             ]
         },
-        "latency_ms": {"type": "number"},
-        "segment": {"type": "object", "additionalProperties": {"type": "string"}},
-        "version": {"type": "string", "minLength": 1, "maxLength": 200},
+        "version": {
+            "anyOf": [_NAME, _NULL],
+            "description": "Absent or null: the version query parameter (one of them is "
+            "required: a record with neither is rejected).",
+        },
     },
 }
 ACTUAL = {
@@ -95,16 +137,27 @@ ACTUAL = {
 }
 INGEST_RESULT = {
     "type": "object",
-    "required": ["received", "accepted", "inserted", "duplicates", "dead_letters", "rejected"],
+    "required": [
+        "received",
+        "accepted",
+        "inserted",
+        "duplicates",
+        "dead_letters",
+        "rejected_count",
+        "rejected",
+    ],
     "properties": {
         "received": {"type": "integer"},
         "accepted": {"type": "integer"},
         "inserted": {"type": "integer"},
         "duplicates": {"type": "integer"},
         "dead_letters": {"type": "integer"},
+        "too_large": {"type": "integer"},
         "cleaned": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "rejected_count": {"type": "integer", "description": "All rejected records."},
         "rejected": {
             "type": "array",
+            "description": "The first 1,000 rejected records, by index, with the reason.",
             "items": {
                 "type": "object",
                 "required": ["index", "error"],
@@ -121,9 +174,18 @@ SDK_REPORT = {
     "type": "object",
     "required": ["model", "instance", "stats"],
     "properties": {
-        "model": {"type": "string"},
-        "instance": {"type": "string", "description": "Kept to its first 200 characters."},
-        "stats": {"type": "object"},
+        "model": _NAME,
+        "instance": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": _NAME["pattern"],
+            "description": "Kept to its first 200 characters.",
+        },
+        "stats": {
+            "type": "object",
+            "description": "Counters: finite numbers, strings without NUL, nested at most 32 "
+            "levels.",
+        },
     },
 }
 
@@ -151,8 +213,10 @@ def _ingest(op: dict[str, Any], item: dict[str, Any]) -> None:
     result = {"$ref": SCHEMA_REF.format(model="IngestResult")}
     op["responses"]["200"] = _json(result, "What was received, written and rejected.")
     problem = {"$ref": SCHEMA_REF.format(model="Problem")}
-    op["responses"]["422"] = _json(
-        {"anyOf": [result, problem]}, "Every record was rejected (or a parameter is invalid)."
+    op["responses"]["400"] = _json(
+        {"anyOf": [result, problem]},
+        "Every record was rejected (the answer lists each with its reason), or the body is "
+        "not JSON or NDJSON at all.",
     )
 
 
@@ -163,7 +227,7 @@ EXTRA: dict[tuple[str, str], Callable[[dict[str, Any]], None]] = {
         requestBody={"required": True, "content": {"application/json": {"schema": SDK_REPORT}}}
     ),
 }
-EXTRA_STATUSES: dict[str, tuple[int, ...]] = {"/v1/": (413,), "/api/v1/rules": (404, 409)}
+EXTRA_STATUSES: dict[str, tuple[int, ...]] = {"/v1/": (413, 415), "/api/v1/rules": (404, 409)}
 
 
 def _problem_components() -> dict[str, Any]:

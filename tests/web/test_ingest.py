@@ -106,14 +106,14 @@ def test_payload_limits_give_a_clear_413(server) -> None:  # type: ignore[no-unt
     assert _scalar(engine, "SELECT count(*) FROM predictions") == 0
 
 
-def test_missing_version_and_all_rejected_is_422(server) -> None:  # type: ignore[no-untyped-def]
+def test_missing_version_and_all_rejected_is_400(server) -> None:  # type: ignore[no-untyped-def]
     base, auth, _ = server
     r = httpx.post(
         f"{base}/v1/models/fraud/predictions",
         json=[{"id": "x", "features": {"a": 1}, "prediction": 1}],
         headers=auth,
     )
-    assert r.status_code == 422
+    assert r.status_code == 400
     assert "version" in r.json()["rejected"][0]["error"]
 
 

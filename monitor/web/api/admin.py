@@ -40,6 +40,7 @@ def tokens(request: Request, who: Principal = Depends(ADMIN)) -> FastJSON:
                 "id": t.id,
                 "name": t.name,
                 "scope": t.scope,
+                "models": list(t.models) if t.models is not None else None,
                 "prefix": t.prefix,
                 "created_at": iso(t.created_at),
                 "last_used_at": iso(t.last_used_at),
@@ -54,13 +55,20 @@ class TokenIn(BaseModel):
     # some character that is neither space nor NUL, and no NUL anywhere
     name: str = Field(..., min_length=1, max_length=200, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")
     scope: str = Field("read", pattern="^(read|ingest|admin)$")
+    models: list[str] | None = Field(
+        None, min_length=1, max_length=1000, description="ingest only: the models it may write"
+    )
 
 
 @router.post("/tokens", status_code=201, summary="Create a token (its value is shown only now)")
 def new_token(request: Request, body: TokenIn, who: Principal = Depends(ADMIN)) -> FastJSON:
     with session_scope(request.app.state.engine) as session:
-        value, info = create_token(session, body.name, body.scope)
-    return ok({"id": info.id, "name": info.name, "scope": info.scope, "token": value}, 201)
+        value, info = create_token(session, body.name, body.scope, body.models)
+    models = list(info.models) if info.models is not None else None
+    return ok(
+        {"id": info.id, "name": info.name, "scope": info.scope, "models": models, "token": value},
+        201,
+    )
 
 
 @router.delete("/tokens/{token_id}", summary="Revoke a token")

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
         "one maximum body); past it a request gets 429 with Retry-After. A request in flight "
         "costs about 1.5x its body in memory.",
     )
+    max_features_per_model: int = Field(
+        default=2_000,
+        ge=1,
+        description="Feature names a model may have (collector writes; the SDK's own option is "
+        "Monitor(max_features=)). Values of features past the cap are counted "
+        "(cleaned.features_over_cap) and not stored; baselines are not limited.",
+    )
     ingest_tokens_create_models: bool = Field(
         default=True,
         description="Whether ingest tokens may create models on first use (admin tokens "

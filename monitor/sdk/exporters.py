@@ -22,6 +22,21 @@ from monitor.sdk.wire import finite, json_default
 log = logging.getLogger(__name__)
 
 
+def unavailable(exc: BaseException) -> bool:
+    """A psycopg error that means the database (or the way to it) failed, not the data: retry
+    later. Class 54 (program limit exceeded: an index row or a statement too large) is an
+    ``OperationalError`` too, but the data's fault: retrying would spool it forever."""
+    import psycopg
+
+    if isinstance(exc, psycopg.errors.ProgramLimitExceeded):
+        return False
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
+
+class DataRefused(Exception):
+    """The database refused a batch for its content (the worker isolates the record)."""
+
+
 class RetryableError(Exception):
     """The sink is unavailable; try again later (``retry_after`` seconds, if the sink said)."""
 
@@ -174,6 +189,8 @@ class PostgresExporter:
                 if actuals:
                     result.add(writer.write_actuals(model, actuals))
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            if not unavailable(exc):
+                raise DataRefused(f"{type(exc).__name__}: {exc}") from exc
             raise self._retryable(exc) from exc
         return result
 
@@ -303,13 +320,14 @@ class HttpExporter:
         result.inserted += int(body.get("inserted", 0))
         result.duplicates += int(body.get("duplicates", 0))
         result.dead_letters += int(body.get("dead_letters", 0))
-        rejected = body.get("rejected") or []
-        result.rejected += len(rejected)
+        rejected = body.get("rejected") or []  # the first 1,000; rejected_count counts all
+        count = body.get("rejected_count")
+        result.rejected += int(count) if isinstance(count, int) else len(rejected)
         if rejected:
             first = rejected[0]
             log.warning(
                 "collector rejected %d of %d records (first: %s)",
-                len(rejected),
+                result.rejected,
                 len(records),
                 first.get("error") if isinstance(first, dict) else first,
             )

@@ -32,6 +32,9 @@ MAX_RECORD_BYTES = 256 * 1024
 # almost always milliseconds, microseconds or nanoseconds given where seconds were meant.
 MAX_UNIX_SECONDS = 1e11
 RESERVED_PREFIX = "@"  # result columns such as @prediction and @score; never a feature name
+# Features are keyed by name in a btree (at most 2,704 bytes a row): a longer name cannot be
+# registered, and no real feature needs one.
+MAX_FEATURE_NAME_CHARS = 500
 _getrandbits = random.getrandbits  # random re-seeds itself in a forked child
 _VERSION_BITS = 0x7 << 76
 _VARIANT_BITS = 0b10 << 62
@@ -162,8 +165,9 @@ def timestamp_from_number(value: float) -> datetime:
         raise RecordError(f"timestamp {value!r} is before 1970: give Unix seconds")
     if value >= MAX_UNIX_SECONDS:
         unit = _unit_hint(value)
+        shown = f"{value:.6g}" if value < 1e300 else f"of {len(str(int(value)))} digits"
         raise RecordError(
-            f"timestamp {value:.6g} is too large for Unix seconds (it looks like {unit}): "
+            f"timestamp {shown} is too large for Unix seconds (it looks like {unit}): "
             "give seconds, or an ISO 8601 string"
         )
     return EPOCH + timedelta(seconds=value)
@@ -174,7 +178,9 @@ def _unit_hint(value: float) -> str:
         return "milliseconds"
     if value < 1e17:
         return "microseconds"
-    return "nanoseconds"
+    if value < 1e20:
+        return "nanoseconds"
+    return "no time unit at all"
 
 
 def caller_time(value: Any) -> datetime:
@@ -293,6 +299,10 @@ def feature_name(name: Any, counts: CleanCounts) -> str:
         raise RecordError(
             f"invalid feature name {name[:60]!r}: must be non-empty, without NUL characters, "
             f"and not start with {RESERVED_PREFIX!r}"
+        )
+    if len(name) > MAX_FEATURE_NAME_CHARS:
+        raise RecordError(
+            f"feature name {name[:40]!r}... is longer than {MAX_FEATURE_NAME_CHARS} characters"
         )
     return name
 

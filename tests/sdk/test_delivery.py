@@ -3,6 +3,7 @@ trace, a spool that drains itself, exit and SIGTERM behaviour (issue 13, "Silent
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -320,3 +321,26 @@ def test_a_database_that_stops_answering_mid_export_does_not_stall_the_worker(
     assert client.flush(30), client.stats()
     client.shutdown()
     assert count(pg, "predictions") == 101
+
+
+def test_a_record_over_a_database_limit_is_a_dead_letter_not_an_outage(
+    dsn: str, spool_dir: Path, pg: psycopg.Connection
+) -> None:
+    """An id too long for the primary-key index fails with SQLSTATE class 54 (an
+    OperationalError, like an outage): it is the data's fault, so the record is isolated and
+    dead-lettered instead of being spooled and retried forever. A feature name too long for
+    the features index is refused before it reaches the database."""
+    client = Monitor("limits", "1", dsn=dsn, spool_dir=spool_dir)
+    for i in range(50):
+        client.log({"x": float(i)}, 0.5, id=f"ok{i}")
+    client.log({"x": 1.0}, 0.5, id=base64.b64encode(os.urandom(15_000)).decode())
+    client.log({"x": 1.0, "n" * 600: 2.0}, 0.5, id="long-name")
+    assert client.flush(20), client.stats()
+    stats = client.stats()
+    client.shutdown()
+    assert count(pg, "predictions") == 50
+    assert stats["dead_letters"] == 2 and stats["spooled_records"] == 0
+    assert stats["export_failures"] == 0 and stats["dropped_total"] == 0
+    errors = [e for (e,) in pg.execute("SELECT error FROM dead_letters ORDER BY id")]
+    assert any("ProgramLimitExceeded" in e or "index row" in e for e in errors), errors
+    assert any("longer than 500 characters" in e for e in errors), errors

@@ -26,7 +26,6 @@ from monitor.sdk.records import (
 )
 
 MAX_NAME_CHARS = 200  # model names, versions, ids, segment keys, proba classes
-MAX_FEATURE_NAME_CHARS = 500  # features are keyed by name in a btree (2,704 bytes at most)
 
 
 # C0 and C1 controls, DEL; lone surrogates and U+FFFD (what invalid UTF-8 decodes to)
@@ -110,12 +109,8 @@ def _features(raw: dict[str, Any]) -> dict[str, Any]:
         return features
     counts = CleanCounts()
     for name in names:
-        if len(name) > MAX_FEATURE_NAME_CHARS:
-            raise InvalidRecord(
-                f"feature name {name[:40]!r}... is longer than {MAX_FEATURE_NAME_CHARS} characters"
-            )
         try:
-            feature_name(name, counts)  # the SDK's rule: not empty, no NUL, no leading "@"
+            feature_name(name, counts)  # the SDK's rule: not empty, no NUL, no "@", <= 500
         except ValueError as exc:
             raise InvalidRecord(str(exc)) from exc
     if _CHECKED_NAMES[0] + len(names) > _CHECKED_MAX_NAMES:

@@ -29,13 +29,17 @@ class WriterPool:
 
     WAIT_SECONDS = 30.0
 
-    def __init__(self, url: str, idle: int = 4, size: int = 8) -> None:
+    def __init__(
+        self, url: str, idle: int = 4, size: int = 8, max_features: int | None = None
+    ) -> None:
         self.url = libpq_url(url)
+        self.max_features = max_features
         self.idle: queue.LifoQueue[PostgresWriter] = queue.LifoQueue(maxsize=idle)
         self.slots = threading.BoundedSemaphore(size)
 
     def new(self) -> PostgresWriter:
-        return PostgresWriter(psycopg.connect(self.url, autocommit=True, connect_timeout=5))
+        conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+        return PostgresWriter(conn, max_features=self.max_features)
 
     def acquire(self) -> PostgresWriter:
         if not self.slots.acquire(timeout=self.WAIT_SECONDS):
@@ -106,6 +110,11 @@ def pool_of(request: Request) -> WriterPool:
         with _POOL_LOCK:
             pool = getattr(state, "ingest_pool", None)
             if pool is None:
-                pool = WriterPool(state.engine.url.render_as_string(hide_password=False))
+                from monitor.settings import get_settings
+
+                pool = WriterPool(
+                    state.engine.url.render_as_string(hide_password=False),
+                    max_features=get_settings().max_features_per_model,
+                )
                 state.ingest_pool = pool
     return pool

@@ -29,6 +29,7 @@ _STATIC: dict[str, tuple[str, ...]] = {
         "kind_mismatch",
         v.MISSING_COLUMN,
         v.UNEXPECTED_COLUMN,
+        v.NO_DRIFT_VERDICT,
     ),
     v.PERFORMANCE: _PERFORMANCE,
     v.ESTIMATED_PERFORMANCE: _PERFORMANCE,

@@ -129,7 +129,8 @@ def test_an_open_incident_groups_the_drifting_features(page: Page, demo_site: De
     incident = page.locator("article.incident.open")
     expect(incident).to_have_count(1)
     columns = set(incident.locator("a.incident-feature").all_text_contents())
-    assert columns >= DRIFTING, columns  # one incident, not one alert row per feature
+    # one incident, not one alert row per feature
+    assert columns >= DRIFTING, (columns, incident.inner_text()[:3000])
     expect(incident.locator("p.impact")).to_contain_text("estimated")
     incident.locator("a.incident-feature", has_text="channel").click()
     page.wait_for_url("**/features/channel?**window=**")

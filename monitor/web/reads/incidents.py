@@ -9,7 +9,10 @@ in the inputs shows in all of them) and *operations* (volume, latency, errors), 
 causes of their own.
 
 The alerts table is the stored truth; an incident is derived from it on read (no second state
-to keep in step with alert transitions), with stored results for its numbers: each feature's
+to keep in step with alert transitions). Its period is in data time: from the window where each
+alert's episode fired (``fired_window``) to the window where its data cleared
+(``cleared_window``), not when the evaluator happened to raise or resolve it (a catch-up raises
+a week of alerts in one tick). Its numbers come from stored results: each feature's
 largest effect size in the period, and performance over the period against the baseline
 (realised where labels exist, estimated otherwise). Reads are bounded: alerts that started in
 the last ``days`` or are still open, and per incident two index-backed result queries.
@@ -60,13 +63,16 @@ _ALERTS = sa.text(
     """
     SELECT a.id, m.name AS model, m.id AS model_id, m.window_seconds, ar.name AS rule,
            ar.metric, ar.operator, ar.threshold, ar.for_windows, ar.of_windows, ar.severity,
-           a.state, a.column_name, a.segment, a.value, a.window_start, a.started_at,
-           a.resolved_at, rv.version AS results_version
+           a.state, a.column_name, a.segment, a.value, a.window_start,
+           COALESCE(a.fired_window, a.started_at) AS started_at,
+           CASE WHEN a.state = 'resolved' THEN COALESCE(a.cleared_window, a.resolved_at)
+           END AS resolved_at,
+           rv.version AS results_version
     FROM alerts a JOIN models m ON m.id = a.model_id JOIN alert_rules ar ON ar.id = a.rule_id
     LEFT JOIN results_versions rv ON rv.model_id = m.id
-    WHERE (a.state <> 'resolved' OR a.started_at >= :since)
+    WHERE (a.state <> 'resolved' OR COALESCE(a.fired_window, a.started_at) >= :since)
       AND (CAST(:model AS text) IS NULL OR m.name = :model)
-    ORDER BY m.name, a.started_at, a.id
+    ORDER BY m.name, COALESCE(a.fired_window, a.started_at), a.id
     LIMIT :cap
     """
 )

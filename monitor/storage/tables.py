@@ -261,6 +261,13 @@ class Result(Base):
     __table_args__ = (
         UniqueConstraint("model_id", "window_start", "segment", "family", "column_name", "metric"),
         Index("ix_results_model_id_family_window_start", "model_id", "family", "window_start"),
+        Index(  # a column's series over a period (incidents, migration dash_0001)
+            "ix_results_model_id_family_column_name_window_start",
+            "model_id",
+            "family",
+            "column_name",
+            "window_start",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

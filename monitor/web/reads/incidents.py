@@ -121,14 +121,25 @@ def _group(rows: Sequence[Any], now: datetime) -> list[_Incident]:
 
 _EFFECTS = sa.text(
     """
-    SELECT DISTINCT ON (column_name) column_name, window_start, metric, effect_size, ci_low,
-           ci_high, (details->>'tolerance')::float8, details->>'effect_name', threshold,
-           p_value, value,
-           count(*) FILTER (WHERE drifted) OVER (PARTITION BY column_name) AS drifted_windows
-    FROM results
-    WHERE model_id = :m AND family = 'drift' AND segment = '' AND column_name = ANY(:cols)
-      AND window_start >= :start AND window_start < :end
-    ORDER BY column_name, ci_low DESC NULLS LAST, effect_size DESC NULLS LAST, window_start
+    SELECT c.column_name, top.window_start, top.metric, top.effect_size, top.ci_low,
+           top.ci_high, (top.details->>'tolerance')::float8, top.details->>'effect_name',
+           top.threshold, top.p_value, top.value, n.drifted_windows
+    FROM unnest(CAST(:cols AS text[])) AS c(column_name)
+    CROSS JOIN LATERAL (
+        SELECT window_start, metric, effect_size, ci_low, ci_high, details, threshold,
+               p_value, value
+        FROM results
+        WHERE model_id = :m AND family = 'drift' AND segment = ''
+          AND column_name = c.column_name AND window_start >= :start AND window_start < :end
+        ORDER BY ci_low DESC NULLS LAST, effect_size DESC NULLS LAST, window_start
+        LIMIT 1
+    ) top
+    CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE drifted) AS drifted_windows
+        FROM results
+        WHERE model_id = :m AND family = 'drift' AND segment = ''
+          AND column_name = c.column_name AND window_start >= :start AND window_start < :end
+    ) n
     """
 )
 

@@ -6,9 +6,12 @@ As root, pgserver runs Postgres as a ``pgserver`` system user it creates with ``
 
 pgserver stops the server from an ``atexit`` hook, and a process killed by a signal runs none:
 ``monitor demo`` or ``monitor serve`` stopped with SIGTERM (systemd, Docker, ``kill``) left its
-Postgres running. :func:`exit_on_signals` turns SIGTERM and SIGHUP into ``SystemExit`` in a
-process that starts an embedded server, so ``finally`` blocks and the hook run (uvicorn restores
-this handler after its graceful shutdown and re-raises the signal to it).
+Postgres running. :func:`exit_on_signals_after` turns SIGTERM and SIGHUP into ``SystemExit`` in
+a process that starts an embedded server, so ``finally`` blocks and the hook run (uvicorn restores
+this handler after its graceful shutdown and re-raises the signal to it). A signal that arrives
+while the server is starting (``initdb`` and ``pg_ctl start`` take seconds) is held until the
+start has finished and then exits the same way: killed mid-start, the process would leave behind
+a Postgres that nobody stops.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import logging
 import signal
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +50,15 @@ def start_embedded(pgdata: Path) -> str:
                     "no MONITOR_DATABASE_URL is set and the embedded Postgres is not installed: "
                     "pip install 'monitor[server]' or set MONITOR_DATABASE_URL"
                 ) from exc
-            try:
-                forget_dead_handles(pgdata)
-                server = pgserver.get_server(pgdata, cleanup_mode="stop")
-            except Exception as exc:
-                raise DatabaseError(
-                    f"could not start the embedded Postgres in {pgdata}: {exc}"
-                ) from exc
-        _servers[pgdata] = server
-        exit_on_signals()
+            with exit_on_signals_after():
+                try:
+                    forget_dead_handles(pgdata)
+                    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+                except Exception as exc:
+                    raise DatabaseError(
+                        f"could not start the embedded Postgres in {pgdata}: {exc}"
+                    ) from exc
+                _servers[pgdata] = server
         log.info("embedded Postgres running in %s", pgdata)
     return to_sqlalchemy_url(_servers[pgdata].get_uri())
 
@@ -97,14 +102,37 @@ def _exit(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def exit_on_signals() -> None:
-    """Exit through ``SystemExit`` (running ``atexit``) on SIGTERM/SIGHUP, where their default
-    action would kill the process; a handler someone else installed is left alone."""
+@contextmanager
+def exit_on_signals_after() -> Iterator[None]:
+    """Exit through ``SystemExit`` (running ``atexit``) on SIGTERM/SIGHUP once the block is
+    over, where their default action would kill the process (a handler someone else installed
+    is left alone); one that arrives during the block is held, and exits the process as soon as
+    the block has finished.
+
+    A recording handler rather than a blocked signal mask: the mask would be inherited by the
+    ``initdb`` and ``pg_ctl`` processes the block starts.
+    """
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    for sig in EXIT_SIGNALS:
-        if signal.getsignal(sig) is signal.SIG_DFL:
+    arrived: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        arrived.append(signum)
+
+    held = [sig for sig in EXIT_SIGNALS if signal.getsignal(sig) is signal.SIG_DFL]
+    for sig in held:
+        signal.signal(sig, hold)
+    try:
+        yield
+    finally:
+        for sig in held:
             signal.signal(sig, _exit)
+        if arrived:
+            log.warning(
+                "signal %d arrived while the embedded Postgres started: exiting", arrived[0]
+            )
+            _exit(arrived[0], None)
 
 
 def stop_embedded(pgdata: Path) -> None:

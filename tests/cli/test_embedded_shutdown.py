@@ -133,3 +133,57 @@ def test_sigterm_stops_the_embedded_postgres(
                 ["pkill", "-TERM", "-F", str(home / "pgdata" / "postmaster.pid")], check=False
             )
         shutil.rmtree(home, ignore_errors=True)
+
+
+STARTER = """
+import os, signal, sys
+from pathlib import Path
+import pgserver
+from monitor.storage.embedded import start_embedded
+
+real_get_server = pgserver.get_server
+
+def get_server(*args, **kwargs):
+    # SIGTERM lands while the embedded start is under way: {when} pgserver starts Postgres
+    if "{when}" == "before":
+        os.kill(os.getpid(), signal.SIGTERM)
+    server = real_get_server(*args, **kwargs)
+    if "{when}" == "after":
+        os.kill(os.getpid(), signal.SIGTERM)
+    print("postgres", Path(sys.argv[1], "postmaster.pid").read_text().split()[0], flush=True)
+    return server
+
+pgserver.get_server = get_server
+start_embedded(Path(sys.argv[1]))
+print("not stopped by the signal", flush=True)
+"""
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_sigterm_during_the_embedded_start_still_stops_postgres(when: str, tmp_path: Path) -> None:
+    """A SIGTERM while initdb / pg_ctl run (seconds on a first start) is held until the server
+    is registered for its clean stop, then exits: it used to kill the process with Postgres
+    left running and nobody to stop it."""
+    home = Path(tempfile.mkdtemp(prefix="monitor-start-signal-"))
+    home.chmod(0o755)
+    pgdata = home / "pgdata"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", STARTER.replace("{when}", when), str(pgdata)],
+            env=_env(home),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 128 + signal.SIGTERM, done.stderr[-2000:]
+        assert "not stopped by the signal" not in done.stdout
+        pid = int(done.stdout.split("postgres", 1)[1].split()[0])
+        deadline = time.monotonic() + 10
+        while not _gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _gone(pid), f"postgres {pid} still runs after its starter exited on SIGTERM"
+        assert "arrived while the embedded Postgres started" in done.stderr
+    finally:
+        if (pgdata / "postmaster.pid").exists():  # never leave a server behind
+            subprocess.run(["pkill", "-TERM", "-F", str(pgdata / "postmaster.pid")], check=False)
+        shutil.rmtree(home, ignore_errors=True)

@@ -6,6 +6,7 @@ Read by ``monitor worker --status`` and exported as Prometheus gauges by ``monit
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,6 +53,23 @@ def job_health(conn: sa.Connection, job: str = JOB_WINDOW, failures: int = 10) -
         ).mappings()
     ]
     return health
+
+
+def failures_since(conn: sa.Connection, since: datetime) -> list[dict[str, Any]]:
+    """Runs of every job that failed at or after ``since`` (database time) and are still
+    failed: what one ``monitor worker --until-idle`` left behind."""
+    return [
+        dict(r)
+        for r in conn.execute(
+            sa.text(
+                "SELECT m.name AS model, r.job, r.window_start, r.attempt, r.error"
+                " FROM runs r JOIN models m ON m.id = r.model_id"
+                " WHERE r.status = 'failed' AND r.finished_at >= :since"
+                " ORDER BY r.finished_at"
+            ),
+            {"since": since},
+        ).mappings()
+    ]
 
 
 class HealthCollector:

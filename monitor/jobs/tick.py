@@ -80,10 +80,12 @@ def run_until_idle(
     max_ticks: int = 10_000,
     steps: dict[str, str] | None = None,
     totals: dict[str, int] | None = None,
+    failed_steps: set[str] | None = None,
 ) -> int:
     """Tick until a tick finds nothing to do; returns the total work done (of ``steps``).
 
-    ``totals``, when given, receives the work of each step (e.g. windows vs performance runs).
+    ``totals``, when given, receives the work of each step (e.g. windows vs performance runs);
+    ``failed_steps`` the names of the steps that raised in any tick (already logged).
     """
     total = 0
     for _ in range(max_ticks):
@@ -91,6 +93,8 @@ def run_until_idle(
         if totals is not None:
             for name, n in done.items():
                 totals[name] = totals.get(name, 0) + max(n, 0)
+        if failed_steps is not None:
+            failed_steps.update(name for name, n in done.items() if n < 0)
         work = sum(n for n in done.values() if n > 0)
         total += work
         if work == 0:

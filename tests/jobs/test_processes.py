@@ -189,6 +189,31 @@ def test_downtime_is_caught_up_newest_first_and_a_late_batch_recomputes_its_wind
     recomputed = [(r.window_start, r.attempt, r.value) for r in rows if r.attempt > 1]
     assert recomputed == [(late, 2, 85.0)]
     assert "0 windows processed" in _until_idle(env, tmp_path / "idle.log")
+    status = start_monitor("worker", "--status", env=env, log=tmp_path / "status.log")
+    assert status.wait(timeout=120) == 0, (tmp_path / "status.log").read_text()
+
+
+def test_until_idle_exits_1_when_windows_fail_and_status_keeps_saying_so(
+    db: sa.Engine, database_url: str, tmp_path: Path
+) -> None:
+    """A cron job running `monitor worker --until-idle` must see failures in its exit code,
+    not only in a log nobody reads."""
+    _setup(db, database_url, ["a"], 2, 60)
+    with db.begin() as conn:  # a baseline damaged behind the service's back
+        conn.execute(
+            sa.text("UPDATE baseline_profiles SET profile = '\"damaged\"' WHERE role <> 'rows'")
+        )
+    env = worker_env(database_url, min_segment_rows=20)
+    log = tmp_path / "failing.log"
+    proc = start_monitor("worker", "--until-idle", env=env, log=log)
+    assert proc.wait(timeout=240) == 1, log.read_text()
+    out = log.read_text()
+    assert out.count("failed: window a ") == 2, out
+    assert runs_by_status(db) == {"failed": 2}
+    status_log = tmp_path / "status.log"
+    status = start_monitor("worker", "--status", env=env, log=status_log)
+    assert status.wait(timeout=120) == 1, status_log.read_text()
+    assert "failed 2" in status_log.read_text()
 
 
 def test_concurrent_backfills_duplicate_nothing_and_repeat_idempotently(

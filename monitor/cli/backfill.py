@@ -1,7 +1,12 @@
-"""``monitor backfill``: compute (or with --rerun recompute) a model's windows over a range."""
+"""``monitor backfill``: compute (or with --rerun recompute) a model's windows over a range.
+
+Exits 1 when a window of the range is left failed or still open (held by another worker past
+the wait), so a script that backfills knows whether the range now has results.
+"""
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 
 import click
@@ -45,3 +50,16 @@ def backfill(model: str, start: datetime, end: datetime, rerun: bool) -> None:
 
         report = run_backfill(ctx, model, _utc(start), _utc(end), rerun=rerun, on_window=progress)
     click.echo(f"{report.computed} windows computed here, {report.remaining} still open")
+    for f in report.failed:
+        click.echo(
+            f"failed: {model} {f['window_start']:%Y-%m-%d %H:%M} attempt {f['attempt']}:"
+            f" {f['error']}",
+            err=True,
+        )
+    if report.failed or report.remaining:
+        click.echo(
+            f"{len(report.failed)} windows failed, {report.remaining} still open:"
+            " see monitor worker --status or the runs page",
+            err=True,
+        )
+        sys.exit(1)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -27,6 +28,9 @@ class BackfillReport:
     requested: int
     computed: int
     remaining: int
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    """Windows of the range whose run is failed when the backfill ends (window_start, attempt,
+    error): computed here or earlier, they have no results."""
 
 
 def _open_count(conn: sa.Connection, model_id: int, start: datetime, end: datetime) -> int:
@@ -39,6 +43,22 @@ def _open_count(conn: sa.Connection, model_id: int, start: datetime, end: dateti
             {"m": model_id, "job": JOB_WINDOW, "s": start, "e": end},
         ).scalar_one()
     )
+
+
+def _failed(
+    conn: sa.Connection, model_id: int, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    return [
+        dict(r)
+        for r in conn.execute(
+            sa.text(
+                "SELECT window_start, attempt, error FROM runs WHERE model_id = :m AND job = :job"
+                " AND window_start >= :s AND window_start < :e AND status = 'failed'"
+                " ORDER BY window_start"
+            ),
+            {"m": model_id, "job": JOB_WINDOW, "s": start, "e": end},
+        ).mappings()
+    ]
 
 
 def backfill(
@@ -90,4 +110,6 @@ def backfill(
         if remaining == 0 or time.monotonic() > deadline:
             break
         time.sleep(0.5)  # windows held by other workers: wait for them (or their leases)
-    return BackfillReport(requested=requested, computed=computed, remaining=remaining)
+    with ctx.engine.connect() as conn:
+        failed = _failed(conn, model_id, aligned, end)
+    return BackfillReport(requested, computed, remaining, failed)

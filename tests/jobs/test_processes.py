@@ -215,6 +215,22 @@ def test_until_idle_exits_1_when_windows_fail_and_status_keeps_saying_so(
     assert status.wait(timeout=120) == 1, status_log.read_text()
     assert "failed 2" in status_log.read_text()
 
+    start = closed_hour() - 2 * HOUR
+    args = [
+        "backfill",
+        "a",
+        "--from",
+        f"{start:%Y-%m-%dT%H:%M}",
+        "--to",
+        f"{closed_hour():%Y-%m-%dT%H:%M}",
+    ]
+    rerun = subprocess.run(
+        [*proc.args[:3], *args, "--rerun"], env=env, capture_output=True, text=True, timeout=240
+    )
+    assert rerun.returncode == 1, rerun.stdout + rerun.stderr
+    assert "2 windows computed here, 0 still open" in rerun.stdout
+    assert rerun.stderr.count("failed: a ") == 2 and "2 windows failed" in rerun.stderr
+
 
 def test_concurrent_backfills_duplicate_nothing_and_repeat_idempotently(
     db: sa.Engine, database_url: str, tmp_path: Path

@@ -52,6 +52,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     if settings.database_url is None:
         # the embedded server is already running: workers connect to it rather than start it
         os.environ["MONITOR_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
+    # each worker takes its share of per-server budgets (the wrong-credential throttle)
+    os.environ["MONITOR_WEB_WORKERS"] = str(workers)
     engine.dispose()
     uvicorn.run(
         "monitor.web.app:app_from_settings",

@@ -152,6 +152,7 @@ def create_app(
     *,
     trusted_proxies: Sequence[str] | None = None,
     throttle: FailureThrottle | None = None,
+    processes: int = 1,
 ) -> FastAPI:
     """Build the app around ``engine`` (schema already checked by the caller).
 
@@ -160,7 +161,9 @@ def create_app(
     ``trusted_proxies``: addresses/CIDRs whose ``X-Forwarded-For``/``-Proto`` are believed
     (default ``settings.trusted_proxies``; the server itself must not interpret them: ``monitor
     serve`` runs uvicorn with ``proxy_headers=False``). ``throttle``: the wrong-credential
-    throttle (default from settings; tests inject one with a fake clock).
+    throttle (default from settings; tests inject one with a fake clock). ``processes``: how
+    many server processes share the traffic; each allows that share of the wrong-credential
+    rate, so the settings bound the whole server, not each process.
     """
     settings = get_settings()
 
@@ -179,7 +182,7 @@ def create_app(
     if max_stale_seconds is None:
         max_stale_seconds = settings.web_max_stale_seconds
     app.state.auth_throttle = throttle or FailureThrottle(
-        settings.auth_failure_burst, settings.auth_failure_per_second
+        settings.auth_failure_burst, settings.auth_failure_per_second / max(processes, 1)
     )
     app.state.view_cache = ViewCache(engine=app.state.read_engine, max_stale=max_stale_seconds)
     _install_error_handlers(app)
@@ -227,4 +230,4 @@ def app_from_settings() -> FastAPI:
     """
     from monitor.storage.engine import get_engine
 
-    return create_app(get_engine())
+    return create_app(get_engine(), processes=get_settings().web_workers)

@@ -7,10 +7,10 @@ until the bucket refills. Only failures cost: a client whose credentials are rig
 slowed down. The client is the TCP peer, or the address a trusted proxy reports
 (``MONITOR_TRUSTED_PROXIES``).
 
-Per process rather than in Postgres: a failure must not cost a database write, and with ``N``
-web workers the sustained rate is at most ``N`` times the setting, which still turns hundreds of
-guesses a second into a few. Tokens and codes carry 128 to 256 random bits; this is hygiene and
-log noise control, not what makes them unguessable.
+Per process rather than in Postgres (a failure must not cost a database write): with ``N`` web
+workers each process refills at ``1/N`` of the setting, so the server as a whole allows the
+setting's sustained rate (plus up to ``N`` bursts). Tokens and codes carry 128 to 256 random
+bits; this is hygiene and log noise control, not what makes them unguessable.
 """
 
 from __future__ import annotations
